@@ -1,0 +1,1 @@
+"""caremap's composition package: settings, database, accounts, the web app and the CLI."""

@@ -1,0 +1,115 @@
+"""Sign-in, sign-out, the current user, users and API tokens over JSON."""
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from caremap.accounts import service
+from caremap.accounts.models import ApiToken, User
+from caremap.auth import SESSION_COOKIE
+from directory.access import require_actor
+from directory.errors import Invalid
+from directory.http import actor_of, read_json
+
+
+def user_document(user: User) -> dict:
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "name": user.name,
+        "role": user.role.value,
+        "organization_id": str(user.organization_id),
+        "language": user.language,
+    }
+
+
+def token_document(token: ApiToken) -> dict:
+    return {
+        "id": str(token.id),
+        "name": token.name,
+        "created_at": token.created_at.isoformat(),
+        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+    }
+
+
+def _text(body: dict, key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise Invalid({key: "required"})
+    return value
+
+
+async def login(request: Request) -> JSONResponse:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise Invalid({"body": "must be a JSON object"})
+    user = await service.authenticate(email=_text(body, "email"), password=_text(body, "password"))
+    cookies = request.app.state.session_cookies
+    old = cookies.load(request.cookies.get(SESSION_COOKIE, ""))
+    if old:
+        await service.end_session(session_id=old)
+    session_id = await service.start_session(
+        user=user, max_hours=request.app.state.settings.session_max_hours
+    )
+    response = JSONResponse(user_document(user))
+    cookies.set(response, session_id)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    cookies = request.app.state.session_cookies
+    session_id = cookies.load(request.cookies.get(SESSION_COOKIE, ""))
+    if session_id:
+        await service.end_session(session_id=session_id)
+    response = Response(status_code=204)
+    cookies.clear(response)
+    return response
+
+
+async def me(request: Request) -> JSONResponse:
+    actor = require_actor(actor_of(request))
+    return JSONResponse(user_document(await User.get(id=actor.user_id)))
+
+
+async def create_user(request: Request) -> JSONResponse:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise Invalid({"body": "must be a JSON object"})
+    user = await service.create_user(
+        actor=actor_of(request),
+        email=_text(body, "email"),
+        name=_text(body, "name"),
+        password=_text(body, "password"),
+        role=_text(body, "role"),
+        organization_id=body.get("organization_id"),
+        language=body.get("language") or "en",
+    )
+    return JSONResponse(user_document(user), status_code=201)
+
+
+async def list_tokens(request: Request) -> JSONResponse:
+    tokens = await service.list_tokens(actor=actor_of(request))
+    return JSONResponse({"contents": [token_document(t) for t in tokens]})
+
+
+async def create_token(request: Request) -> JSONResponse:
+    body = await read_json(request)
+    name = body.get("name") if isinstance(body, dict) else None
+    token, secret = await service.create_token(actor=actor_of(request), name=name)
+    return JSONResponse({**token_document(token), "token": secret}, status_code=201)
+
+
+async def revoke_token(request: Request) -> Response:
+    await service.revoke_token(actor=actor_of(request), token_id=request.path_params["id"])
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/auth/login", login, methods=["POST"]),
+    Route("/auth/logout", logout, methods=["POST"]),
+    Route("/auth/me", me, methods=["GET"]),
+    Route("/users", create_user, methods=["POST"]),
+    Route("/tokens", list_tokens, methods=["GET"]),
+    Route("/tokens", create_token, methods=["POST"]),
+    Route("/tokens/{id:uuid}", revoke_token, methods=["DELETE"]),
+]

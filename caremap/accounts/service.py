@@ -1,0 +1,207 @@
+"""Account rules: creating users, checking passwords, sessions and API tokens.
+
+Passwords are hashed with argon2. Sessions live in the database so logout, idle timeout and
+rotation on login are real; the browser holds only a signed, random session id. API tokens are
+random secrets shown once and stored as SHA-256 hashes.
+"""
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from tortoise.exceptions import IntegrityError
+
+from caremap.accounts.models import ApiToken, User, UserSession
+from directory import access
+from directory.actor import Actor, Role
+from directory.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from directory.models import Organization, OrganizationKind
+
+MIN_PASSWORD_LENGTH = 12
+TOKEN_PREFIX = "cm_"
+TOKEN_ROLES = (Role.PARTNER, Role.PARTNER_ADMIN, Role.ADMIN)
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a real password, used to keep login timing even")
+# Which kind of organization each role belongs to; admins may sit in either.
+ROLE_ORGANIZATION_KINDS = {
+    Role.SPECIALIST: (OrganizationKind.SCHOOL,),
+    Role.PARTNER: (OrganizationKind.PROVIDER,),
+    Role.PARTNER_ADMIN: (OrganizationKind.PROVIDER,),
+    Role.ADMIN: (OrganizationKind.SCHOOL, OrganizationKind.PROVIDER),
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def actor_for(user: User) -> Actor:
+    return Actor(user_id=user.id, organization_id=user.organization_id, role=Role(user.role))
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_user(
+    *,
+    email: str,
+    name: str,
+    password: str,
+    role: str,
+    organization_id: UUID | str | None,
+    language: str = "en",
+    actor: Actor | None = None,
+    by_system: bool = False,
+) -> User:
+    """Create a user. The CLI and seed loader pass `by_system`; over HTTP an admin must act."""
+    if not by_system:
+        access.require_admin(actor)
+    errors: dict[str, str] = {}
+    try:
+        email = validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        errors["email"] = str(error)
+    if not name.strip() or len(name) > 200:
+        errors["name"] = "required, up to 200 characters"
+    if len(password) < MIN_PASSWORD_LENGTH:
+        errors["password"] = f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    if role not in {r.value for r in Role}:
+        errors["role"] = f"must be one of {', '.join(r.value for r in Role)}"
+    try:
+        organization_id = UUID(str(organization_id))
+        organization = await Organization.get_or_none(id=organization_id)
+    except ValueError:
+        organization = None
+    if organization is None:
+        errors["organization_id"] = "no such organization"
+    elif role in {r.value for r in Role} and (
+        organization.kind not in ROLE_ORGANIZATION_KINDS[Role(role)]
+    ):
+        errors["role"] = f"a {role} cannot belong to a {organization.kind.value} organization"
+    if errors:
+        raise Invalid(errors)
+    try:
+        return await User.create(
+            id=uuid4(),
+            email=email,
+            name=name.strip(),
+            password_hash=_hasher.hash(password),
+            role=Role(role),
+            organization_id=organization_id,
+            language=language,
+        )
+    except IntegrityError:
+        raise Conflict("A user with that email already exists.") from None
+
+
+async def authenticate(*, email: str, password: str) -> User:
+    """The user with these credentials, or `Unauthenticated` without saying which part was wrong."""
+    user = await User.get_or_none(email=email.strip().lower(), is_active=True)
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        raise Unauthenticated("The email or password is not right.") from None
+    if user is None:
+        raise Unauthenticated("The email or password is not right.")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = _now()
+    await user.save(update_fields=["password_hash", "last_login_at"])
+    return user
+
+
+async def set_password(*, user_id: UUID, password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid({"password": f"must be at least {MIN_PASSWORD_LENGTH} characters"})
+    updated = await User.filter(id=user_id).update(password_hash=_hasher.hash(password))
+    if not updated:
+        raise NotFound("No such user.")
+    await UserSession.filter(user_id=user_id).delete()
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+async def start_session(*, user: User, max_hours: int) -> str:
+    """A fresh session id: every login gets a new one, so a planted id is never promoted."""
+    now = _now()
+    session = await UserSession.create(
+        id=secrets.token_urlsafe(32),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=max_hours),
+    )
+    return session.id
+
+
+async def session_actor(*, session_id: str, idle_minutes: int) -> Actor | None:
+    """The actor behind a live session; expired or idle sessions are deleted."""
+    session = await UserSession.get_or_none(id=session_id).prefetch_related("user")
+    if session is None:
+        return None
+    now = _now()
+    if session.expires_at <= now or session.last_seen_at + timedelta(minutes=idle_minutes) <= now:
+        await session.delete()
+        return None
+    if not session.user.is_active:
+        return None
+    if now - session.last_seen_at > timedelta(minutes=1):
+        await UserSession.filter(id=session.id).update(last_seen_at=now)
+    return actor_for(session.user)
+
+
+async def end_session(*, session_id: str) -> None:
+    await UserSession.filter(id=session_id).delete()
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+async def create_token(*, actor: Actor | None, name: str) -> tuple[ApiToken, str]:
+    actor = access.require_actor(actor)
+    if actor.role not in TOKEN_ROLES:
+        raise Forbidden("API tokens are for partner agencies and admins.")
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not name or len(name) > 100:
+        raise Invalid({"name": "required, up to 100 characters"})
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = await ApiToken.create(
+        id=uuid4(), user_id=actor.user_id, name=name, token_hash=hash_secret(secret)
+    )
+    return token, secret
+
+
+async def token_actor(*, secret: str) -> Actor | None:
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = await ApiToken.get_or_none(token_hash=hash_secret(secret), revoked_at=None)
+    if token is None:
+        return None
+    await token.fetch_related("user")
+    if not token.user.is_active:
+        return None
+    now = _now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
+        await ApiToken.filter(id=token.id).update(last_used_at=now)
+    return actor_for(token.user)
+
+
+async def list_tokens(*, actor: Actor | None) -> list[ApiToken]:
+    actor = access.require_actor(actor)
+    return await ApiToken.filter(user_id=actor.user_id, revoked_at=None).order_by("-created_at")
+
+
+async def revoke_token(*, actor: Actor | None, token_id: UUID) -> None:
+    actor = access.require_actor(actor)
+    token = await ApiToken.get_or_none(id=token_id, revoked_at=None)
+    if token is None:
+        raise NotFound("No such API token.")
+    if token.user_id != actor.user_id and actor.role is not Role.ADMIN:
+        raise Forbidden("You can revoke only your own API tokens.")
+    await ApiToken.filter(id=token.id).update(revoked_at=_now())

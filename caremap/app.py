@@ -1,0 +1,54 @@
+"""The Starlette application: the whole HTTP surface on one screen."""
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+import directory.routes
+from caremap import db, pages
+from caremap.accounts import routes as accounts_routes
+from caremap.auth import CaremapAuth, SessionCookies, auth_error
+from caremap.errors import exception_handlers
+from caremap.settings import Settings, load_settings
+from caremap.templating import STATIC_DIR
+from directory.geocoding import Geocoder
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await db.connect(settings)
+        try:
+            yield
+        finally:
+            await db.disconnect()
+
+    app = Starlette(
+        routes=[
+            Route("/", pages.home, name="home"),
+            Route("/services/{id:uuid}", pages.service_page, name="service_page"),
+            Route("/healthz", pages.health, name="health"),
+            Mount("/api", routes=[*directory.routes.routes, *accounts_routes.routes]),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        middleware=[
+            Middleware(
+                AuthenticationMiddleware, backend=CaremapAuth(settings), on_error=auth_error
+            ),
+        ],
+        exception_handlers=exception_handlers,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.session_cookies = SessionCookies(settings)
+    app.state.geocoder = Geocoder(
+        settings.geocoder, options=settings.geocoder_options, timeout=settings.geocoder_timeout
+    )
+    return app

@@ -1,0 +1,90 @@
+"""Who is calling: an API token (`Authorization: Bearer cm_…`) or a signed session cookie.
+
+Starlette's AuthenticationMiddleware runs `CaremapAuth` once per request and puts the `Actor`
+(or an anonymous user) on `request.user`; the domain services decide what that actor may do.
+"""
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    BaseUser,
+    UnauthenticatedUser,
+)
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
+
+from caremap.accounts import service as accounts
+from caremap.settings import Settings
+
+SESSION_COOKIE = "caremap_session"
+
+
+class SessionCookies:
+    """Signs session ids into cookie values and reads them back."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._serializer = URLSafeTimedSerializer(str(settings.secret_key), salt="caremap-session")
+        self.max_age = settings.session_max_hours * 3600
+        self.secure = settings.https
+
+    def dump(self, session_id: str) -> str:
+        return self._serializer.dumps(session_id)
+
+    def load(self, value: str) -> str | None:
+        try:
+            session_id = self._serializer.loads(value, max_age=self.max_age)
+        except BadSignature:
+            return None
+        return session_id if isinstance(session_id, str) else None
+
+    def set(self, response: Response, session_id: str) -> None:
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.dump(session_id),
+            max_age=self.max_age,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            path="/",
+        )
+
+    def clear(self, response: Response) -> None:
+        response.delete_cookie(
+            SESSION_COOKIE, httponly=True, samesite="lax", secure=self.secure, path="/"
+        )
+
+
+class CaremapAuth(AuthenticationBackend):
+    def __init__(self, settings: Settings) -> None:
+        self.cookies = SessionCookies(settings)
+        self.idle_minutes = settings.session_idle_minutes
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        authorization = conn.headers.get("authorization")
+        if authorization:
+            scheme, _, secret = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise AuthenticationError("Use 'Authorization: Bearer <token>'.")
+            actor = await accounts.token_actor(secret=secret.strip())
+            if actor is None:
+                raise AuthenticationError("The API token is not valid or was revoked.")
+            return AuthCredentials(["authenticated", "token"]), actor
+        cookie = conn.cookies.get(SESSION_COOKIE)
+        session_id = self.cookies.load(cookie) if cookie else None
+        if session_id:
+            actor = await accounts.session_actor(
+                session_id=session_id, idle_minutes=self.idle_minutes
+            )
+            if actor is not None:
+                return AuthCredentials(["authenticated", "session"]), actor
+        return AuthCredentials(), UnauthenticatedUser()
+
+
+def auth_error(conn: HTTPConnection, error: Exception) -> Response:
+    return JSONResponse(
+        {"error": "unauthenticated", "message": str(error)},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )

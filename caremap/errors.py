@@ -1,0 +1,74 @@
+"""Exceptions to HTTP responses, in one place.
+
+Domain errors carry their own status; Tortoise's DoesNotExist and IntegrityError map to 404 and
+409; Starlette's HTTPException keeps its status. Anything else is a bug and stays a 500.
+"""
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from tortoise.exceptions import DoesNotExist, IntegrityError
+
+from caremap.templating import templates
+from directory.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+def _wants_page(request: Request) -> bool:
+    """Browsers on pages get an HTML error; the API always answers JSON."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def _page(request: Request, status: int, title: str, message: str) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "title": title, "message": message},
+        status_code=status,
+    )
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    if _wants_page(request):
+        return _page(request, exc.status, "Something is not right", exc.message)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+async def does_not_exist(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": "not_found", "message": "Not found."}, status_code=404)
+
+
+async def integrity_error(request: Request, exc: Exception) -> Response:
+    # The message may quote values; log only the type, never the data.
+    logger.info("integrity error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"error": "conflict", "message": "This change conflicts with existing data."},
+        status_code=409,
+    )
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    if _wants_page(request) and exc.status_code == 404:
+        return _page(request, 404, "Page not found", "We could not find that page.")
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        {"error": code, "message": exc.detail}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+exception_handlers = {
+    DomainError: domain_error,
+    DoesNotExist: does_not_exist,
+    IntegrityError: integrity_error,
+    HTTPException: http_error,
+}

@@ -1,0 +1,101 @@
+"""Every setting caremap reads, in one place, from the environment and an optional `.env` file.
+
+Nothing else in caremap reads `os.environ`. Tests build `Settings` directly with `replace()`.
+"""
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.config import Config, environ
+from starlette.datastructures import Secret
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    secret_key: Secret = field(default_factory=lambda: Secret(""))
+    base_url: str = "http://127.0.0.1:8000"
+    session_idle_minutes: int = 60
+    session_max_hours: int = 12
+    search_backend: str = "embedded"
+    meili_url: str | None = None
+    meili_key: Secret | None = None
+    search_index_prefix: str = "caremap"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: Secret | None = None
+    smtp_tls: str = "none"
+    mail_from: str = "caremap <no-reply@caremap.local>"
+    geocoder: str | None = None
+    geocoder_options: dict[str, Any] = field(default_factory=dict)
+    geocoder_timeout: float = 5.0
+    log_level: str = "INFO"
+
+    @property
+    def https(self) -> bool:
+        """Cookies are marked Secure when the app is served over HTTPS."""
+        return urlsplit(self.base_url).scheme == "https"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the common `postgresql://` spelling for Tortoise's `postgres://` (asyncpg)."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgres://" + url[len(prefix) :]
+    return url
+
+
+def load_settings(env_file: str | Path | None = ".env") -> Settings:
+    config = Config(env_file if env_file and Path(env_file).exists() else None, environ=environ)
+    data_dir = Path(config("CAREMAP_DATA_DIR", default="data")).resolve()
+    database_url = config("DATABASE_URL", default="") or f"sqlite://{data_dir / 'caremap.sqlite3'}"
+    geocoder_options: dict[str, Any] = {}
+    if url := config("GEOCODER_URL", default=""):
+        parts = urlsplit(url)
+        geocoder_options.update(domain=parts.netloc + parts.path.rstrip("/"), scheme=parts.scheme)
+    if key := config("GEOCODER_API_KEY", cast=Secret, default=""):
+        geocoder_options["api_key"] = str(key)
+    geocoder = config("GEOCODER", default="") or None
+    if geocoder == "nominatim" or (geocoder and not geocoder_options.get("api_key")):
+        geocoder_options["user_agent"] = config("GEOCODER_USER_AGENT", default="caremap")
+    return Settings(
+        data_dir=data_dir,
+        database_url=normalize_database_url(database_url),
+        secret_key=config("SECRET_KEY", cast=Secret, default="") or _local_secret(data_dir),
+        base_url=config("BASE_URL", default="http://127.0.0.1:8000").rstrip("/"),
+        session_idle_minutes=config("SESSION_IDLE_MINUTES", cast=int, default=60),
+        session_max_hours=config("SESSION_MAX_HOURS", cast=int, default=12),
+        search_backend=config("SEARCH_BACKEND", default="embedded"),
+        meili_url=config("MEILI_URL", default="") or None,
+        meili_key=config("MEILI_KEY", cast=Secret, default="") or None,
+        search_index_prefix=config("SEARCH_INDEX_PREFIX", default="caremap"),
+        smtp_host=config("SMTP_HOST", default="127.0.0.1"),
+        smtp_port=config("SMTP_PORT", cast=int, default=1025),
+        smtp_username=config("SMTP_USERNAME", default="") or None,
+        smtp_password=config("SMTP_PASSWORD", cast=Secret, default="") or None,
+        smtp_tls=config("SMTP_TLS", default="none"),
+        mail_from=config("MAIL_FROM", default="caremap <no-reply@caremap.local>"),
+        geocoder=geocoder,
+        geocoder_options=geocoder_options if geocoder else {},
+        geocoder_timeout=config("GEOCODER_TIMEOUT", cast=float, default=5.0),
+        log_level=config("LOG_LEVEL", default="INFO"),
+    )
+
+
+def _local_secret(data_dir: Path) -> Secret:
+    """For a local install without SECRET_KEY: a random key kept in the data folder."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return Secret(path.read_text().strip())

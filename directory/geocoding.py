@@ -1,0 +1,207 @@
+"""Turning listing addresses and people's "near" text into points.
+
+The chain, cheapest first: coordinates already given are kept; a ZIP code is placed at its
+centroid from the offline `zipcodes` data; a full street address goes to a configurable geopy
+provider (Nominatim or any geopy geocoder by name). Provider answers for listing addresses are
+cached in the database. A provider that is down never blocks saving a listing: the caller gets a
+`pending` status (with the ZIP centroid as a provisional point) and the worker retries later.
+
+A family's "near" text is never cached or logged: it may be a home address.
+"""
+
+import asyncio
+import functools
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import zipcodes
+from geopy.exc import GeocoderQueryError, GeopyError
+from geopy.geocoders import get_geocoder_for_service
+
+from directory.errors import Invalid, Unavailable
+from directory.models import GeocodeCache, GeocodeStatus
+
+logger = logging.getLogger(__name__)
+
+_LAT_LNG = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+_ZIP = re.compile(r"^\s*(\d{5})(?:-\d{4})?\s*$")
+_CITY_STATE = re.compile(r"^\s*([A-Za-z .'-]{2,60}?)\s*,\s*([A-Za-z]{2})\s*$")
+ZIP_CENTROID = "zip_centroid"
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class ZipInfo:
+    postal_code: str
+    point: Point
+    city: str
+    county: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a listing's location ended up, and how sure we are."""
+
+    point: Point | None
+    status: GeocodeStatus
+    source: str | None
+
+
+def zip_info(postal_code: str) -> ZipInfo | None:
+    """Centroid, county and state of a US ZIP code, from offline data."""
+    match = _ZIP.match(postal_code or "")
+    if not match:
+        return None
+    found = _zip_table().get(match.group(1))
+    return found
+
+
+@functools.cache
+def _zip_table() -> dict[str, ZipInfo]:
+    table: dict[str, ZipInfo] = {}
+    for row in zipcodes.list_all():
+        if not row.get("lat") or not row.get("long"):
+            continue
+        table[row["zip_code"]] = ZipInfo(
+            postal_code=row["zip_code"],
+            point=Point(float(row["lat"]), float(row["long"])),
+            city=row["city"],
+            county=row.get("county") or "",
+            state=row["state"],
+        )
+    return table
+
+
+@functools.cache
+def _city_table() -> dict[tuple[str, str], Point]:
+    """Mean of the standard ZIP centroids of each (CITY, ST)."""
+    sums: dict[tuple[str, str], list[float]] = {}
+    for row in zipcodes.list_all():
+        if row.get("zip_code_type") != "STANDARD" or not row.get("lat"):
+            continue
+        key = (row["city"].upper(), row["state"])
+        total = sums.setdefault(key, [0.0, 0.0, 0])
+        total[0] += float(row["lat"])
+        total[1] += float(row["long"])
+        total[2] += 1
+    return {key: Point(lat / count, lng / count) for key, (lat, lng, count) in sums.items()}
+
+
+class Geocoder:
+    """The geocoding chain. `provider` is a geopy service name, or None for offline only."""
+
+    def __init__(
+        self,
+        provider: str | None = None,
+        *,
+        options: dict[str, Any] | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        self.provider_name = provider
+        self._provider = None
+        if provider:
+            try:
+                provider_class = get_geocoder_for_service(provider)
+            except GeocoderQueryError as error:
+                raise ValueError(f"unknown geocoder {provider!r}") from error
+            self._provider = provider_class(timeout=timeout, **(options or {}))
+
+    async def place_listing(
+        self,
+        *,
+        address_1: str | None,
+        city: str | None,
+        state_province: str | None,
+        postal_code: str | None,
+        country: str = "US",
+    ) -> Placement:
+        """Place a listing address that came without coordinates. Never raises for a provider fault."""
+        centroid = zip_info(postal_code or "")
+        if not (self._provider and address_1 and city):
+            if centroid:
+                return Placement(centroid.point, GeocodeStatus.OK, ZIP_CENTROID)
+            return Placement(None, GeocodeStatus.FAILED, None)
+        query = ", ".join(p for p in (address_1, city, state_province, postal_code, country) if p)
+        try:
+            point = await self._cached_listing_lookup(query)
+        except GeopyError as error:
+            logger.warning(
+                "geocoder %s unavailable (%s); location left pending",
+                self.provider_name,
+                type(error).__name__,
+            )
+            return Placement(
+                centroid.point if centroid else None, GeocodeStatus.PENDING, ZIP_CENTROID
+            )
+        if point is not None:
+            return Placement(point, GeocodeStatus.OK, self.provider_name)
+        if centroid:
+            return Placement(centroid.point, GeocodeStatus.OK, ZIP_CENTROID)
+        return Placement(None, GeocodeStatus.FAILED, None)
+
+    async def _cached_listing_lookup(self, query: str) -> Point | None:
+        key = query.strip().lower()[:500]
+        assert self.provider_name is not None
+        cached = await GeocodeCache.get_or_none(provider=self.provider_name, query=key)
+        if cached:
+            return Point(cached.latitude, cached.longitude)
+        point = await self._ask_provider(query)
+        if point is not None:
+            await GeocodeCache.get_or_create(
+                provider=self.provider_name,
+                query=key,
+                defaults={"latitude": point.latitude, "longitude": point.longitude},
+            )
+        return point
+
+    async def _ask_provider(self, query: str) -> Point | None:
+        assert self._provider is not None
+        found = await asyncio.to_thread(self._provider.geocode, query, exactly_one=True)
+        if found is None:
+            return None
+        return Point(found.latitude, found.longitude)
+
+    async def locate(self, text: str) -> Point:
+        """Turn a person's "near" text (lat,lng; ZIP; City, ST; address) into a point.
+
+        Raises `Invalid` when the place cannot be found and `Unavailable` when only a provider
+        could answer and it is down. Nothing about the text is stored.
+        """
+        text = (text or "").strip()
+        if not text or len(text) > 200:
+            raise Invalid(
+                {"near": "give a ZIP code, a City, ST or an address (up to 200 characters)"}
+            )
+        if match := _LAT_LNG.match(text):
+            latitude, longitude = float(match.group(1)), float(match.group(2))
+            if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+                raise Invalid({"near": "coordinates are out of range"})
+            return Point(latitude, longitude)
+        if _ZIP.match(text):
+            info = zip_info(text)
+            if info is None:
+                raise Invalid({"near": "unknown ZIP code"})
+            return info.point
+        if match := _CITY_STATE.match(text):
+            point = _city_table().get((match.group(1).upper(), match.group(2).upper()))
+            if point:
+                return point
+        if self._provider is None:
+            raise Invalid({"near": "place not found; try a ZIP code or City, ST"})
+        try:
+            point = await self._ask_provider(text)
+        except GeopyError:
+            raise Unavailable(
+                "The address lookup service is not answering; try a ZIP code."
+            ) from None
+        if point is None:
+            raise Invalid({"near": "place not found; try a ZIP code or City, ST"})
+        return point

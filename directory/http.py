@@ -1,0 +1,102 @@
+"""Small helpers that every domain's route handlers share: reading JSON, the actor, versions.
+
+They hold no business rule; they turn an HTTP request into the plain values services take.
+"""
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from directory.actor import Actor
+from directory.editing import parse_version
+from directory.errors import DomainError, Invalid
+
+MAX_BODY_BYTES = 256 * 1024
+MAX_JSON_DEPTH = 20
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+
+
+def actor_of(request: Request) -> Actor | None:
+    user = request.scope.get("user")
+    return user if isinstance(user, Actor) else None
+
+
+async def read_json(request: Request, *, required: bool = True) -> Any:
+    """The request body as JSON, refusing bodies that are too large, too deep or not JSON."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    if not body.strip():
+        if required:
+            raise Invalid({"body": "a JSON body is required"})
+        return {}
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Invalid({"body": "is not valid UTF-8"}) from None
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise Invalid(
+            {"body": f"is not valid JSON ({getattr(error, 'msg', 'too deep')})"}
+        ) from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise Invalid({"body": f"is nested deeper than {MAX_JSON_DEPTH} levels"})
+    return data
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def version_of(request: Request, body: Any = None) -> int:
+    """The edited version: the If-Match header wins over a `version` body field."""
+    header = request.headers.get("if-match")
+    if header is not None:
+        return parse_version(header)
+    if isinstance(body, dict) and "version" in body:
+        return parse_version(body.pop("version"))
+    return parse_version(None)
+
+
+def query_int(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise Invalid({name: "must be a whole number"}) from None
+
+
+def json_document(document: dict[str, Any], status_code: int = 200) -> JSONResponse:
+    """A JSON response; a versioned document also gets an ETag so clients can send If-Match."""
+    headers = {"ETag": f'"{document["version"]}"'} if "version" in document else None
+    return JSONResponse(document, status_code=status_code, headers=headers)
+
+
+def page_document(items: list[dict[str, Any]], *, total: int, page: int, per_page: int) -> dict:
+    """HSDS 3.0's paging shape, used by every list endpoint."""
+    total_pages = max(1, -(-total // per_page))
+    return {
+        "total_items": total,
+        "total_pages": total_pages,
+        "page_number": page,
+        "size": len(items),
+        "first_page": page == 1,
+        "last_page": page >= total_pages,
+        "empty": not items,
+        "contents": items,
+    }

@@ -1,0 +1,331 @@
+"""The catalog's service layer for organizations and services: every write goes through here.
+
+Functions are keyword-only, take the acting user as an `Actor` (or None for anonymous), check
+access through `directory.access`, validate through `directory.schemas`, and run each write in
+one transaction together with its `ListingChange` record.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from directory import access, details
+from directory.actor import Actor
+from directory.editing import (
+    current_values,
+    delete_versioned,
+    get_or_404,
+    merge_patch,
+    now,
+    record_change,
+    update_versioned,
+)
+from directory.errors import Invalid, NotFound
+from directory.geocoding import Geocoder, zip_info
+from directory.models import (
+    Organization,
+    Service,
+    ServiceAreaType,
+    TaxonomyTerm,
+)
+from directory.schemas import OrganizationInput, ServiceInput, validate
+from directory.taxonomy import BY_CODE, CATEGORIES, TAXONOMY_NAME, category_id
+
+MAX_PER_PAGE = 100
+SERVICE_PREFETCH = (
+    "organization",
+    "categories",
+    "phones",
+    "schedules",
+    "service_areas",
+    "service_at_locations__location__phones",
+    "service_at_locations__schedules",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def total_pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+# --- taxonomy ---------------------------------------------------------------------------------
+
+
+async def sync_taxonomy() -> None:
+    """Write the categories from `directory.taxonomy` to the database (idempotent)."""
+    for category in CATEGORIES:
+        await TaxonomyTerm.update_or_create(
+            id=category.id,
+            defaults={
+                "code": category.code,
+                "name": category.name,
+                "description": category.description,
+                "parent_id": category_id(category.parent) if category.parent else None,
+                "taxonomy": TAXONOMY_NAME,
+            },
+        )
+
+
+async def taxonomy_terms() -> list[TaxonomyTerm]:
+    return await TaxonomyTerm.all().order_by("code")
+
+
+# --- organizations ----------------------------------------------------------------------------
+
+
+async def create_organization(
+    *, actor: Actor | None, data: Any, organization_id: UUID | None = None
+) -> Organization:
+    access.require_admin(actor)
+    values = validate(OrganizationInput, data).values()
+    async with in_transaction():
+        organization = await Organization.create(id=organization_id or uuid4(), **values)
+        await record_change(
+            actor=actor,
+            organization_id=organization.id,
+            entity="organization",
+            entity_id=organization.id,
+            action="create",
+        )
+    return organization
+
+
+async def update_organization(
+    *, actor: Actor | None, organization_id: UUID, version: int, data: Any
+) -> Organization:
+    organization = await get_or_404(Organization, organization_id, "organization")
+    access.require_organization_admin(actor, organization.id)
+    validated, changed = merge_patch(
+        OrganizationInput, current_values(OrganizationInput, organization), data
+    )
+    async with in_transaction():
+        await update_versioned(
+            Organization, organization.id, version, validated.values(), "organization"
+        )
+        await record_change(
+            actor=actor,
+            organization_id=organization.id,
+            entity="organization",
+            entity_id=organization.id,
+            action="update",
+            changed_fields=changed,
+        )
+    return await Organization.get(id=organization.id)
+
+
+async def list_organizations(*, page: int = 1, per_page: int = 50) -> Page:
+    _check_paging(page, per_page, {})
+    total = await Organization.all().count()
+    organizations = await Organization.all().offset((page - 1) * per_page).limit(per_page)
+    return Page(list(organizations), total, page, per_page)
+
+
+def _check_paging(page: int, per_page: int, errors: dict[str, str]) -> None:
+    if not 1 <= page <= 10_000:
+        errors["page"] = "must be between 1 and 10000"
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        errors["per_page"] = f"must be between 1 and {MAX_PER_PAGE}"
+    if errors:
+        raise Invalid(errors)
+
+
+async def get_organization(*, organization_id: UUID) -> Organization:
+    return await get_or_404(Organization, organization_id, "organization")
+
+
+# --- services: reads --------------------------------------------------------------------------
+
+
+async def get_service(*, actor: Actor | None, service_id: UUID) -> Service:
+    service = await Service.get_or_none(id=service_id).prefetch_related(*SERVICE_PREFETCH)
+    if service is None:
+        raise NotFound(f"No service with id {service_id}.")
+    access.require_readable_listing(actor, service.organization_id, service.status)
+    return service
+
+
+async def list_services(
+    *,
+    actor: Actor | None,
+    category: str | None = None,
+    postal_code: str | None = None,
+    organization_id: UUID | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> Page:
+    """Public listings, optionally narrowed. An organization's own editors also see its hidden ones."""
+    errors: dict[str, str] = {}
+    if category is not None and category not in BY_CODE:
+        errors["category"] = "unknown category code"
+    if postal_code is not None and zip_info(postal_code) is None:
+        errors["postal_code"] = "unknown or malformed ZIP code"
+    _check_paging(page, per_page, errors)
+    query = _visible_services(actor, organization_id)
+    if category is not None:
+        query = query.filter(Q(categories__code=category) | Q(categories__parent__code=category))
+    if postal_code is not None:
+        query = query.filter(_serves_postal_code(postal_code))
+    ids = await query.distinct().order_by("name", "id").values_list("id", flat=True)
+    chosen = ids[(page - 1) * per_page : page * per_page]
+    services = await Service.filter(id__in=chosen).prefetch_related(*SERVICE_PREFETCH)
+    by_id = {service.id: service for service in services}
+    return Page([by_id[i] for i in chosen], len(ids), page, per_page)
+
+
+def _visible_services(actor: Actor | None, organization_id: UUID | None) -> QuerySet[Service]:
+    query = Service.all()
+    if organization_id is not None:
+        query = query.filter(organization_id=organization_id)
+        if access.can_edit_listings(actor, organization_id):
+            return query
+    return query.filter(status__in=[s.value for s in access.PUBLIC_STATUSES])
+
+
+def _serves_postal_code(postal_code: str) -> Q:
+    """A service is in a ZIP if one of its locations is, or its service area covers it."""
+    info = zip_info(postal_code)
+    assert info is not None
+    covered = Q(service_at_locations__location__postal_code=info.postal_code) | Q(
+        service_areas__extent_type=ServiceAreaType.POSTAL_CODE,
+        service_areas__extent=info.postal_code,
+    )
+    if info.county:
+        covered |= Q(
+            service_areas__extent_type=ServiceAreaType.COUNTY,
+            service_areas__extent=info.county,
+            service_areas__state_province=info.state,
+        )
+    return covered | Q(
+        service_areas__extent_type=ServiceAreaType.STATE, service_areas__extent=info.state
+    )
+
+
+# --- services: writes -------------------------------------------------------------------------
+
+_NESTED = ("phones", "schedules", "service_areas", "location_ids")
+
+
+async def create_service(
+    *,
+    actor: Actor | None,
+    data: Any,
+    geocoder: Geocoder | None = None,
+    service_id: UUID | None = None,
+) -> Service:
+    """Create a service, optionally with its phones, schedules, service areas and location links.
+
+    All of it is written in one transaction, or none of it.
+    """
+    actor = access.require_actor(actor)
+    if not isinstance(data, dict):
+        raise Invalid({"body": "must be a JSON object"})
+    data = dict(data)
+    organization_id = _organization_id(data.pop("organization_id", None), actor)
+    nested = {key: data.pop(key, None) or [] for key in _NESTED}
+    access.require_listing_editor(actor, organization_id)
+    await get_or_404(Organization, organization_id, "organization")
+    values = validate(ServiceInput, data).values()
+    codes = values.pop("categories")
+    async with in_transaction():
+        service = await Service.create(
+            id=service_id or uuid4(), organization_id=organization_id, **values
+        )
+        await _set_categories(service, codes)
+        await record_change(
+            actor=actor,
+            organization_id=organization_id,
+            service_id=service.id,
+            entity="service",
+            entity_id=service.id,
+            action="create",
+        )
+        await details.add_nested(actor=actor, service=service, nested=nested)
+    return await get_service(actor=actor, service_id=service.id)
+
+
+def _organization_id(raw: Any, actor: Actor) -> UUID:
+    if raw is None:
+        return actor.organization_id
+    try:
+        return UUID(str(raw))
+    except ValueError:
+        raise Invalid({"organization_id": "must be a UUID"}) from None
+
+
+async def update_service(
+    *, actor: Actor | None, service_id: UUID, version: int, data: Any
+) -> Service:
+    service = await get_or_404(Service, service_id, "service")
+    access.require_listing_editor(actor, service.organization_id)
+    current = current_values(ServiceInput, service)
+    current["categories"] = [term.code for term in await service.categories.all()]
+    validated, changed = merge_patch(ServiceInput, current, data)
+    values = validated.values()
+    codes = values.pop("categories")
+    async with in_transaction():
+        await update_versioned(Service, service.id, version, values, "service")
+        if "categories" in changed:
+            await _set_categories(service, codes)
+        await record_change(
+            actor=actor,
+            organization_id=service.organization_id,
+            service_id=service.id,
+            entity="service",
+            entity_id=service.id,
+            action="update",
+            changed_fields=changed,
+        )
+    return await get_service(actor=actor, service_id=service.id)
+
+
+async def delete_service(*, actor: Actor | None, service_id: UUID, version: int) -> None:
+    service = await get_or_404(Service, service_id, "service")
+    access.require_listing_editor(actor, service.organization_id)
+    async with in_transaction():
+        await delete_versioned(Service, service.id, version, "service")
+        await record_change(
+            actor=actor,
+            organization_id=service.organization_id,
+            service_id=service.id,
+            entity="service",
+            entity_id=service.id,
+            action="delete",
+        )
+
+
+async def verify_service(*, actor: Actor | None, service_id: UUID) -> Service:
+    """ "Still accurate": reset the verification clock without changing the listing."""
+    service = await get_or_404(Service, service_id, "service")
+    actor = access.require_listing_editor(actor, service.organization_id)
+    async with in_transaction():
+        await Service.filter(id=service.id).update(
+            last_verified_at=now(), last_verified_by=actor.user_id
+        )
+        await record_change(
+            actor=actor,
+            organization_id=service.organization_id,
+            service_id=service.id,
+            entity="service",
+            entity_id=service.id,
+            action="verify",
+        )
+    return await get_service(actor=actor, service_id=service.id)
+
+
+async def _set_categories(service: Service, codes: list[str]) -> None:
+    terms = await TaxonomyTerm.filter(code__in=codes)
+    if len(terms) != len(codes):
+        raise Invalid({"categories": "the taxonomy is not loaded; run `caremap db upgrade`"})
+    await service.categories.clear()
+    await service.categories.add(*terms)
