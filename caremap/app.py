@@ -8,6 +8,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from tortoise.contrib.starlette import RegisterTortoise
 
 import directory.routes
 from caremap import db, pages
@@ -24,11 +25,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await db.connect(settings)
-        try:
+        async with RegisterTortoise(app, config=db.tortoise_config(settings.database_url)):
             yield
-        finally:
-            await db.disconnect()
 
     app = Starlette(
         routes=[

@@ -35,3 +35,8 @@ class Actor(BaseUser):
     @property
     def identity(self) -> str:
         return str(self.user_id)
+
+
+# Writes made by caremap itself (seed loading, HSDS import, the geocoding retry) rather than by a
+# person. It acts with admin rights; the nil UUID marks its entries in the listing history.
+SYSTEM = Actor(user_id=UUID(int=0), organization_id=UUID(int=0), role=Role.ADMIN)

@@ -315,7 +315,7 @@ async def add_nested(*, actor: Actor, service: Service, nested: dict[str, list[A
         try:
             await link_location(actor=actor, service_id=service.id, location_id=location_id)
         except Invalid:
-            raise Invalid(
+            raise Invalid(  # noqa: B904 (the nested error names the list item instead)
                 {f"location_ids.{index}": "no location with that id in this organization"}
             )
     for index, phone in enumerate(nested["phones"]):

@@ -123,7 +123,7 @@ class Geocoder:
         postal_code: str | None,
         country: str = "US",
     ) -> Placement:
-        """Place a listing address that came without coordinates. Never raises for a provider fault."""
+        """Place a listing address that has no coordinates. Never raises for a provider fault."""
         centroid = zip_info(postal_code or "")
         if not (self._provider and address_1 and city):
             if centroid:

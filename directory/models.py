@@ -215,7 +215,7 @@ class ServiceArea(Versioned):
 
 
 class GeocodeCache(Model):
-    """Geocoder answers for listing addresses (public business addresses, never those of families)."""
+    """Geocoder answers for listing addresses (public business addresses, never families)."""
 
     id = fields.IntField(primary_key=True)
     query = fields.CharField(max_length=500)

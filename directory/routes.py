@@ -50,9 +50,7 @@ async def get_service(request: Request) -> JSONResponse:
 
 
 async def create_service(request: Request) -> JSONResponse:
-    created = await service.create_service(
-        actor=actor_of(request), data=await read_json(request), geocoder=request.app.state.geocoder
-    )
+    created = await service.create_service(actor=actor_of(request), data=await read_json(request))
     return json_document(serialize.service_document(created), status_code=201)
 
 

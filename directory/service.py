@@ -6,6 +6,7 @@ one transaction together with its `ListingChange` record.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -25,7 +26,7 @@ from directory.editing import (
     update_versioned,
 )
 from directory.errors import Invalid, NotFound
-from directory.geocoding import Geocoder, zip_info
+from directory.geocoding import zip_info
 from directory.models import (
     Organization,
     Service,
@@ -164,7 +165,7 @@ async def list_services(
     page: int = 1,
     per_page: int = 25,
 ) -> Page:
-    """Public listings, optionally narrowed. An organization's own editors also see its hidden ones."""
+    """Public listings, optionally narrowed. An organization's editors also see its hidden ones."""
     errors: dict[str, str] = {}
     if category is not None and category not in BY_CODE:
         errors["category"] = "unknown category code"
@@ -220,8 +221,8 @@ async def create_service(
     *,
     actor: Actor | None,
     data: Any,
-    geocoder: Geocoder | None = None,
     service_id: UUID | None = None,
+    verified_at: datetime | None = None,
 ) -> Service:
     """Create a service, optionally with its phones, schedules, service areas and location links.
 
@@ -239,7 +240,10 @@ async def create_service(
     codes = values.pop("categories")
     async with in_transaction():
         service = await Service.create(
-            id=service_id or uuid4(), organization_id=organization_id, **values
+            id=service_id or uuid4(),
+            organization_id=organization_id,
+            last_verified_at=verified_at,
+            **values,
         )
         await _set_categories(service, codes)
         await record_change(

@@ -283,7 +283,7 @@ def children_of(code: str) -> tuple[Category, ...]:
 
 
 def expand_with_parents(codes: list[str]) -> set[str]:
-    """The codes plus the parent of each second-level code, so a `food-pantry` service is `food` too."""
+    """The codes plus the parents of second-level codes: a `food-pantry` service is `food` too."""
     expanded = set(codes)
     for code in codes:
         parent = BY_CODE[code].parent

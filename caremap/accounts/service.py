@@ -22,7 +22,7 @@ from directory.errors import Conflict, Forbidden, Invalid, NotFound, Unauthentic
 from directory.models import Organization, OrganizationKind
 
 MIN_PASSWORD_LENGTH = 12
-TOKEN_PREFIX = "cm_"
+TOKEN_PREFIX = "cm_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_ROLES = (Role.PARTNER, Role.PARTNER_ADMIN, Role.ADMIN)
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password, used to keep login timing even")

@@ -1,0 +1,182 @@
+"""The `caremap` command: serve, seed, manage users and upgrade the database."""
+
+import argparse
+import asyncio
+import getpass
+import logging
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
+import uvicorn
+
+from caremap import db
+from caremap.accounts import service as accounts
+from caremap.accounts.models import User
+from caremap.settings import Settings, load_settings
+from directory.errors import DomainError
+from directory.geocoding import Geocoder
+from directory.models import Organization
+from seeds.load import LoadReport, load_demo
+
+
+def _geocoder(settings: Settings) -> Geocoder:
+    return Geocoder(
+        settings.geocoder, options=settings.geocoder_options, timeout=settings.geocoder_timeout
+    )
+
+
+async def _with_database(settings: Settings, work: Callable[[], Awaitable[None]]) -> None:
+    await db.connect(settings)
+    try:
+        await work()
+    finally:
+        await db.disconnect()
+
+
+def _print_report(report: LoadReport) -> None:
+    created, skipped = report.created, report.skipped
+    print(
+        f"Demo data: {created['organization']} organizations, {created['service']} services, "
+        f"{created['location']} locations, {created['user']} users created "
+        f"({sum(skipped.values())} records already there)."
+    )
+    if report.logins:
+        print("\nDemo logins (shown once; keep them somewhere safe):")
+        for email, role, password in report.logins:
+            print(f"  {role:<14} {email:<42} {password}")
+
+
+async def _seed(settings: Settings, *, only_if_empty: bool) -> None:
+    async def work() -> None:
+        if only_if_empty and await Organization.exists():
+            print("The database already has data; demo data not loaded.")
+            return
+        _print_report(await load_demo(geocoder=_geocoder(settings)))
+
+    await _with_database(settings, work)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    asyncio.run(db.upgrade(settings))
+    if args.demo:
+        asyncio.run(_seed(settings, only_if_empty=True))
+    print(f"caremap is serving at http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(
+        "caremap.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
+    asyncio.run(db.upgrade(settings))
+    asyncio.run(_seed(settings, only_if_empty=False))
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:
+    asyncio.run(db.upgrade(settings))
+    print("Database is up to date.")
+
+
+async def _organization_id(reference: str) -> UUID:
+    try:
+        return UUID(reference)
+    except ValueError:
+        organization = await Organization.get_or_none(name=reference)
+        if organization is None:
+            raise SystemExit(f"No organization named {reference!r}.") from None
+        return organization.id
+
+
+def cmd_user_add(args: argparse.Namespace, settings: Settings) -> None:
+    password = args.password or secrets.token_urlsafe(12)
+
+    async def work() -> None:
+        user = await accounts.create_user(
+            by_system=True,
+            email=args.email,
+            name=args.name,
+            password=password,
+            role=args.role,
+            organization_id=await _organization_id(args.organization),
+        )
+        print(f"Created {user.role.value} {user.email}.")
+        if not args.password:
+            print(f"Password (shown once): {password}")
+
+    asyncio.run(_with_database(settings, work))
+
+
+def cmd_user_password(args: argparse.Namespace, settings: Settings) -> None:
+    password = getpass.getpass("New password: ") if args.prompt else secrets.token_urlsafe(12)
+
+    async def work() -> None:
+        user = await User.get_or_none(email=args.email.lower())
+        if user is None:
+            raise SystemExit(f"No user {args.email}.")
+        await accounts.set_password(user_id=user.id, password=password)
+        print(f"Password changed for {user.email}; their sessions were signed out.")
+        if not args.prompt:
+            print(f"New password (shown once): {password}")
+
+    asyncio.run(_with_database(settings, work))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="caremap", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="upgrade the database and serve the app")
+    serve.add_argument("--demo", action="store_true", help="load demo data into an empty database")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=cmd_serve)
+
+    seed = commands.add_parser("seed", help="load the demo data (idempotent)")
+    seed.set_defaults(run=cmd_seed)
+
+    database = commands.add_parser("db", help="database maintenance")
+    database_commands = database.add_subparsers(dest="db_command", required=True)
+    upgrade = database_commands.add_parser("upgrade", help="apply schema migrations")
+    upgrade.set_defaults(run=cmd_db_upgrade)
+
+    user = commands.add_parser("user", help="manage users")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    add = user_commands.add_parser("add", help="create a user")
+    add.add_argument("--email", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument(
+        "--role", required=True, choices=["specialist", "partner", "partner_admin", "admin"]
+    )
+    add.add_argument("--organization", required=True, help="organization id or exact name")
+    add.add_argument("--password", help="omit to generate one and print it once")
+    add.set_defaults(run=cmd_user_add)
+    password = user_commands.add_parser("password", help="reset a user's password")
+    password.add_argument("email")
+    password.add_argument("--prompt", action="store_true", help="type the new password")
+    password.set_defaults(run=cmd_user_password)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    try:
+        args.run(args, settings)
+    except DomainError as error:
+        fields = getattr(error, "fields", None)
+        detail = "; ".join(f"{k}: {v}" for k, v in fields.items()) if fields else error.message
+        sys.exit(f"caremap: {detail}")
+
+
+if __name__ == "__main__":
+    main()
