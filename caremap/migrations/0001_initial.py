@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('longitude', fields.FloatField()),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'geocode_cache', 'app': 'models', 'unique_together': (('provider', 'query'),), 'pk_attr': 'id', 'table_description': 'Geocoder answers for listing addresses (public business addresses, never those of families).'},
+            options={'table': 'geocode_cache', 'app': 'models', 'unique_together': (('provider', 'query'),), 'pk_attr': 'id', 'table_description': 'Geocoder answers for listing addresses (public business addresses, never families).'},
             bases=['Model'],
         ),
         ops.CreateModel(
