@@ -59,7 +59,7 @@ class Generator:
         return {
             "id": location_id,
             "location_type": "physical",
-            "name": org_name if index == 0 else f"{org_name} – Satellite Site",
+            "name": org_name if index == 0 else f"{org_name} (satellite site)",
             "latitude": round(centroid.point.latitude + self.random.uniform(-0.006, 0.006), 6),
             "longitude": round(centroid.point.longitude + self.random.uniform(-0.006, 0.006), 6),
             "transportation": "Near bus stops; street parking available.",
@@ -83,7 +83,7 @@ class Generator:
                     "description": self.random.choice(
                         [
                             "Wheelchair accessible entrance and restrooms.",
-                            "Step-free entrance on the side of the building; elevator to all floors.",
+                            "Step-free side entrance; elevator to all floors.",
                             "Ground-floor office; accessible parking in front.",
                         ]
                     ),
