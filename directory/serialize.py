@@ -25,6 +25,15 @@ from directory.models import (
 from directory.taxonomy import BY_CODE
 
 
+def without_nulls(value: Any) -> Any:
+    """HSDS types its fields without null: an unknown value is left out rather than sent as null."""
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
 def _derived_id(parent: UUID, kind: str, key: str = "") -> str:
     """Stable ids for HSDS sub-objects caremap stores as columns (address, language)."""
     return str(uuid5(NAMESPACE_URL, f"caremap:{parent}:{kind}:{key}"))
@@ -55,42 +64,48 @@ def languages_document(codes: list[str], **link: UUID) -> list[dict[str, Any]]:
 
 
 def organization_document(organization: Organization) -> dict[str, Any]:
-    return {
-        "id": str(organization.id),
-        "name": organization.name,
-        "alternate_name": organization.alternate_name,
-        "description": organization.description,
-        "email": organization.email,
-        "website": organization.website,
-        "kind": organization.kind.value,
-        "version": organization.version,
-    }
+    return without_nulls(
+        {
+            "id": str(organization.id),
+            "name": organization.name,
+            "alternate_name": organization.alternate_name,
+            "description": organization.description,
+            "email": organization.email,
+            "website": organization.website,
+            "kind": organization.kind.value,
+            "version": organization.version,
+        }
+    )
 
 
 def category_document(term: TaxonomyTerm) -> dict[str, Any]:
     category = BY_CODE.get(term.code)
-    return {
-        "id": str(term.id),
-        "code": term.code,
-        "name": term.name,
-        "parent_code": category.parent if category else None,
-    }
+    return without_nulls(
+        {
+            "id": str(term.id),
+            "code": term.code,
+            "name": term.name,
+            "parent_code": category.parent if category else None,
+        }
+    )
 
 
 def phone_document(phone: Phone) -> dict[str, Any]:
     owner = {"service_id": str(phone.service_id)} if phone.service_id else {}
     if phone.location_id:
         owner = {"location_id": str(phone.location_id)}
-    return {
-        "id": str(phone.id),
-        **owner,
-        "number": phone.number,
-        "extension": phone.extension,
-        "type": phone.type,
-        "description": phone.description,
-        "languages": languages_document(phone.languages, phone_id=phone.id),
-        "version": phone.version,
-    }
+    return without_nulls(
+        {
+            "id": str(phone.id),
+            **owner,
+            "number": phone.number,
+            "extension": phone.extension,
+            "type": phone.type,
+            "description": phone.description,
+            "languages": languages_document(phone.languages, phone_id=phone.id),
+            "version": phone.version,
+        }
+    )
 
 
 def schedule_document(schedule: Schedule) -> dict[str, Any]:
@@ -100,33 +115,37 @@ def schedule_document(schedule: Schedule) -> dict[str, Any]:
     if schedule.service_at_location_id:
         owner["service_at_location_id"] = str(schedule.service_at_location_id)
     offset = datetime.now(ZoneInfo(schedule.timezone_name)).utcoffset()
-    return {
-        "id": str(schedule.id),
-        **owner,
-        "freq": schedule.freq,
-        "byday": schedule.byday,
-        "opens_at": schedule.opens_at,
-        "closes_at": schedule.closes_at,
-        "valid_from": schedule.valid_from.isoformat() if schedule.valid_from else None,
-        "valid_to": schedule.valid_to.isoformat() if schedule.valid_to else None,
-        "description": schedule.description,
-        "timezone": offset.total_seconds() / 3600 if offset is not None else 0,
-        "timezone_name": schedule.timezone_name,
-        "version": schedule.version,
-    }
+    return without_nulls(
+        {
+            "id": str(schedule.id),
+            **owner,
+            "freq": schedule.freq,
+            "byday": schedule.byday,
+            "opens_at": schedule.opens_at,
+            "closes_at": schedule.closes_at,
+            "valid_from": schedule.valid_from.isoformat() if schedule.valid_from else None,
+            "valid_to": schedule.valid_to.isoformat() if schedule.valid_to else None,
+            "description": schedule.description,
+            "timezone": offset.total_seconds() / 3600 if offset is not None else 0,
+            "timezone_name": schedule.timezone_name,
+            "version": schedule.version,
+        }
+    )
 
 
 def service_area_document(area: ServiceArea) -> dict[str, Any]:
-    return {
-        "id": str(area.id),
-        "service_id": str(area.service_id),
-        "name": area.name,
-        "description": area.description,
-        "extent_type": area.extent_type.value,
-        "extent": area.extent,
-        "state_province": area.state_province,
-        "version": area.version,
-    }
+    return without_nulls(
+        {
+            "id": str(area.id),
+            "service_id": str(area.service_id),
+            "name": area.name,
+            "description": area.description,
+            "extent_type": area.extent_type.value,
+            "extent": area.extent,
+            "state_province": area.state_province,
+            "version": area.version,
+        }
+    )
 
 
 def location_document(location: Location, phones: list[Phone] | None = None) -> dict[str, Any]:
@@ -171,54 +190,58 @@ def location_document(location: Location, phones: list[Phone] | None = None) -> 
     }
     if phones is not None:
         document["phones"] = [phone_document(phone) for phone in phones]
-    return document
+    return without_nulls(document)
 
 
 def service_at_location_document(link: ServiceAtLocation) -> dict[str, Any]:
-    return {
-        "id": str(link.id),
-        "service_id": str(link.service_id),
-        "location_id": str(link.location_id),
-        "description": link.description,
-        "schedules": [schedule_document(s) for s in link.schedules],
-        "location": location_document(link.location, list(link.location.phones)),
-    }
+    return without_nulls(
+        {
+            "id": str(link.id),
+            "service_id": str(link.service_id),
+            "location_id": str(link.location_id),
+            "description": link.description,
+            "schedules": [schedule_document(s) for s in link.schedules],
+            "location": location_document(link.location, list(link.location.phones)),
+        }
+    )
 
 
 def service_document(service: Service) -> dict[str, Any]:
     """A service with everything a reader needs; expects `SERVICE_PREFETCH` to be loaded."""
-    return {
-        "id": str(service.id),
-        "organization_id": str(service.organization_id),
-        "name": service.name,
-        "alternate_name": service.alternate_name,
-        "description": service.description,
-        "url": service.url,
-        "email": service.email,
-        "status": service.status.value,
-        "interpretation_services": service.interpretation_services,
-        "application_process": service.application_process,
-        "fees_description": service.fees_description,
-        "eligibility_description": service.eligibility_description,
-        "minimum_age": service.minimum_age,
-        "maximum_age": service.maximum_age,
-        "assured_date": service.last_verified_at.date().isoformat()
-        if service.last_verified_at
-        else None,
-        "last_modified": _iso(service.updated_at),
-        "languages": languages_document(service.languages, service_id=service.id),
-        "phones": [phone_document(p) for p in service.phones],
-        "schedules": [schedule_document(s) for s in service.schedules],
-        "service_areas": [service_area_document(a) for a in service.service_areas],
-        "service_at_locations": [
-            service_at_location_document(link) for link in service.service_at_locations
-        ],
-        "organization": organization_document(service.organization),
-        "free": service.free,
-        "accepts_referrals": service.accepts_referrals,
-        "categories": sorted(
-            (category_document(term) for term in service.categories), key=lambda c: c["code"]
-        ),
-        "last_verified_at": _iso(service.last_verified_at),
-        "version": service.version,
-    }
+    return without_nulls(
+        {
+            "id": str(service.id),
+            "organization_id": str(service.organization_id),
+            "name": service.name,
+            "alternate_name": service.alternate_name,
+            "description": service.description,
+            "url": service.url,
+            "email": service.email,
+            "status": service.status.value,
+            "interpretation_services": service.interpretation_services,
+            "application_process": service.application_process,
+            "fees_description": service.fees_description,
+            "eligibility_description": service.eligibility_description,
+            "minimum_age": service.minimum_age,
+            "maximum_age": service.maximum_age,
+            "assured_date": service.last_verified_at.date().isoformat()
+            if service.last_verified_at
+            else None,
+            "last_modified": _iso(service.updated_at),
+            "languages": languages_document(service.languages, service_id=service.id),
+            "phones": [phone_document(p) for p in service.phones],
+            "schedules": [schedule_document(s) for s in service.schedules],
+            "service_areas": [service_area_document(a) for a in service.service_areas],
+            "service_at_locations": [
+                service_at_location_document(link) for link in service.service_at_locations
+            ],
+            "organization": organization_document(service.organization),
+            "free": service.free,
+            "accepts_referrals": service.accepts_referrals,
+            "categories": sorted(
+                (category_document(term) for term in service.categories), key=lambda c: c["code"]
+            ),
+            "last_verified_at": _iso(service.last_verified_at),
+            "version": service.version,
+        }
+    )

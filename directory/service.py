@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -177,11 +177,16 @@ async def list_services(
         query = query.filter(Q(categories__code=category) | Q(categories__parent__code=category))
     if postal_code is not None:
         query = query.filter(_serves_postal_code(postal_code))
-    ids = await query.distinct().order_by("name", "id").values_list("id", flat=True)
-    chosen = ids[(page - 1) * per_page : page * per_page]
+    # Filters over joins can repeat a service; select the matching ids in a subquery, then
+    # order and page the services themselves in SQL.
+    matching = Service.filter(id__in=Subquery(query.values("id"))).order_by("name", "id")
+    total = await matching.count()
+    chosen = await matching.offset((page - 1) * per_page).limit(per_page).values_list(
+        "id", flat=True
+    )
     services = await Service.filter(id__in=chosen).prefetch_related(*SERVICE_PREFETCH)
     by_id = {service.id: service for service in services}
-    return Page([by_id[i] for i in chosen], len(ids), page, per_page)
+    return Page([by_id[i] for i in chosen], total, page, per_page)
 
 
 def _visible_services(actor: Actor | None, organization_id: UUID | None) -> QuerySet[Service]:

@@ -12,6 +12,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from directory.geocoding import zip_info
+from directory.serialize import without_nulls
 from directory.taxonomy import BY_CODE, category_id
 from seeds.templates import (
     AREA_SERVICES,
@@ -408,7 +409,7 @@ def accounts(documents: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def main() -> None:
-    documents = Generator().organizations()
+    documents = without_nulls(Generator().organizations())
     DATA_DIR.mkdir(exist_ok=True)
     (DATA_DIR / "organizations.json").write_text(
         json.dumps(documents, indent=1, ensure_ascii=False) + "\n"

@@ -1,0 +1,109 @@
+"""Test set-up: a real database per test (SQLite or PostgreSQL) and the real app on top of it.
+
+`CAREMAP_TEST_DATABASE` picks the database: unset or `sqlite` for SQLite files, or a PostgreSQL
+URL such as `postgres://postgres@127.0.0.1:5432/test` (that database is used only to create and
+drop one fresh database per test). The schema is built once per run by the real migrations into
+a template, and every test gets its own copy.
+"""
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
+from starlette.datastructures import Secret
+
+from caremap import db
+from caremap.app import create_app
+from caremap.settings import Settings, normalize_database_url
+
+TEST_DATABASE = normalize_database_url(os.environ.get("CAREMAP_TEST_DATABASE", "sqlite"))
+ON_POSTGRES = TEST_DATABASE.startswith("postgres://")
+
+
+def pytest_report_header() -> str:
+    return f"caremap test database: {'PostgreSQL' if ON_POSTGRES else 'SQLite'}"
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(TEST_DATABASE)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def base_settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        secret_key=Secret("test-secret-key-not-for-production"),
+        base_url="http://testserver",
+    )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def template_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """The migrated, empty schema that every test's database is copied from."""
+    if ON_POSTGRES:
+        name = f"caremap_template_{uuid.uuid4().hex[:12]}"
+        await _admin(f'CREATE DATABASE "{name}"')
+        url = _with_database(TEST_DATABASE, name)
+        await db.upgrade(base_settings(tmp_path_factory.mktemp("template"), url))
+        yield name
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+        await db.upgrade(base_settings(path.parent, f"sqlite://{path}"))
+        yield str(path)
+
+
+@pytest_asyncio.fixture
+async def database_url(template_database: str, tmp_path: Path) -> AsyncIterator[str]:
+    if ON_POSTGRES:
+        name = f"caremap_test_{uuid.uuid4().hex[:12]}"
+        await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        yield _with_database(TEST_DATABASE, name)
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        path = tmp_path / "caremap.sqlite3"
+        shutil.copyfile(template_database, path)
+        yield f"sqlite://{path}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return base_settings(tmp_path, database_url)
+
+
+@pytest_asyncio.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The real app with its lifespan running (database connected, taxonomy present)."""
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest_asyncio.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        yield http
+
+
+def app_with(settings: Settings, **changes: object) -> Starlette:
+    return create_app(replace(settings, **changes))
