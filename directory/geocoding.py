@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import zipcodes
-from geopy.exc import GeocoderQueryError, GeopyError
+from geopy.exc import GeocoderNotFound, GeopyError
 from geopy.geocoders import get_geocoder_for_service
 
 from directory.errors import Invalid, Unavailable
@@ -110,7 +110,7 @@ class Geocoder:
         if provider:
             try:
                 provider_class = get_geocoder_for_service(provider)
-            except GeocoderQueryError as error:
+            except GeocoderNotFound as error:
                 raise ValueError(f"unknown geocoder {provider!r}") from error
             self._provider = provider_class(timeout=timeout, **(options or {}))
 

@@ -1,0 +1,162 @@
+"""Signing in and out, session cookies, idle timeout and API tokens, through the real app."""
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from caremap.accounts.models import ApiToken, User, UserSession
+from caremap.auth import SESSION_COOKIE
+from tests import factories
+from tests.conftest import app_with
+
+
+async def _partner(client):
+    organization = await factories.organization()
+    return organization, await factories.user(organization, "partner")
+
+
+async def test_login_sets_a_safe_cookie_and_me_works(app, client):
+    _organization, user = await _partner(client)
+    response = await client.post("/api/auth/login",
+                                 json={"email": user.email.upper(), "password": factories.PASSWORD})
+    assert response.status_code == 200
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Secure" not in cookie  # served over plain HTTP in tests
+    me = await client.get("/api/auth/me")
+    assert me.json()["email"] == user.email
+    assert "password_hash" not in me.json()
+
+
+async def test_wrong_password_and_unknown_email_look_the_same(app, client):
+    _organization, user = await _partner(client)
+    wrong = await client.post("/api/auth/login", json={"email": user.email, "password": "nope"})
+    unknown = await client.post("/api/auth/login",
+                                json={"email": "ghost@test.example.org", "password": "nope"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    missing = await client.post("/api/auth/login", json={"email": user.email})
+    assert missing.status_code == 422
+
+
+async def test_logout_ends_the_session(app, client):
+    _organization, user = await _partner(client)
+    await factories.login(client, user)
+    cookie = client.cookies[SESSION_COOKIE]
+    assert (await client.post("/api/auth/logout")).status_code == 204
+    assert await UserSession.all().count() == 0
+    client.cookies[SESSION_COOKIE] = cookie  # replaying the old cookie does not work
+    assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_login_rotates_the_session(app, client):
+    _organization, user = await _partner(client)
+    await factories.login(client, user)
+    first = client.cookies[SESSION_COOKIE]
+    await factories.login(client, user)
+    assert client.cookies[SESSION_COOKIE] != first
+    assert await UserSession.all().count() == 1
+
+
+async def test_secure_cookie_over_https(settings, tmp_path):
+    application = app_with(settings, base_url="https://caremap.example.org")
+    async with LifespanManager(application):
+        user = await factories.user(await factories.organization(), "partner")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
+                                     base_url="https://testserver") as client:
+            response = await client.post("/api/auth/login",
+                                         json={"email": user.email,
+                                               "password": factories.PASSWORD})
+    assert "Secure" in response.headers["set-cookie"]
+
+
+async def test_tampered_cookie_is_anonymous(app, client):
+    _organization, user = await _partner(client)
+    await factories.login(client, user)
+    client.cookies[SESSION_COOKIE] = client.cookies[SESSION_COOKIE][:-2] + "xx"
+    assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_idle_session_expires(app, client):
+    _organization, user = await _partner(client)
+    await factories.login(client, user)
+    idle = datetime.now(UTC) - timedelta(minutes=app.state.settings.session_idle_minutes + 1)
+    await UserSession.all().update(last_seen_at=idle)
+    assert (await client.get("/api/auth/me")).status_code == 401
+    assert await UserSession.all().count() == 0
+
+
+async def test_deactivated_user_is_signed_out(app, client):
+    _organization, user = await _partner(client)
+    await factories.login(client, user)
+    await User.filter(id=user.id).update(is_active=False)
+    assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_api_token_lifecycle(app, client):
+    organization, user = await _partner(client)
+    await factories.login(client, user)
+    created = await client.post("/api/tokens", json={"name": "Case system"})
+    assert created.status_code == 201
+    secret = created.json()["token"]
+    stored = await ApiToken.get(id=created.json()["id"])
+    assert secret not in stored.token_hash
+    listed = (await client.get("/api/tokens")).json()["contents"]
+    assert [t["name"] for t in listed] == ["Case system"]
+    assert "token" not in listed[0]
+    await client.post("/api/auth/logout")
+
+    bearer = {"Authorization": f"Bearer {secret}"}
+    listing = await factories.listing(organization)
+    edit = await client.patch(f"/api/services/{listing.id}", json={"name": "Via token",
+                                                                   "version": 1}, headers=bearer)
+    assert edit.status_code == 200
+    assert (await client.delete(f"/api/tokens/{stored.id}", headers=bearer)).status_code == 204
+    refused = await client.get("/api/auth/me", headers=bearer)
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["message"]
+
+
+async def test_bad_authorization_headers(app, client):
+    for header in ["Bearer", "Basic dXNlcjpwYXNz", "Bearer cm_made_up", "Bearer nonsense"]:
+        response = await client.get("/api/auth/me", headers={"Authorization": header})
+        assert response.status_code == 401, header
+        assert response.json()["error"] == "unauthenticated"
+
+
+async def test_cannot_revoke_someone_elses_token(app, client):
+    organization, user = await _partner(client)
+    other = await factories.user(organization, "partner")
+    headers = await factories.token_headers(other)
+    token = await ApiToken.get(user_id=other.id)
+    await factories.login(client, user)
+    assert (await client.delete(f"/api/tokens/{token.id}")).status_code == 403
+    assert (await client.get("/api/auth/me", headers=headers)).status_code == 200
+
+
+async def test_user_rules(app, client):
+    school = await factories.organization("school")
+    admin = await factories.user(school, "admin")
+    await factories.login(client, admin)
+    provider = await factories.organization()
+    base = {"name": "New", "password": "long enough password", "organization_id": str(school.id)}
+    wrong_kind = await client.post("/api/users", json={**base, "email": "a@test.example.org",
+                                                       "role": "partner"})
+    assert wrong_kind.status_code == 422
+    assert "role" in wrong_kind.json()["fields"]
+    short = await client.post("/api/users", json={**base, "email": "b@test.example.org",
+                                                  "role": "specialist", "password": "short"})
+    assert "password" in short.json()["fields"]
+    bad_org = await client.post("/api/users", json={**base, "email": "c@test.example.org",
+                                                    "role": "specialist",
+                                                    "organization_id": "nope"})
+    assert "organization_id" in bad_org.json()["fields"]
+    ok = await client.post("/api/users", json={**base, "email": "d@test.example.org",
+                                               "role": "partner",
+                                               "organization_id": str(provider.id)})
+    assert ok.status_code == 201
+    duplicate = await client.post("/api/users", json={**base, "email": "D@test.example.org",
+                                                      "role": "specialist"})
+    assert duplicate.status_code == 409
