@@ -181,8 +181,8 @@ async def list_services(
     # order and page the services themselves in SQL.
     matching = Service.filter(id__in=Subquery(query.values("id"))).order_by("name", "id")
     total = await matching.count()
-    chosen = await matching.offset((page - 1) * per_page).limit(per_page).values_list(
-        "id", flat=True
+    chosen = (
+        await matching.offset((page - 1) * per_page).limit(per_page).values_list("id", flat=True)
     )
     services = await Service.filter(id__in=chosen).prefetch_related(*SERVICE_PREFETCH)
     by_id = {service.id: service for service in services}

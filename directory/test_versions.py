@@ -40,8 +40,9 @@ async def test_racing_editors_one_wins(app):
 
     async def edit(name: str) -> str:
         try:
-            await service.update_service(actor=editor, service_id=listing.id, version=1,
-                                         data={"name": name})
+            await service.update_service(
+                actor=editor, service_id=listing.id, version=1, data={"name": name}
+            )
         except Conflict:
             return "conflict"
         return "ok"
@@ -57,8 +58,11 @@ async def test_part_versions(app, client):
     organization = await factories.organization()
     await factories.login(client, await factories.user(organization, "partner"))
     listing = await factories.listing(organization)
-    phone = (await client.post(f"/api/services/{listing.id}/phones",
-                               json={"number": "773-555-0111"})).json()
+    phone = (
+        await client.post(f"/api/services/{listing.id}/phones", json={"number": "773-555-0111"})
+    ).json()
     url = f"/api/phones/{phone['id']}"
-    assert (await client.patch(url, json={"description": "Front desk", "version": 1})).status_code == 200
+    assert (
+        await client.patch(url, json={"description": "Front desk", "version": 1})
+    ).status_code == 200
     assert (await client.patch(url, json={"description": "Old", "version": 1})).status_code == 409

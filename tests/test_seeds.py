@@ -71,14 +71,20 @@ async def test_loading_twice_changes_nothing(app):
     first = await load_demo(geocoder=Geocoder())
     assert first.created["service"] >= 150
     assert len(first.logins) == first.created["user"] == 7
-    counts = (await Organization.all().count(), await Service.all().count(),
-              await User.all().count())
+    counts = (
+        await Organization.all().count(),
+        await Service.all().count(),
+        await User.all().count(),
+    )
     second = await load_catalog(geocoder=Geocoder())
     await load_accounts(report=second)
     assert sum(second.created.values()) == 0
     assert second.logins == []
-    assert (await Organization.all().count(), await Service.all().count(),
-            await User.all().count()) == counts
+    assert (
+        await Organization.all().count(),
+        await Service.all().count(),
+        await User.all().count(),
+    ) == counts
 
 
 async def test_api_documents_validate_against_hsds(app, client):

@@ -18,8 +18,9 @@ async def _partner(client):
 
 async def test_login_sets_a_safe_cookie_and_me_works(app, client):
     _organization, user = await _partner(client)
-    response = await client.post("/api/auth/login",
-                                 json={"email": user.email.upper(), "password": factories.PASSWORD})
+    response = await client.post(
+        "/api/auth/login", json={"email": user.email.upper(), "password": factories.PASSWORD}
+    )
     assert response.status_code == 200
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie
@@ -33,8 +34,9 @@ async def test_login_sets_a_safe_cookie_and_me_works(app, client):
 async def test_wrong_password_and_unknown_email_look_the_same(app, client):
     _organization, user = await _partner(client)
     wrong = await client.post("/api/auth/login", json={"email": user.email, "password": "nope"})
-    unknown = await client.post("/api/auth/login",
-                                json={"email": "ghost@test.example.org", "password": "nope"})
+    unknown = await client.post(
+        "/api/auth/login", json={"email": "ghost@test.example.org", "password": "nope"}
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
     missing = await client.post("/api/auth/login", json={"email": user.email})
@@ -64,11 +66,12 @@ async def test_secure_cookie_over_https(settings, tmp_path):
     application = app_with(settings, base_url="https://caremap.example.org")
     async with LifespanManager(application):
         user = await factories.user(await factories.organization(), "partner")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
-                                     base_url="https://testserver") as client:
-            response = await client.post("/api/auth/login",
-                                         json={"email": user.email,
-                                               "password": factories.PASSWORD})
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="https://testserver"
+        ) as client:
+            response = await client.post(
+                "/api/auth/login", json={"email": user.email, "password": factories.PASSWORD}
+            )
     assert "Secure" in response.headers["set-cookie"]
 
 
@@ -110,8 +113,9 @@ async def test_api_token_lifecycle(app, client):
 
     bearer = {"Authorization": f"Bearer {secret}"}
     listing = await factories.listing(organization)
-    edit = await client.patch(f"/api/services/{listing.id}", json={"name": "Via token",
-                                                                   "version": 1}, headers=bearer)
+    edit = await client.patch(
+        f"/api/services/{listing.id}", json={"name": "Via token", "version": 1}, headers=bearer
+    )
     assert edit.status_code == 200
     assert (await client.delete(f"/api/tokens/{stored.id}", headers=bearer)).status_code == 204
     refused = await client.get("/api/auth/me", headers=bearer)
@@ -142,21 +146,37 @@ async def test_user_rules(app, client):
     await factories.login(client, admin)
     provider = await factories.organization()
     base = {"name": "New", "password": "long enough password", "organization_id": str(school.id)}
-    wrong_kind = await client.post("/api/users", json={**base, "email": "a@test.example.org",
-                                                       "role": "partner"})
+    wrong_kind = await client.post(
+        "/api/users", json={**base, "email": "a@test.example.org", "role": "partner"}
+    )
     assert wrong_kind.status_code == 422
     assert "role" in wrong_kind.json()["fields"]
-    short = await client.post("/api/users", json={**base, "email": "b@test.example.org",
-                                                  "role": "specialist", "password": "short"})
+    short = await client.post(
+        "/api/users",
+        json={**base, "email": "b@test.example.org", "role": "specialist", "password": "short"},
+    )
     assert "password" in short.json()["fields"]
-    bad_org = await client.post("/api/users", json={**base, "email": "c@test.example.org",
-                                                    "role": "specialist",
-                                                    "organization_id": "nope"})
+    bad_org = await client.post(
+        "/api/users",
+        json={
+            **base,
+            "email": "c@test.example.org",
+            "role": "specialist",
+            "organization_id": "nope",
+        },
+    )
     assert "organization_id" in bad_org.json()["fields"]
-    ok = await client.post("/api/users", json={**base, "email": "d@test.example.org",
-                                               "role": "partner",
-                                               "organization_id": str(provider.id)})
+    ok = await client.post(
+        "/api/users",
+        json={
+            **base,
+            "email": "d@test.example.org",
+            "role": "partner",
+            "organization_id": str(provider.id),
+        },
+    )
     assert ok.status_code == 201
-    duplicate = await client.post("/api/users", json={**base, "email": "D@test.example.org",
-                                                      "role": "specialist"})
+    duplicate = await client.post(
+        "/api/users", json={**base, "email": "D@test.example.org", "role": "specialist"}
+    )
     assert duplicate.status_code == 409

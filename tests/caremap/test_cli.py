@@ -21,14 +21,23 @@ def free_port() -> int:
 
 
 def caremap(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "caremap.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "caremap.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture
 def cli_env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("DATABASE_", "CAREMAP_", "SEARCH_", "SMTP_", "GEOCODER"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "CAREMAP_", "SEARCH_", "SMTP_", "GEOCODER"))
+    }
     env["CAREMAP_DATA_DIR"] = str(tmp_path / "data")
     if ON_POSTGRES:
         env["DATABASE_URL"] = database_url
@@ -39,7 +48,10 @@ def test_serve_demo_serves_the_catalog(cli_env):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "caremap.cli", "serve", "--demo", "--port", str(port)],
-        env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -62,24 +74,57 @@ def test_serve_demo_serves_the_catalog(cli_env):
         process.terminate()
         output, _ = process.communicate(timeout=30)
     assert "Demo logins" in output
-    logins = re.findall(r"^\s+(specialist|partner|partner_admin|admin)\s+(\S+@\S+)\s+(\S+)$",
-                        output, re.MULTILINE)
+    logins = re.findall(
+        r"^\s+(specialist|partner|partner_admin|admin)\s+(\S+@\S+)\s+(\S+)$", output, re.MULTILINE
+    )
     assert len(logins) == 7
 
 
 def test_user_commands(cli_env):
     assert caremap("seed", env=cli_env).returncode == 0
-    added = caremap("user", "add", "--email", "new.partner@test.example.org", "--name", "New",
-                    "--role", "partner", "--organization", "Pilsen Community Pantry", env=cli_env)
+    added = caremap(
+        "user",
+        "add",
+        "--email",
+        "new.partner@test.example.org",
+        "--name",
+        "New",
+        "--role",
+        "partner",
+        "--organization",
+        "Pilsen Community Pantry",
+        env=cli_env,
+    )
     assert added.returncode == 0, added.stderr
     assert "Password (shown once)" in added.stdout
-    again = caremap("user", "add", "--email", "new.partner@test.example.org", "--name", "New",
-                    "--role", "partner", "--organization", "Pilsen Community Pantry", env=cli_env)
+    again = caremap(
+        "user",
+        "add",
+        "--email",
+        "new.partner@test.example.org",
+        "--name",
+        "New",
+        "--role",
+        "partner",
+        "--organization",
+        "Pilsen Community Pantry",
+        env=cli_env,
+    )
     assert again.returncode != 0
     assert "already exists" in again.stderr
-    wrong = caremap("user", "add", "--email", "x@test.example.org", "--name", "X",
-                    "--role", "specialist", "--organization", "Pilsen Community Pantry",
-                    env=cli_env)
+    wrong = caremap(
+        "user",
+        "add",
+        "--email",
+        "x@test.example.org",
+        "--name",
+        "X",
+        "--role",
+        "specialist",
+        "--organization",
+        "Pilsen Community Pantry",
+        env=cli_env,
+    )
     assert "role" in wrong.stderr
     reset = caremap("user", "password", "new.partner@test.example.org", env=cli_env)
     assert "New password (shown once)" in reset.stdout

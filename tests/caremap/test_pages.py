@@ -26,8 +26,10 @@ async def test_home_shows_filter_errors_next_to_the_field(app, client):
 async def test_service_page(app, client):
     organization = await factories.organization()
     listing = await factories.listing(
-        organization, eligibility_description="Families in 60623",
-        phones=[{"number": "(773) 555-0142"}])
+        organization,
+        eligibility_description="Families in 60623",
+        phones=[{"number": "(773) 555-0142"}],
+    )
     page = await client.get(f"/services/{listing.id}")
     assert page.status_code == 200
     assert "Families in 60623" in page.text

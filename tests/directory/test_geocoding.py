@@ -20,19 +20,27 @@ from directory.geocoding import Geocoder, zip_info
 from directory.models import GeocodeCache, GeocodeStatus, Location
 from tests import factories
 
-ADDRESS = {"name": "Site", "address_1": "3210 W 26th St", "city": "Chicago",
-           "state_province": "IL", "postal_code": "60623"}
+ADDRESS = {
+    "name": "Site",
+    "address_1": "3210 W 26th St",
+    "city": "Chicago",
+    "state_province": "IL",
+    "postal_code": "60623",
+}
 PLACE = (41.8447, -87.7069)
 
 
 class FakeNominatim(BaseHTTPRequestHandler):
     queries: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
         type(self).queries.append(query)
-        found = [] if "nowhere" in query.lower() else [
-            {"lat": str(PLACE[0]), "lon": str(PLACE[1]), "display_name": query}]
+        found = (
+            []
+            if "nowhere" in query.lower()
+            else [{"lat": str(PLACE[0]), "lon": str(PLACE[1]), "display_name": query}]
+        )
         body = json.dumps(found).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -63,8 +71,11 @@ def closed_port() -> str:
 
 
 def nominatim_geocoder(domain: str) -> Geocoder:
-    return Geocoder("nominatim", options={"domain": domain, "scheme": "http",
-                                          "user_agent": "caremap-tests"}, timeout=2)
+    return Geocoder(
+        "nominatim",
+        options={"domain": domain, "scheme": "http", "user_agent": "caremap-tests"},
+        timeout=2,
+    )
 
 
 def test_zip_data_knows_counties():
@@ -91,9 +102,15 @@ async def test_offline_near_text():
 async def test_coordinates_given_are_kept(app):
     organization = await factories.organization()
     location = await details.create_location(
-        actor=SYSTEM, geocoder=Geocoder(),
-        data={**ADDRESS, "organization_id": str(organization.id), "latitude": 41.1,
-              "longitude": -87.1})
+        actor=SYSTEM,
+        geocoder=Geocoder(),
+        data={
+            **ADDRESS,
+            "organization_id": str(organization.id),
+            "latitude": 41.1,
+            "longitude": -87.1,
+        },
+    )
     assert (location.latitude, location.longitude) == (41.1, -87.1)
     assert location.geocode_status is GeocodeStatus.OK
     assert location.geocode_source == "given"
@@ -102,7 +119,8 @@ async def test_coordinates_given_are_kept(app):
 async def test_offline_default_uses_zip_centroid(app):
     organization = await factories.organization()
     location = await details.create_location(
-        actor=SYSTEM, geocoder=Geocoder(), data={**ADDRESS, "organization_id": str(organization.id)})
+        actor=SYSTEM, geocoder=Geocoder(), data={**ADDRESS, "organization_id": str(organization.id)}
+    )
     assert location.geocode_status is GeocodeStatus.OK
     assert location.geocode_source == "zip_centroid"
     assert location.latitude == pytest.approx(41.849, abs=0.01)
@@ -124,8 +142,10 @@ async def test_provider_answers_are_cached(app, nominatim):
 async def test_provider_down_saves_as_pending_then_retries(app, closed_port, nominatim):
     organization = await factories.organization()
     location = await details.create_location(
-        actor=SYSTEM, geocoder=nominatim_geocoder(closed_port),
-        data={**ADDRESS, "organization_id": str(organization.id)})
+        actor=SYSTEM,
+        geocoder=nominatim_geocoder(closed_port),
+        data={**ADDRESS, "organization_id": str(organization.id)},
+    )
     assert location.geocode_status is GeocodeStatus.PENDING
     assert location.latitude == pytest.approx(41.849, abs=0.01)  # provisional ZIP centroid
 
@@ -153,9 +173,10 @@ async def test_moving_a_location_geocodes_again(app, client):
     await factories.login(client, await factories.user(organization, "partner"))
     created = await client.post("/api/locations", json={**ADDRESS})
     assert created.status_code == 201
-    moved = await client.patch(f"/api/locations/{created.json()['id']}",
-                               json={"postal_code": "66101", "city": "Kansas City",
-                                     "state_province": "KS", "version": 1})
+    moved = await client.patch(
+        f"/api/locations/{created.json()['id']}",
+        json={"postal_code": "66101", "city": "Kansas City", "state_province": "KS", "version": 1},
+    )
     assert moved.status_code == 200
     assert moved.json()["latitude"] == pytest.approx(39.11, abs=0.05)
 

@@ -20,11 +20,21 @@ async def test_create_service_with_parts_in_one_go(app):
             phones=[{"number": "(773) 555-0100", "languages": ["es"]}],
             schedules=[
                 {"byday": "MO,WE", "opens_at": "09:00", "closes_at": "12:00"},
-                {"byday": "SA", "opens_at": "10:00", "closes_at": "13:00",
-                 "location_id": str(location.id)},
+                {
+                    "byday": "SA",
+                    "opens_at": "10:00",
+                    "closes_at": "13:00",
+                    "location_id": str(location.id),
+                },
             ],
-            service_areas=[{"name": "Cook County", "extent_type": "county",
-                            "extent": "Cook County", "state_province": "IL"}],
+            service_areas=[
+                {
+                    "name": "Cook County",
+                    "extent_type": "county",
+                    "extent": "Cook County",
+                    "state_province": "IL",
+                }
+            ],
         ),
     )
     assert [p.number for p in created.phones] == ["(773) 555-0100"]
@@ -55,14 +65,18 @@ async def test_a_bad_nested_part_writes_nothing(app):
     assert await Service.filter(organization_id=organization.id).count() == 0
     assert await Phone.all().count() == 0
     assert await Schedule.all().count() == 0
-    assert await ListingChange.filter(organization_id=organization.id, entity="service").count() == 0
+    assert (
+        await ListingChange.filter(organization_id=organization.id, entity="service").count() == 0
+    )
 
 
 async def test_update_records_changed_fields_and_bumps_version(app):
     organization = await factories.organization()
     listing = await factories.listing(organization)
     updated = await service.update_service(
-        actor=SYSTEM, service_id=listing.id, version=1,
+        actor=SYSTEM,
+        service_id=listing.id,
+        version=1,
         data={"name": "Saturday Pantry", "description": listing.description},
     )
     assert updated.name == "Saturday Pantry"
@@ -76,8 +90,9 @@ async def test_partial_update_keeps_cross_field_rules(app):
     organization = await factories.organization()
     listing = await factories.listing(organization, minimum_age=10, maximum_age=14)
     with pytest.raises(Invalid) as caught:
-        await service.update_service(actor=SYSTEM, service_id=listing.id, version=1,
-                                     data={"minimum_age": 16})
+        await service.update_service(
+            actor=SYSTEM, service_id=listing.id, version=1, data={"minimum_age": 16}
+        )
     assert caught.value.fields == {"minimum_age": "must not be greater than maximum_age"}
     assert (await Service.get(id=listing.id)).minimum_age == 10
 
@@ -96,31 +111,47 @@ async def test_category_filter_includes_second_level(app):
 async def test_postal_code_filter_finds_locations_and_service_areas(app):
     organization = await factories.organization()
     local = await factories.listing(organization, name="Local pantry")  # located in 60623
-    elsewhere = await factories.located(organization, postal_code="60640", latitude=41.97,
-                                        longitude=-87.66)
+    elsewhere = await factories.located(
+        organization, postal_code="60640", latitude=41.97, longitude=-87.66
+    )
     far = await service.create_service(
-        actor=SYSTEM, data=factories.service_data(name="Far pantry",
-                                                  organization_id=str(organization.id),
-                                                  location_ids=[str(elsewhere.id)]))
+        actor=SYSTEM,
+        data=factories.service_data(
+            name="Far pantry",
+            organization_id=str(organization.id),
+            location_ids=[str(elsewhere.id)],
+        ),
+    )
     county_wide = await service.create_service(
         actor=SYSTEM,
         data=factories.service_data(
-            name="Cook County hotline", organization_id=str(organization.id),
-            service_areas=[{"name": "Cook County", "extent_type": "county",
-                            "extent": "Cook County", "state_province": "IL"}]),
+            name="Cook County hotline",
+            organization_id=str(organization.id),
+            service_areas=[
+                {
+                    "name": "Cook County",
+                    "extent_type": "county",
+                    "extent": "Cook County",
+                    "state_province": "IL",
+                }
+            ],
+        ),
     )
     zip_listed = await service.create_service(
         actor=SYSTEM,
         data=factories.service_data(
-            name="Delivery", organization_id=str(organization.id),
-            service_areas=[{"name": "ZIP 60623", "extent_type": "postal_code",
-                            "extent": "60623"}]),
+            name="Delivery",
+            organization_id=str(organization.id),
+            service_areas=[{"name": "ZIP 60623", "extent_type": "postal_code", "extent": "60623"}],
+        ),
     )
     kansas = await service.create_service(
         actor=SYSTEM,
         data=factories.service_data(
-            name="Kansas line", organization_id=str(organization.id),
-            service_areas=[{"name": "Kansas", "extent_type": "state", "extent": "KS"}]),
+            name="Kansas line",
+            organization_id=str(organization.id),
+            service_areas=[{"name": "Kansas", "extent_type": "state", "extent": "KS"}],
+        ),
     )
     found = await service.list_services(actor=None, postal_code="60623")
     assert {s.id for s in found.items} == {local.id, county_wide.id, zip_listed.id}
@@ -165,8 +196,10 @@ async def test_paging(app):
 async def test_deleting_a_service_removes_its_parts(app):
     organization = await factories.organization()
     listing = await factories.listing(
-        organization, phones=[{"number": "773-555-0101"}],
-        service_areas=[{"name": "Z", "extent_type": "postal_code", "extent": "60623"}])
+        organization,
+        phones=[{"number": "773-555-0101"}],
+        service_areas=[{"name": "Z", "extent_type": "postal_code", "extent": "60623"}],
+    )
     await service.delete_service(actor=SYSTEM, service_id=listing.id, version=1)
     assert not await Service.exists(id=listing.id)
     assert await Phone.filter(service_id=listing.id).count() == 0

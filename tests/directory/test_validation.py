@@ -38,17 +38,32 @@ async def _refused(client, method, url, body, status=422):
         ({"colour": "blue"}, "colour", "unknown field"),
         ({"organization_id": "not-a-uuid"}, "organization_id", "UUID"),
         ({"phones": [{"number": "call us"}]}, "phones.0.number", "format"),
-        ({"schedules": [{"byday": "MO", "opens_at": "17:00", "closes_at": "09:00"}]},
-         "schedules.0.closes_at", "after opens_at"),
+        (
+            {"schedules": [{"byday": "MO", "opens_at": "17:00", "closes_at": "09:00"}]},
+            "schedules.0.closes_at",
+            "after opens_at",
+        ),
         ({"schedules": [{"byday": "Funday"}]}, "schedules.0.byday", "day codes"),
-        ({"schedules": [{"opens_at": "25:00", "closes_at": "26:00"}]}, "schedules.0.opens_at",
-         "format"),
-        ({"schedules": [{"timezone_name": "Mars/Olympus"}]}, "schedules.0.timezone_name",
-         "time zone"),
-        ({"service_areas": [{"name": "x", "extent_type": "postal_code", "extent": "6062"}]},
-         "service_areas.0.extent", "ZIP"),
-        ({"service_areas": [{"name": "x", "extent_type": "county", "extent": "Cook County"}]},
-         "service_areas.0.state_province", "state"),
+        (
+            {"schedules": [{"opens_at": "25:00", "closes_at": "26:00"}]},
+            "schedules.0.opens_at",
+            "format",
+        ),
+        (
+            {"schedules": [{"timezone_name": "Mars/Olympus"}]},
+            "schedules.0.timezone_name",
+            "time zone",
+        ),
+        (
+            {"service_areas": [{"name": "x", "extent_type": "postal_code", "extent": "6062"}]},
+            "service_areas.0.extent",
+            "ZIP",
+        ),
+        (
+            {"service_areas": [{"name": "x", "extent_type": "county", "extent": "Cook County"}]},
+            "service_areas.0.state_province",
+            "state",
+        ),
         ({"location_ids": ["nope"]}, "location_ids.0", "UUID"),
     ],
 )
@@ -67,23 +82,32 @@ async def test_service_field_errors(client, partner, overrides, field, message_p
         ({"latitude": 41.8, "longitude": -187}, "longitude"),
         ({"latitude": 41.8}, "longitude"),
         ({"postal_code": "6062A"}, "postal_code"),
-        ({"postal_code": None, "latitude": None, "longitude": None, "address_1": None},
-         "postal_code"),
+        (
+            {"postal_code": None, "latitude": None, "longitude": None, "address_1": None},
+            "postal_code",
+        ),
         ({"state_province": "Illinois"}, "state_province"),
         ({"location_type": "underwater"}, "location_type"),
     ],
 )
 async def test_location_field_errors(client, partner, overrides, field):
-    data = {"name": "Site", "address_1": "1 Main St", "city": "Chicago",
-            "state_province": "IL", "postal_code": "60623", **overrides}
+    data = {
+        "name": "Site",
+        "address_1": "1 Main St",
+        "city": "Chicago",
+        "state_province": "IL",
+        "postal_code": "60623",
+        **overrides,
+    }
     body = await _refused(client, "POST", "/api/locations", data)
     assert field in body["fields"], body
     assert await Location.all().count() == 0
 
 
 async def test_several_bad_fields_are_all_named(client, partner):
-    body = await _refused(client, "POST", "/api/services",
-                          {"name": "", "categories": ["nope"], "minimum_age": "ten"})
+    body = await _refused(
+        client, "POST", "/api/services", {"name": "", "categories": ["nope"], "minimum_age": "ten"}
+    )
     assert {"name", "categories", "minimum_age"} <= set(body["fields"])
 
 
@@ -97,8 +121,9 @@ async def test_several_bad_fields_are_all_named(client, partner):
     ],
 )
 async def test_unreadable_bodies(client, partner, content, message_part):
-    response = await client.post("/api/services", content=content,
-                                 headers={"content-type": "application/json"})
+    response = await client.post(
+        "/api/services", content=content, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert message_part in response.json()["fields"]["body"]
 
@@ -109,8 +134,11 @@ async def test_body_must_be_an_object(client, partner):
 
 
 async def test_oversized_body_is_refused(client, partner):
-    response = await client.post("/api/services", content=b'{"name": "' + b"x" * 300_000 + b'"}',
-                                 headers={"content-type": "application/json"})
+    response = await client.post(
+        "/api/services",
+        content=b'{"name": "' + b"x" * 300_000 + b'"}',
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
 
 
