@@ -22,6 +22,11 @@ class PayloadTooLarge(DomainError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 def actor_of(request: Request) -> Actor | None:
     user = request.scope.get("user")
     return user if isinstance(user, Actor) else None
@@ -38,6 +43,10 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
         if required:
             raise Invalid({"body": "a JSON body is required"})
         return {}
+    # Only JSON is read: a cross-site HTML form cannot send this content type without CORS.
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
     try:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:

@@ -183,3 +183,12 @@ async def test_missing_or_bad_version(client, partner):
     assert "version" in body["fields"]
     body = await _refused(client, "PATCH", url, {"name": "New", "version": "latest"})
     assert body["fields"]["version"] == "must be a whole number"
+
+
+async def test_only_json_bodies_are_read(client, partner):
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", ""]:
+        response = await client.post(
+            "/api/services", content=b'{"name": "x"}', headers={"content-type": content_type}
+        )
+        assert response.status_code == 415, content_type
+    assert await Service.all().count() == 0
