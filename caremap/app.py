@@ -1,5 +1,6 @@
 """The Starlette application: the whole HTTP surface on one screen."""
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -11,13 +12,15 @@ from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 import directory.routes
+import search_index.routes
 from caremap import db, pages
 from caremap.accounts import routes as accounts_routes
 from caremap.auth import CaremapAuth, SessionCookies, auth_error
 from caremap.errors import exception_handlers
+from caremap.search import running_search
 from caremap.settings import Settings, load_settings
 from caremap.templating import STATIC_DIR
-from directory.geocoding import Geocoder
+from directory.geocoding import Geocoder, warm_up
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -25,7 +28,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with RegisterTortoise(app, config=db.tortoise_config(settings.database_url)):
+        await asyncio.to_thread(warm_up)
+        async with (
+            RegisterTortoise(app, config=db.tortoise_config(settings.database_url)),
+            running_search(settings) as search_backend,
+        ):
+            app.state.search_backend = search_backend
             yield
 
     app = Starlette(
@@ -33,7 +41,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", pages.home, name="home"),
             Route("/services/{id:uuid}", pages.service_page, name="service_page"),
             Route("/healthz", pages.health, name="health"),
-            Mount("/api", routes=[*directory.routes.routes, *accounts_routes.routes]),
+            Mount(
+                "/api",
+                routes=[
+                    *directory.routes.routes,
+                    *search_index.routes.routes,
+                    *accounts_routes.routes,
+                ],
+            ),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[

@@ -2,23 +2,35 @@
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
+import os
 import secrets
+import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import uvicorn
+from tqdm import tqdm
 
 from caremap import db
 from caremap.accounts import service as accounts
 from caremap.accounts.models import User
+from caremap.search import backend_for, drainer_for, install_change_listeners
 from caremap.settings import Settings, load_settings
+from directory.details import retry_pending_geocodes
 from directory.errors import DomainError
 from directory.geocoding import Geocoder
-from directory.models import Organization
+from directory.models import ListingChange, Organization, Service
+from search_index.documents import all_documents
+from search_index.outbox import enqueue_all, enqueue_services
 from seeds.load import LoadReport, load_demo
+
+GEOCODE_RETRY_SECONDS = 300
 
 
 def _geocoder(settings: Settings) -> Geocoder:
@@ -29,6 +41,7 @@ def _geocoder(settings: Settings) -> Geocoder:
 
 async def _with_database(settings: Settings, work: Callable[[], Awaitable[None]]) -> None:
     await db.connect(settings)
+    install_change_listeners()
     try:
         await work()
     finally:
@@ -62,6 +75,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     asyncio.run(db.upgrade(settings))
     if args.demo:
         asyncio.run(_seed(settings, only_if_empty=True))
+    if args.workers > 1 and settings.search_drainer == "inprocess":
+        # Several app processes only read the search index; `caremap worker` writes it.
+        os.environ["SEARCH_DRAINER"] = "external"
+        print("Serving with several workers: run `caremap worker` to keep search up to date.")
     print(f"caremap is serving at http://{args.host}:{args.port}", flush=True)
     uvicorn.run(
         "caremap.app:create_app",
@@ -77,6 +94,67 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
     asyncio.run(db.upgrade(settings))
     asyncio.run(_seed(settings, only_if_empty=False))
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    """Background work: drain the search outbox and retry pending geocodes, until stopped."""
+
+    async def work() -> None:
+        backend = backend_for(settings, writer=True)
+        if await backend.open():
+            await enqueue_all()
+        drainer = drainer_for(settings, backend)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        print("caremap worker is running.", flush=True)
+        geocoding = asyncio.create_task(_retry_geocodes(settings, stop))
+        try:
+            await drainer.run(stop)
+        finally:
+            await geocoding
+            await backend.close()
+
+    asyncio.run(_with_database(settings, work))
+
+
+async def _retry_geocodes(settings: Settings, stop: asyncio.Event) -> None:
+    geocoder = _geocoder(settings)
+    while not stop.is_set():
+        if settings.geocoder:
+            await retry_pending_geocodes(geocoder=geocoder)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=GEOCODE_RETRY_SECONDS)
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> None:
+    """Rebuild the whole search index aside and swap it in when complete."""
+
+    async def work() -> None:
+        started = datetime.now(UTC)
+        backend = backend_for(settings, writer=False)
+        total = await Service.all().count()
+        seen: set[str] = set()
+        with tqdm(total=total, unit="services", disable=args.quiet) as bar:
+
+            async def batches() -> AsyncIterator[list[dict[str, Any]]]:
+                async for batch in all_documents():
+                    fresh = {d["service_id"] for d in batch} - seen
+                    seen.update(fresh)
+                    bar.update(len(fresh))
+                    yield batch
+
+            count = await backend.rebuild(batches())
+        # Edits made while the new index was being built are applied to it by the drainer.
+        changed = await ListingChange.filter(created_at__gte=started).values_list(
+            "service_id", flat=True
+        )
+        await enqueue_services([i for i in changed if i])
+        await backend.close()
+        print(f"Reindexed {count} documents for {len(seen)} services.")
+
+    asyncio.run(_with_database(settings, work))
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:
@@ -138,6 +216,13 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser("worker", help="drain the search outbox and retry geocoding")
+    worker.set_defaults(run=cmd_worker)
+
+    reindex = commands.add_parser("reindex", help="rebuild the search index from the database")
+    reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+    reindex.set_defaults(run=cmd_reindex)
 
     seed = commands.add_parser("seed", help="load the demo data (idempotent)")
     seed.set_defaults(run=cmd_seed)

@@ -25,6 +25,9 @@ class Settings:
     meili_url: str | None = None
     meili_key: Secret | None = None
     search_index_prefix: str = "caremap"
+    search_drainer: str = "inprocess"
+    outbox_claim_seconds: float = 60.0
+    outbox_batch_size: int = 200
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_username: str | None = None
@@ -78,6 +81,9 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         meili_url=config("MEILI_URL", default="") or None,
         meili_key=config("MEILI_KEY", cast=Secret, default="") or None,
         search_index_prefix=config("SEARCH_INDEX_PREFIX", default="caremap"),
+        search_drainer=config("SEARCH_DRAINER", default="inprocess"),
+        outbox_claim_seconds=config("OUTBOX_CLAIM_SECONDS", cast=float, default=60.0),
+        outbox_batch_size=config("OUTBOX_BATCH_SIZE", cast=int, default=200),
         smtp_host=config("SMTP_HOST", default="127.0.0.1"),
         smtp_port=config("SMTP_PORT", cast=int, default=1025),
         smtp_username=config("SMTP_USERNAME", default="") or None,

@@ -110,6 +110,7 @@ async def delete_location(*, actor: Actor | None, location_id: UUID, version: in
     location = await get_or_404(Location, location_id, "location")
     access.require_listing_editor(actor, location.organization_id)
     async with in_transaction():
+        links = await ServiceAtLocation.filter(location_id=location.id)
         await delete_versioned(Location, location.id, version, "location")
         await record_change(
             actor=actor,
@@ -118,6 +119,15 @@ async def delete_location(*, actor: Actor | None, location_id: UUID, version: in
             entity_id=location.id,
             action="delete",
         )
+        for link in links:  # the links went with the location: say so for each service
+            await record_change(
+                actor=actor,
+                organization_id=location.organization_id,
+                service_id=link.service_id,
+                entity="service_at_location",
+                entity_id=link.id,
+                action="delete",
+            )
 
 
 async def _place(values: dict[str, Any], geocoder: Geocoder) -> Placement:

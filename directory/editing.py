@@ -4,6 +4,7 @@ Kept apart from the rules of each object so that every write (services, location
 schedules, service areas, organizations) locks, validates and records changes the same way.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -17,6 +18,23 @@ from directory.models import ListingChange
 from directory.schemas import InputModel, validate
 
 ModelType = TypeVar("ModelType", bound=Model)
+ChangeListener = Callable[[ListingChange], Awaitable[None]]
+_change_listeners: list[ChangeListener] = []
+
+
+def listen_to_changes(listener: ChangeListener) -> None:
+    """Run `listener` for every listing change, inside the change's transaction.
+
+    This is how the search outbox (and later the audit trail) see every catalog write without
+    the catalog importing them: the composition package registers them at start-up.
+    """
+    if listener not in _change_listeners:
+        _change_listeners.append(listener)
+
+
+def stop_listening(listener: ChangeListener) -> None:
+    if listener in _change_listeners:
+        _change_listeners.remove(listener)
 
 
 def now() -> datetime:
@@ -121,8 +139,9 @@ async def record_change(
     service_id: UUID | None = None,
     changed_fields: list[str] | None = None,
 ) -> ListingChange:
-    """Append to the listing history. Call inside the write's transaction."""
-    return await ListingChange.create(
+    """Append to the listing history and tell the listeners. Call inside the write's
+    transaction, so a failed listener undoes the write too."""
+    change = await ListingChange.create(
         organization_id=organization_id,
         service_id=service_id,
         entity=entity,
@@ -131,3 +150,6 @@ async def record_change(
         changed_fields=changed_fields or [],
         actor_user_id=actor.user_id if actor else None,
     )
+    for listener in _change_listeners:
+        await listener(change)
+    return change

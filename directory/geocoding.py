@@ -80,6 +80,30 @@ def _zip_table() -> dict[str, ZipInfo]:
     return table
 
 
+def nearest_zip(point: Point) -> ZipInfo | None:
+    """The ZIP code whose centroid is closest to a point (within about 70 miles)."""
+    row, column = round(point.latitude), round(point.longitude)
+    best, best_score = None, float("inf")
+    for d_row in (-1, 0, 1):
+        for d_column in (-1, 0, 1):
+            for info in _zip_grid().get((row + d_row, column + d_column), ()):
+                score = (info.point.latitude - point.latitude) ** 2 + (
+                    (info.point.longitude - point.longitude) * 0.77
+                ) ** 2
+                if score < best_score:
+                    best, best_score = info, score
+    return best
+
+
+@functools.cache
+def _zip_grid() -> dict[tuple[int, int], list[ZipInfo]]:
+    grid: dict[tuple[int, int], list[ZipInfo]] = {}
+    for info in _zip_table().values():
+        key = (round(info.point.latitude), round(info.point.longitude))
+        grid.setdefault(key, []).append(info)
+    return grid
+
+
 @functools.cache
 def _city_table() -> dict[tuple[str, str], Point]:
     """Mean of the standard ZIP centroids of each (CITY, ST)."""
@@ -93,6 +117,13 @@ def _city_table() -> dict[tuple[str, str], Point]:
         total[1] += float(row["long"])
         total[2] += 1
     return {key: Point(lat / count, lng / count) for key, (lat, lng, count) in sums.items()}
+
+
+def warm_up() -> None:
+    """Load the offline ZIP tables now, not on a family's first search."""
+    _zip_table()
+    _zip_grid()
+    _city_table()
 
 
 class Geocoder:

@@ -1,0 +1,60 @@
+"""Wiring the search index into the app and the CLI: which backend, who writes, and the outbox.
+
+The catalog's change listener (`enqueue_change`) is installed in every process that can write
+to the catalog, so no write escapes the outbox.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from caremap.settings import Settings
+from directory.editing import listen_to_changes, stop_listening
+from search_index.backend import SearchBackend, make_backend
+from search_index.outbox import Drainer, enqueue_all, enqueue_change
+
+
+def install_change_listeners() -> None:
+    listen_to_changes(enqueue_change)
+
+
+def backend_for(settings: Settings, *, writer: bool) -> SearchBackend:
+    return make_backend(
+        settings.search_backend,
+        data_dir=settings.data_dir,
+        meili_url=settings.meili_url,
+        meili_key=str(settings.meili_key) if settings.meili_key else None,
+        prefix=settings.search_index_prefix,
+        writer=writer,
+    )
+
+
+def drainer_for(settings: Settings, backend: SearchBackend) -> Drainer:
+    return Drainer(
+        backend, claim_seconds=settings.outbox_claim_seconds, batch_size=settings.outbox_batch_size
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_search(settings: Settings) -> AsyncIterator[SearchBackend]:
+    """Open the backend; with `SEARCH_DRAINER=inprocess`, also drain the outbox here."""
+    install_change_listeners()
+    inprocess = settings.search_drainer == "inprocess"
+    backend = backend_for(settings, writer=inprocess)
+    if await backend.open() and inprocess:
+        await enqueue_all()  # a new, empty index: fill it from the catalog
+    if not inprocess:
+        yield backend
+        await backend.close()
+        return
+    drainer = drainer_for(settings, backend)
+    listen_to_changes(drainer.wake_on_change)
+    stop = asyncio.Event()
+    task = asyncio.create_task(drainer.run(stop))
+    try:
+        yield backend
+    finally:
+        stop.set()
+        stop_listening(drainer.wake_on_change)
+        await task
+        await backend.close()

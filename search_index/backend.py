@@ -1,0 +1,82 @@
+"""The one interface both search backends implement, and the shapes they return.
+
+Backends receive a `BackendQuery` whose words, place and opening-hour slots are already resolved,
+and return each matching service once (its best or nearest place), temporarily closed services
+after open ones, with facet counts and distances.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from directory.errors import Unavailable
+from search_index.query import BackendQuery
+
+
+class SearchUnavailable(Unavailable):
+    """The search engine cannot be reached or refused a write; the caller retries later."""
+
+
+@dataclass
+class Hit:
+    document: dict[str, Any]
+    score: float = 0.0
+    distance_miles: float | None = None
+    serves_area: bool = False
+
+
+@dataclass
+class Found:
+    hits: list[Hit]
+    total: int
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    exact_total: bool = True
+
+
+Progress = Callable[[int], None]
+
+
+class SearchBackend(Protocol):
+    name: str
+
+    async def open(self) -> bool:
+        """Create the index and apply its settings if needed; True if it was empty or new."""
+
+    async def close(self) -> None: ...
+
+    async def healthy(self) -> bool: ...
+
+    async def apply(self, upserts: list[dict[str, Any]], delete_service_ids: list[str]) -> None:
+        """Replace all documents of the named services (and of the upserted ones) atomically
+        enough that a search never sees a service twice. Raises `SearchUnavailable`."""
+
+    async def search(self, query: BackendQuery) -> Found: ...
+
+    async def rebuild(
+        self, batches: AsyncIterator[list[dict[str, Any]]], progress: Progress | None = None
+    ) -> int:
+        """Build a complete new index aside and swap it in; returns the document count."""
+
+
+def make_backend(
+    kind: str,
+    *,
+    data_dir: Path,
+    meili_url: str | None,
+    meili_key: str | None,
+    prefix: str,
+    writer: bool,
+) -> SearchBackend:
+    """The configured backend. `writer` says whether this process may write an embedded index."""
+    if kind == "embedded":
+        from search_index.embedded import EmbeddedBackend
+
+        return EmbeddedBackend(data_dir / "search", writer=writer)
+    if kind == "meilisearch":
+        if not meili_url:
+            raise ValueError("SEARCH_BACKEND=meilisearch needs MEILI_URL")
+        from search_index.meili import MeilisearchBackend
+
+        return MeilisearchBackend(meili_url, meili_key, f"{prefix}_services")
+    raise ValueError(f"unknown SEARCH_BACKEND {kind!r}: use embedded or meilisearch")

@@ -1,0 +1,223 @@
+"""The Meilisearch backend, through the official async client. The only module that talks to it.
+
+Meilisearch does the matching, typo tolerance, synonyms, geo filtering and ordering itself; each
+write waits for its task and a failed task raises `SearchUnavailable`, so the outbox keeps the
+update and tries again.
+"""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from meilisearch_python_sdk import AsyncClient
+from meilisearch_python_sdk.errors import MeilisearchError
+from meilisearch_python_sdk.models.settings import (
+    Faceting,
+    MeilisearchSettings,
+    MinWordSizeForTypos,
+    Pagination,
+    TypoTolerance,
+)
+
+from directory.geocoding import Point
+from search_index.backend import Found, Hit, Progress, SearchUnavailable
+from search_index.documents import county_key
+from search_index.query import BackendQuery, distance_miles, synonym_map
+
+METERS_PER_MILE = 1609.344
+TASK_TIMEOUT_MS = 60_000
+SEARCHABLE = [
+    "name",
+    "alternate_name",
+    "category_names",
+    "organization_name",
+    "description",
+    "eligibility",
+]
+FILTERABLE = [
+    "service_id",
+    "category_codes",
+    "languages",
+    "free",
+    "accepts_referrals",
+    "status",
+    "minimum_age",
+    "maximum_age",
+    "area_postal_codes",
+    "area_counties",
+    "area_states",
+    "everywhere",
+    "open_slots",
+    "timezone",
+    "_geo",
+]
+
+
+def index_settings() -> MeilisearchSettings:
+    return MeilisearchSettings(
+        searchable_attributes=SEARCHABLE,
+        filterable_attributes=FILTERABLE,
+        sortable_attributes=["_geo", "closed_rank"],
+        ranking_rules=["sort", "words", "typo", "proximity", "attribute", "exactness"],
+        distinct_attribute="service_id",
+        synonyms={phrase: list(others) for phrase, others in synonym_map().items()},
+        typo_tolerance=TypoTolerance(
+            enabled=True, min_word_size_for_typos=MinWordSizeForTypos(one_typo=5, two_typos=9)
+        ),
+        faceting=Faceting(max_values_per_facet=100),
+        pagination=Pagination(max_total_hits=1000),
+    )
+
+
+def _quote(value: str) -> str:
+    return json.dumps(value)
+
+
+def filters(query: BackendQuery) -> list[Any]:
+    """Meilisearch's filter array: each element must hold; an inner list holds if any does."""
+    clauses: list[Any] = []
+    if query.categories:
+        clauses.append([f"category_codes = {_quote(c)}" for c in query.categories])
+    if query.language:
+        clauses.append(f"languages = {_quote(query.language)}")
+    for flag in ("free", "accepts_referrals"):
+        value = getattr(query, flag)
+        if value is not None:
+            clauses.append(f"{flag} = {'true' if value else 'false'}")
+    if query.age is not None:
+        clauses.append(f"minimum_age <= {query.age}")
+        clauses.append(f"maximum_age >= {query.age}")
+    if query.open_slots:
+        clauses.append(
+            [
+                f"(timezone = {_quote(zone)} AND open_slots = {_quote(slot)})"
+                for zone, slot in query.open_slots.items()
+            ]
+        )
+    if query.place is not None:
+        place, point = query.place, query.place.point
+        meters = round(query.radius_miles * METERS_PER_MILE)
+        anywhere = [
+            f"_geoRadius({point.latitude}, {point.longitude}, {meters})",
+            "everywhere = true",
+        ]
+        if place.postal_code:
+            anywhere.append(f"area_postal_codes = {_quote(place.postal_code)}")
+        if place.county and place.state:
+            anywhere.append(f"area_counties = {_quote(county_key(place.county, place.state))}")
+        if place.state:
+            anywhere.append(f"area_states = {_quote(place.state)}")
+        clauses.append(anywhere)
+    return clauses
+
+
+class MeilisearchBackend:
+    name = "meilisearch"
+
+    def __init__(self, url: str, api_key: str | None, index_uid: str) -> None:
+        self.client = AsyncClient(url, api_key, timeout=10)
+        self.uid = index_uid
+
+    async def _wait(self, task_uid: int) -> None:
+        result = await self.client.wait_for_task(task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
+        if result.status != "succeeded":
+            raise SearchUnavailable(f"Meilisearch task {task_uid} {result.status}: {result.error}")
+
+    async def _configure(self, uid: str) -> None:
+        index = await self.client.get_or_create_index(uid, primary_key="id")
+        await self._wait((await index.update_settings(index_settings())).task_uid)
+
+    async def open(self) -> bool:
+        try:
+            await self._configure(self.uid)
+            stats = await self.client.index(self.uid).get_stats()
+        except (MeilisearchError, OSError) as error:
+            raise SearchUnavailable(f"Meilisearch is not ready: {error}") from error
+        return stats.number_of_documents == 0
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def healthy(self) -> bool:
+        try:
+            return (await self.client.health()).status == "available"
+        except MeilisearchError:
+            return False
+        except OSError:
+            return False
+
+    async def apply(self, upserts: list[dict[str, Any]], delete_service_ids: list[str]) -> None:
+        index = self.client.index(self.uid)
+        service_ids = list(
+            dict.fromkeys([*delete_service_ids, *(d["service_id"] for d in upserts)])
+        )
+        try:
+            if service_ids:
+                listed = ", ".join(_quote(i) for i in service_ids)
+                task = await index.delete_documents_by_filter(f"service_id IN [{listed}]")
+                await self._wait(task.task_uid)
+            if upserts:
+                await self._wait((await index.add_documents(upserts, primary_key="id")).task_uid)
+        except (MeilisearchError, OSError) as error:
+            raise SearchUnavailable(f"Meilisearch write failed: {error}") from error
+
+    async def rebuild(
+        self, batches: AsyncIterator[list[dict[str, Any]]], progress: Progress | None = None
+    ) -> int:
+        """Fill `<uid>_rebuild` completely, then swap it with the live index."""
+        aside = f"{self.uid}_rebuild"
+        await self.client.delete_index_if_exists(aside)
+        await self._configure(aside)
+        index = self.client.index(aside)
+        count = 0
+        async for batch in batches:
+            if batch:
+                await self._wait((await index.add_documents(batch, primary_key="id")).task_uid)
+            count += len(batch)
+            if progress:
+                progress(count)
+        await self._configure(self.uid)
+        await self._wait((await self.client.swap_indexes([(self.uid, aside)])).task_uid)
+        await self.client.delete_index_if_exists(aside)
+        return count
+
+    async def search(self, query: BackendQuery) -> Found:
+        point = query.place.point if query.place else None
+        sort = ["closed_rank:asc"]
+        if query.sort == "distance" and point is not None:
+            sort.append(f"_geoPoint({point.latitude}, {point.longitude}):asc")
+        try:
+            # A trailing space tells Meilisearch the last word is complete (not a prefix).
+            text = " ".join(query.words) + ("" if query.prefix_last else " ")
+            result = await self.client.index(self.uid).search(
+                (text.strip() and text) or None,
+                filter=filters(query) or None,
+                facets=["category_codes", "languages"],
+                sort=sort,
+                page=query.offset // query.limit + 1,
+                hits_per_page=query.limit,
+                show_ranking_score=True,
+            )
+        except (MeilisearchError, OSError) as error:
+            raise SearchUnavailable(f"Meilisearch search failed: {error}") from error
+        hits = [self._hit(document, point, query.radius_miles) for document in result.hits]
+        distribution = result.facet_distribution or {}
+        return Found(
+            hits=hits,
+            total=result.total_hits or 0,
+            facets={
+                "categories": dict(distribution.get("category_codes", {})),
+                "languages": dict(distribution.get("languages", {})),
+            },
+        )
+
+    @staticmethod
+    def _hit(document: dict[str, Any], point: Point | None, radius: float) -> Hit:
+        score = float(document.pop("_rankingScore", 0.0))
+        document.pop("_geoDistance", None)
+        geo = document.get("_geo")
+        distance = None
+        if point is not None and geo:
+            distance = distance_miles(point, Point(geo["lat"], geo["lng"]))
+        serves_area = point is not None and (distance is None or distance > radius)
+        return Hit(document=document, score=score, distance_miles=distance, serves_area=serves_area)

@@ -1,0 +1,160 @@
+"""Keeping the search index true to the catalog: the outbox and its drainer.
+
+Every catalog write adds outbox rows in its own transaction (through the catalog's change
+listeners), so an update is never lost even if the search engine is down. The drainer claims
+rows, rebuilds those listings' documents from the database, hands them to the backend, and only
+then deletes the rows. A failed batch is released with exponential backoff; a drainer killed
+mid-batch leaves its claim to expire, and the next drainer does the work again (at least once,
+and documents are replaced whole, so doing it twice is harmless). On PostgreSQL, several
+drainers share the work with `FOR UPDATE SKIP LOCKED`.
+"""
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from directory.models import ListingChange, Service, ServiceAtLocation
+from search_index.backend import SearchBackend, SearchUnavailable
+from search_index.documents import documents_for
+from search_index.models import SearchOutbox
+
+logger = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 300
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def affected_services(change: ListingChange) -> list[UUID]:
+    if change.service_id is not None:
+        return [change.service_id]
+    if change.entity == "location":
+        return await ServiceAtLocation.filter(location_id=change.entity_id).values_list(
+            "service_id", flat=True
+        )
+    if change.entity == "organization":
+        return await Service.filter(organization_id=change.entity_id).values_list("id", flat=True)
+    return []
+
+
+async def enqueue_change(change: ListingChange) -> None:
+    """The catalog change listener: queue every listing the change touches."""
+    now = _now()
+    await SearchOutbox.bulk_create(
+        [
+            SearchOutbox(service_id=service_id, available_at=now)
+            for service_id in dict.fromkeys(await affected_services(change))
+        ]
+    )
+
+
+async def enqueue_services(service_ids: list[UUID]) -> int:
+    now = _now()
+    unique = list(dict.fromkeys(service_ids))
+    await SearchOutbox.bulk_create(
+        [SearchOutbox(service_id=i, available_at=now) for i in unique], batch_size=1000
+    )
+    return len(unique)
+
+
+async def enqueue_all() -> int:
+    """Queue every service (a new empty index, or healing one built from an old snapshot)."""
+    return await enqueue_services(await Service.all().values_list("id", flat=True))
+
+
+class Drainer:
+    def __init__(
+        self,
+        backend: SearchBackend,
+        *,
+        batch_size: int = 200,
+        claim_seconds: float = 60,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        self.backend = backend
+        self.batch_size = batch_size
+        self.claim_seconds = claim_seconds
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    async def wake_on_change(self, change: ListingChange) -> None:
+        """Change listener for an in-process drainer: look again right away."""
+        self._wake.set()
+
+    async def _claim(self) -> list[SearchOutbox]:
+        now = _now()
+        async with in_transaction():
+            rows = await (
+                SearchOutbox.filter(available_at__lte=now)
+                .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+                .order_by("id")
+                .limit(self.batch_size)
+                .select_for_update(skip_locked=True)
+            )
+            if rows:
+                await SearchOutbox.filter(id__in=[row.id for row in rows]).update(
+                    claimed_until=now + timedelta(seconds=self.claim_seconds)
+                )
+        return rows
+
+    async def drain_once(self) -> int:
+        """Index one batch; returns how many outbox rows it finished."""
+        rows = await self._claim()
+        if not rows:
+            return 0
+        service_ids = list(dict.fromkeys(row.service_id for row in rows))
+        try:
+            documents, dropped = await documents_for(service_ids)
+            await self.backend.apply(documents, [str(i) for i in dropped])
+        except SearchUnavailable as error:
+            await self._release(rows, str(error))
+            raise
+        await SearchOutbox.filter(id__in=[row.id for row in rows]).delete()
+        return len(rows)
+
+    async def _release(self, rows: list[SearchOutbox], error: str) -> None:
+        now = _now()
+        for row in rows:
+            delay = min(MAX_BACKOFF_SECONDS, 2 ** min(row.attempts, 16))
+            await SearchOutbox.filter(id=row.id).update(
+                attempts=row.attempts + 1,
+                claimed_until=None,
+                available_at=now + timedelta(seconds=delay),
+                last_error=error[:300],
+            )
+
+    async def drain_all(self) -> int:
+        """Drain until the outbox has nothing available now (for tests and `reindex`)."""
+        total = 0
+        while done := await self.drain_once():
+            total += done
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain until `stop` is set, sleeping between empty polls or after failures."""
+        while not stop.is_set():
+            try:
+                done = await self.drain_once()
+            except SearchUnavailable as error:
+                logger.warning("search backend unavailable, will retry: %s", error)
+                done = 0
+            except Exception:
+                logger.exception("search outbox drain failed; retrying")
+                done = 0
+            if done:
+                continue
+            self._wake.clear()
+            stop_wait = asyncio.ensure_future(stop.wait())
+            wake_wait = asyncio.ensure_future(self._wake.wait())
+            await asyncio.wait(
+                {stop_wait, wake_wait},
+                timeout=self.poll_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            stop_wait.cancel()
+            wake_wait.cancel()

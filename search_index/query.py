@@ -1,0 +1,291 @@
+"""What a search asks for, checked once, plus the geometry and clock rules both backends share.
+
+`SearchQuery` is built from request parameters by `parse_query`, which raises `Invalid` naming
+each bad parameter. Distances are great-circle (haversine); "open now" is computed in each
+service's own time zone from its weekly schedules.
+"""
+
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from directory.errors import Invalid
+from directory.geocoding import Point
+from directory.taxonomy import BY_CODE
+
+EARTH_RADIUS_MILES = 3958.7613
+KM_PER_MILE = 1.609344
+MAX_RADIUS_MILES = 100.0
+DEFAULT_RADIUS_MILES = 10.0
+MAX_PER_PAGE = 50
+MAX_PAGE = 200
+MAX_QUERY_LENGTH = 200
+SLOT_MINUTES = 15
+DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+SYNONYMS_FILE = Path(__file__).with_name("synonyms.json")
+_WORD = re.compile(r"[0-9a-z]+")
+_ZIP_IN_TEXT = re.compile(r"\b(\d{5})\b")
+# Words that say nothing about the need, in English and Spanish ("food near me", "ayuda para").
+STOP_WORDS = frozenset(
+    ["a", "an", "and", "or", "the", "of", "for", "to", "in", "on", "at", "by", "with", "near", "me", "my", "i", "need", "help", "find", "y", "o", "el", "la", "los", "las", "de", "del", "para", "en", "con", "cerca", "mi", "necesito", "ayuda", "buscar"]
+)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str = ""
+    near: str | None = None
+    radius_miles: float = DEFAULT_RADIUS_MILES
+    categories: tuple[str, ...] = ()
+    language: str | None = None
+    age: int | None = None
+    free: bool | None = None
+    open_now: bool = False
+    accepts_referrals: bool | None = None
+    page: int = 1
+    per_page: int = 20
+    sort: str = "relevance"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where the searcher is: a point, and the ZIP, county and state used for service areas."""
+
+    point: Point
+    postal_code: str | None = None
+    county: str | None = None
+    state: str | None = None
+
+
+@dataclass
+class BackendQuery:
+    """A search as a backend runs it: words resolved, place resolved, one page requested."""
+
+    words: list[str]
+    categories: tuple[str, ...] = ()
+    language: str | None = None
+    age: int | None = None
+    free: bool | None = None
+    accepts_referrals: bool | None = None
+    open_slots: dict[str, str] = field(default_factory=dict)
+    place: Place | None = None
+    radius_miles: float = DEFAULT_RADIUS_MILES
+    sort: str = "relevance"
+    offset: int = 0
+    limit: int = 20
+    prefix_last: bool = True  # the last word may be a prefix (search as you type)
+
+
+def _flag(params: Any, name: str, errors: dict[str, str]) -> bool | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    lowered = str(raw).lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    errors[name] = "must be true or false"
+    return None
+
+
+def _int(
+    params: Any, name: str, default: int | None, low: int, high: int, errors: dict[str, str]
+) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        errors[name] = "must be a whole number"
+        return default
+    if not low <= value <= high:
+        errors[name] = f"must be between {low} and {high}"
+        return default
+    return value
+
+
+def _radius(raw: str | None, errors: dict[str, str]) -> float:
+    """`10`, `10mi`, `5 miles`, `8km` or `8 km`; miles unless km is said."""
+    if raw is None or raw.strip() == "":
+        return DEFAULT_RADIUS_MILES
+    match = re.fullmatch(
+        r"\s*(\d+(?:\.\d+)?)\s*(mi|miles?|km|kilometers?|kilometres?)?\s*", raw.lower()
+    )
+    if not match:
+        errors["radius"] = "give a distance such as 5, 5mi or 8km"
+        return DEFAULT_RADIUS_MILES
+    value = float(match.group(1))
+    miles = value / KM_PER_MILE if (match.group(2) or "").startswith("k") else value
+    if not 0 < miles <= MAX_RADIUS_MILES:
+        errors["radius"] = f"must be more than 0 and at most {MAX_RADIUS_MILES:g} miles"
+        return DEFAULT_RADIUS_MILES
+    return miles
+
+
+def parse_query(params: Any) -> SearchQuery:
+    """Check every parameter and return the query, or raise `Invalid` naming each bad one."""
+    errors: dict[str, str] = {}
+    text = (params.get("q") or "").strip()
+    if len(text) > MAX_QUERY_LENGTH:
+        errors["q"] = f"at most {MAX_QUERY_LENGTH} characters"
+    near = (params.get("near") or "").strip() or None
+    categories = tuple(dict.fromkeys(c for c in params.getlist("category") if c))
+    unknown = [c for c in categories if c not in BY_CODE]
+    if unknown:
+        errors["category"] = f"unknown category code(s): {', '.join(unknown)}"
+    language = (params.get("language") or "").strip().lower() or None
+    if language and not re.fullmatch(r"[a-z]{2,3}", language):
+        errors["language"] = "use a language code such as en or es"
+    sort = params.get("sort") or ("distance" if near and not text else "relevance")
+    if sort not in ("relevance", "distance"):
+        errors["sort"] = "must be relevance or distance"
+    elif sort == "distance" and not near:
+        errors["sort"] = "sorting by distance needs near"
+    query = SearchQuery(
+        text=text,
+        near=near,
+        radius_miles=_radius(params.get("radius"), errors),
+        categories=categories,
+        language=language,
+        age=_int(params, "age", None, 0, 120, errors),
+        free=_flag(params, "free", errors),
+        open_now=bool(_flag(params, "open_now", errors)),
+        accepts_referrals=_flag(params, "accepts_referrals", errors),
+        page=_int(params, "page", 1, 1, MAX_PAGE, errors) or 1,
+        per_page=_int(params, "per_page", 20, 1, MAX_PER_PAGE, errors) or 20,
+        sort=sort,
+    )
+    if errors:
+        raise Invalid(errors)
+    return query
+
+
+# --- words and synonyms -----------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: how both backends compare words."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(fold(text))
+
+
+def need_words(text: str) -> list[str]:
+    """The words of a query that describe the need: stop words go unless nothing else is left."""
+    words = words_of(text)
+    meaningful = [word for word in words if word not in STOP_WORDS]
+    return meaningful or words
+
+
+def split_zip(text: str) -> tuple[str, str | None]:
+    """`food bank near 60623` -> (`food bank near`, `60623`): a ZIP typed into the query box."""
+    match = _ZIP_IN_TEXT.search(text)
+    if not match:
+        return text, None
+    return (text[: match.start()] + text[match.end() :]).strip(), match.group(1)
+
+
+@cache
+def synonym_groups() -> tuple[tuple[str, ...], ...]:
+    data = json.loads(SYNONYMS_FILE.read_text())
+    return tuple(tuple(" ".join(words_of(p)) for p in group) for group in data["groups"])
+
+
+@cache
+def synonym_map() -> dict[str, tuple[str, ...]]:
+    """Each folded phrase to every other phrase of its groups."""
+    mapping: dict[str, list[str]] = {}
+    for group in synonym_groups():
+        for phrase in group:
+            mapping.setdefault(phrase, []).extend(p for p in group if p != phrase)
+    return {phrase: tuple(dict.fromkeys(others)) for phrase, others in mapping.items()}
+
+
+# --- geometry ---------------------------------------------------------------------------------
+
+
+def distance_miles(a: Point, b: Point) -> float:
+    lat1, lat2 = math.radians(a.latitude), math.radians(b.latitude)
+    dlat = lat2 - lat1
+    dlng = math.radians(b.longitude - a.longitude)
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlng / 2) ** 2
+    return 2 * EARTH_RADIUS_MILES * math.asin(min(1.0, math.sqrt(h)))
+
+
+def bounding_box(center: Point, radius_miles: float) -> tuple[float, float, float, float]:
+    """(min lat, max lat, min lng, max lng) of a square holding the circle."""
+    dlat = math.degrees(radius_miles / EARTH_RADIUS_MILES)
+    cos_lat = max(math.cos(math.radians(center.latitude)), 1e-6)
+    dlng = math.degrees(radius_miles / (EARTH_RADIUS_MILES * cos_lat))
+    return (
+        center.latitude - dlat,
+        center.latitude + dlat,
+        center.longitude - dlng,
+        center.longitude + dlng,
+    )
+
+
+# --- opening hours ----------------------------------------------------------------------------
+
+
+def weekly_slots(schedules: list[dict[str, Any]]) -> list[str]:
+    """The 15-minute slots of the week (`TU-14:30`) in which a service opens, in local time.
+
+    Backends filter "open now" on these; the exact answer for a shown result comes from
+    `is_open`. Monthly schedules (`2MO`) are not weekly and are left to `is_open`.
+    """
+    slots: set[str] = set()
+    for schedule in schedules:
+        if schedule.get("freq", "WEEKLY") != "WEEKLY" or not schedule.get("opens_at"):
+            continue
+        days = [d for d in (schedule.get("byday") or ",".join(DAYS)).split(",") if d in DAYS]
+        start, end = _minutes(schedule["opens_at"]), _minutes(schedule["closes_at"])
+        for day in days:
+            minute = start - start % SLOT_MINUTES
+            while minute < end:
+                slots.add(f"{day}-{minute // 60:02d}:{minute % 60:02d}")
+                minute += SLOT_MINUTES
+    return sorted(slots)
+
+
+def current_slot(now: datetime, timezone: str) -> str:
+    local = now.astimezone(ZoneInfo(timezone))
+    minute = local.hour * 60 + local.minute
+    minute -= minute % SLOT_MINUTES
+    return f"{DAYS[local.weekday()]}-{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.split(":")[:2]
+    return int(hours) * 60 + int(minutes)
+
+
+def is_open(schedules: list[dict[str, Any]], now: datetime) -> bool:
+    for schedule in schedules:
+        if schedule.get("freq", "WEEKLY") != "WEEKLY" or not schedule.get("opens_at"):
+            continue
+        local = now.astimezone(ZoneInfo(schedule.get("timezone_name") or "America/Chicago"))
+        today = local.date().isoformat()
+        if schedule.get("valid_from") and today < schedule["valid_from"]:
+            continue
+        if schedule.get("valid_to") and today > schedule["valid_to"]:
+            continue
+        days = (schedule.get("byday") or ",".join(DAYS)).split(",")
+        minute = local.hour * 60 + local.minute
+        if DAYS[local.weekday()] in days and (
+            _minutes(schedule["opens_at"]) <= minute < _minutes(schedule["closes_at"])
+        ):
+            return True
+    return False

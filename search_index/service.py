@@ -1,0 +1,244 @@
+"""Running a search: resolving the place, asking the backend, and what to do with no results.
+
+Backend-neutral rules live here so both backends behave the same: words no listing contains are
+dropped when all words together find nothing; a search with nothing in its radius returns the
+nearest matches beyond it and records the unmet need (query words, categories and ZIP only).
+"""
+
+import html
+import re
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from rapidfuzz.distance import DamerauLevenshtein
+
+from directory.geocoding import Geocoder, nearest_zip, zip_info
+from search_index.backend import Found, Hit, SearchBackend
+from search_index.models import UnmetSearch
+from search_index.query import (
+    KM_PER_MILE,
+    MAX_RADIUS_MILES,
+    BackendQuery,
+    Place,
+    SearchQuery,
+    current_slot,
+    fold,
+    is_open,
+    need_words,
+    split_zip,
+    synonym_map,
+    words_of,
+)
+
+US_TIMEZONES = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+    "America/Detroit",
+    "America/Indiana/Indianapolis",
+    "America/Boise",
+)
+WIDER_RESULTS = 5
+_DIGITS = re.compile(r"\d{6,}")
+
+
+async def locate(geocoder: Geocoder, near: str) -> Place:
+    point = await geocoder.locate(near)
+    info = zip_info(near) or nearest_zip(point)
+    if info is None:
+        return Place(point=point)
+    return Place(point=point, postal_code=info.postal_code, county=info.county, state=info.state)
+
+
+def backend_query(query: SearchQuery, place: Place | None, now: datetime) -> BackendQuery:
+    return BackendQuery(
+        words=need_words(query.text),
+        categories=query.categories,
+        language=query.language,
+        age=query.age,
+        free=query.free,
+        accepts_referrals=query.accepts_referrals,
+        open_slots={zone: current_slot(now, zone) for zone in US_TIMEZONES}
+        if query.open_now
+        else {},
+        place=place,
+        radius_miles=query.radius_miles,
+        sort=query.sort,
+        offset=(query.page - 1) * query.per_page,
+        limit=query.per_page,
+    )
+
+
+async def search(
+    *,
+    backend: SearchBackend,
+    geocoder: Geocoder,
+    query: SearchQuery,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    if query.near is None:
+        text, typed_zip = split_zip(query.text)
+        if typed_zip and zip_info(typed_zip):
+            query = replace(query, text=text, near=typed_zip)
+    place = await locate(geocoder, query.near) if query.near else None
+    asked = backend_query(query, place, now)
+    found = await backend.search(asked)
+    ignored: list[str] = []
+    if found.total == 0 and len(asked.words) > 1:
+        asked, ignored = await _without_unmatched_words(backend, asked)
+        if ignored:
+            found = await backend.search(asked)
+    widened = None
+    if found.total == 0 and place is not None:
+        await _record_unmet(query, place)
+        if query.radius_miles < MAX_RADIUS_MILES:
+            wider = replace(
+                asked, radius_miles=MAX_RADIUS_MILES, sort="distance", offset=0, limit=WIDER_RESULTS
+            )
+            found = await backend.search(wider)
+            widened = {
+                "radius_miles": MAX_RADIUS_MILES,
+                "message": "Nothing within your radius; these are the nearest matches.",
+            }
+    return {
+        "results": [result_document(hit, asked.words, now) for hit in found.hits],
+        "total": found.total,
+        "total_is_estimate": not found.exact_total,
+        "page": query.page,
+        "per_page": query.per_page,
+        "facets": found.facets,
+        "ignored_words": ignored,
+        "widened": widened,
+        "place": {
+            "postal_code": place.postal_code,
+            "latitude": round(place.point.latitude, 4),
+            "longitude": round(place.point.longitude, 4),
+        }
+        if place
+        else None,
+        "took_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+
+
+async def _without_unmatched_words(
+    backend: SearchBackend, asked: BackendQuery
+) -> tuple[BackendQuery, list[str]]:
+    """Drop the words that match nothing on their own (with the same filters)."""
+    kept, ignored = [], []
+    for position, word in enumerate(asked.words):
+        last = position == len(asked.words) - 1
+        probe = replace(asked, words=[word], offset=0, limit=1, prefix_last=last)
+        alone: Found = await backend.search(probe)
+        (kept if alone.total else ignored).append(word)
+    if not kept:
+        return asked, []
+    return replace(asked, words=kept), ignored
+
+
+async def _record_unmet(query: SearchQuery, place: Place) -> None:
+    text = _DIGITS.sub("", " ".join(words_of(query.text)))[:100]
+    await UnmetSearch.create(
+        query=text,
+        categories=list(query.categories),
+        postal_code=place.postal_code,
+        radius_miles=query.radius_miles,
+    )
+
+
+# --- what a result looks like -----------------------------------------------------------------
+
+
+def result_document(hit: Hit, words: list[str], now: datetime) -> dict[str, Any]:
+    document = hit.document
+    geo = document.get("_geo")
+    distance = None
+    if hit.distance_miles is not None:
+        distance = {
+            "miles": round(hit.distance_miles, 2),
+            "km": round(hit.distance_miles * KM_PER_MILE, 2),
+        }
+    return {
+        "service_id": document["service_id"],
+        "name": document["name"],
+        "name_highlighted": highlight(document["name"], words),
+        "snippet": snippet(document["description"], words),
+        "organization": {"id": document["organization_id"], "name": document["organization_name"]},
+        "categories": document["category_codes"],
+        "languages": document["languages"],
+        "free": document["free"],
+        "accepts_referrals": document["accepts_referrals"],
+        "status": document["status"],
+        "temporarily_closed": document["status"] == "temporarily closed",
+        "open_now": is_open(document["schedules"], now),
+        "distance": distance,
+        "serves_area": hit.serves_area,
+        "location": {
+            "id": document["location_id"],
+            "name": document["location_name"],
+            "address": document["address"],
+            "postal_code": document["postal_code"],
+            "latitude": geo["lat"],
+            "longitude": geo["lng"],
+        }
+        if document["location_id"]
+        else None,
+        "phone": document["phone"] or None,
+        "url": f"/api/services/{document['service_id']}",
+    }
+
+
+def _matches(word: str, wanted: set[str]) -> bool:
+    folded = fold(word)
+    for target in wanted:
+        budget = 0 if len(target) < 5 else 1 if len(target) < 9 else 2
+        if (
+            folded.startswith(target)
+            or DamerauLevenshtein.distance(folded, target, score_cutoff=budget) <= budget
+        ):
+            return True
+    return False
+
+
+def _wanted(words: list[str]) -> set[str]:
+    wanted = set(words)
+    synonyms = synonym_map()
+    for word in words:
+        for phrase in synonyms.get(word, ()):
+            wanted.update(phrase.split())
+    return {w for w in wanted if len(w) > 1}
+
+
+def highlight(text: str, words: list[str]) -> str:
+    """HTML-escaped text with the matched words in <mark>."""
+    wanted = _wanted(words)
+    parts = re.split(r"(\w+)", text)
+    return "".join(
+        f"<mark>{html.escape(part)}</mark>"
+        if part and part[0].isalnum() and wanted and _matches(part, wanted)
+        else html.escape(part)
+        for part in parts
+    )
+
+
+def snippet(text: str, words: list[str], width: int = 160) -> str:
+    """A window of the text around the first matched word, highlighted."""
+    wanted = _wanted(words)
+    start = 0
+    if wanted:
+        for match in re.finditer(r"\w+", text):
+            if _matches(match.group(), wanted):
+                start = max(0, match.start() - width // 3)
+                break
+    piece = text[start : start + width]
+    prefix = "…" if start else ""
+    suffix = "…" if start + width < len(text) else ""
+    return prefix + highlight(piece, words) + suffix
