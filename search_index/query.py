@@ -32,6 +32,94 @@ DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 SYNONYMS_FILE = Path(__file__).with_name("synonyms.json")
 _WORD = re.compile(r"[0-9a-z]+")
 _ZIP_IN_TEXT = re.compile(r"\b(\d{5})\b")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str = ""
+    near: str | None = None
+    radius_miles: float = DEFAULT_RADIUS_MILES
+    categories: tuple[str, ...] = ()
+    language: str | None = None
+    age: int | None = None
+    free: bool | None = None
+    open_now: bool = False
+    accepts_referrals: bool | None = None
+    page: int = 1
+    per_page: int = 20
+    sort: str = "relevance"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where the searcher is: a point, and the ZIP, county and state used for service areas."""
+
+    point: Point
+    postal_code: str | None = None
+    county: str | None = None
+    state: str | None = None
+
+
+@dataclass
+class BackendQuery:
+    """A search as a backend runs it: words resolved, place resolved, one page requested."""
+
+    words: list[str]
+    categories: tuple[str, ...] = ()
+    language: str | None = None
+    age: int | None = None
+    free: bool | None = None
+    accepts_referrals: bool | None = None
+    open_slots: dict[str, str] = field(default_factory=dict)
+    place: Place | None = None
+    radius_miles: float = DEFAULT_RADIUS_MILES
+    sort: str = "relevance"
+    offset: int = 0
+    limit: int = 20
+    prefix_last: bool = True  # the last word may be a prefix (search as you type)
+
+
+def _flag(params: Any, name: str, errors: dict[str, str]) -> bool | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    lowered = str(raw).lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    errors[name] = "must be true or false"
+    return None
+
+
+def _int(
+    params: Any, name: str, default: int | None, low: int, high: int, errors: dict[str, str]
+) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        errors[name] = "must be a whole number"
+        return default
+    if not low <= value <= high:
+        errors[name] = f"must be between {low} and {high}"
+        return default
+    return value
+
+
+def _radius(raw: str | None, errors: dict[str, str]) -> float:
+    """`10`, `10mi`, `5 miles`, `8km` or `8 km`; miles unless km is said."""
+    if raw is None or raw.strip() == "":
+        return DEFAULT_RADIUS_MILES
+    match = re.fullmatch(
+        r"\s*(\d+(?:\.\d+)?)\s*(mi|miles?|km|kilometers?|kilometres?)?\s*", raw.lower()
+    )
+    if not match:
+        errors["radius"] = "give a distance such as 5, 5mi or 8km"
+        return DEFAULT_RADIUS_MILES
+    value = float(match.group(1))
     miles = value / KM_PER_MILE if (match.group(2) or "").startswith("k") else value
     if not 0 < miles <= MAX_RADIUS_MILES:
         errors["radius"] = f"must be more than 0 and at most {MAX_RADIUS_MILES:g} miles"

@@ -63,5 +63,5 @@ async def search_client(search_app: Starlette) -> AsyncIterator[httpx.AsyncClien
 async def indexed() -> None:
     """Wait (up to 20 s) until the in-process drainer has emptied the outbox."""
     async with asyncio.timeout(20):
-        while await SearchOutbox.all().count():
+        while await SearchOutbox.all().count():  # noqa: ASYNC110 (polls another task's work)
             await asyncio.sleep(0.05)
