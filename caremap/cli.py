@@ -27,7 +27,7 @@ from directory.errors import DomainError
 from directory.geocoding import Geocoder
 from directory.models import ListingChange, Organization, Service
 from search_index.documents import all_documents
-from search_index.outbox import enqueue_all, enqueue_services
+from search_index.outbox import enqueue_services
 from seeds.load import LoadReport, load_demo
 
 GEOCODE_RETRY_SECONDS = 300
@@ -101,8 +101,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
 
     async def work() -> None:
         backend = backend_for(settings, writer=True)
-        if await backend.open():
-            await enqueue_all()
         drainer = drainer_for(settings, backend)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

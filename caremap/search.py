@@ -6,12 +6,15 @@ to the catalog, so no write escapes the outbox.
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from caremap.settings import Settings
 from directory.editing import listen_to_changes, stop_listening
-from search_index.backend import SearchBackend, make_backend
-from search_index.outbox import Drainer, enqueue_all, enqueue_change
+from search_index.backend import SearchBackend, SearchUnavailable, make_backend
+from search_index.outbox import Drainer, enqueue_change
+
+logger = logging.getLogger(__name__)
 
 
 def install_change_listeners() -> None:
@@ -41,9 +44,11 @@ async def running_search(settings: Settings) -> AsyncIterator[SearchBackend]:
     install_change_listeners()
     inprocess = settings.search_drainer == "inprocess"
     backend = backend_for(settings, writer=inprocess)
-    if await backend.open() and inprocess:
-        await enqueue_all()  # a new, empty index: fill it from the catalog
     if not inprocess:
+        try:
+            await backend.open()
+        except SearchUnavailable as error:  # searches answer 503 until it is back
+            logger.warning("search backend not ready at start-up: %s", error)
         yield backend
         await backend.close()
         return

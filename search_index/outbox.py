@@ -81,6 +81,16 @@ class Drainer:
         self.claim_seconds = claim_seconds
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
+        self._opened = False
+
+    async def ensure_open(self) -> None:
+        """Open the backend once it answers; a new, empty index is filled from the catalog."""
+        if self._opened:
+            return
+        created = await self.backend.open()
+        self._opened = True
+        if created:
+            await enqueue_all()
 
     async def wake_on_change(self, change: ListingChange) -> None:
         """Change listener for an in-process drainer: look again right away."""
@@ -109,6 +119,7 @@ class Drainer:
             return 0
         service_ids = list(dict.fromkeys(row.service_id for row in rows))
         try:
+            await self.ensure_open()
             documents, dropped = await documents_for(service_ids)
             await self.backend.apply(documents, [str(i) for i in dropped])
         except SearchUnavailable as error:
@@ -139,6 +150,7 @@ class Drainer:
         """Drain until `stop` is set, sleeping between empty polls or after failures."""
         while not stop.is_set():
             try:
+                await self.ensure_open()
                 done = await self.drain_once()
             except SearchUnavailable as error:
                 logger.warning("search backend unavailable, will retry: %s", error)
