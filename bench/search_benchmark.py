@@ -1,0 +1,269 @@
+"""Search benchmark: indexing rate, in-process latency, HTTP throughput and memory.
+
+    .venv/bin/python bench/search_benchmark.py --listings 10000 100000
+
+For each size it writes N synthetic listings spread over the Chicago metro into a fresh SQLite
+catalog (bulk inserts), rebuilds the embedded index from the database the way `caremap reindex`
+does, runs a fixed mix of queries in-process, then serves the app with uvicorn and drives
+`/api/search` with concurrent clients on loopback. Figures go to bench-results/search.json and a
+table on stdout. Nothing here is a test: it measures and reports.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from tortoise import Tortoise, connections
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from caremap import db  # noqa: E402
+from caremap.search import backend_for  # noqa: E402
+from caremap.settings import load_settings  # noqa: E402
+from directory.geocoding import Geocoder, warm_up  # noqa: E402
+from directory.taxonomy import CATEGORIES, category_id  # noqa: E402
+from search_index import service as search_service  # noqa: E402
+from search_index.documents import all_documents  # noqa: E402
+from search_index.query import SearchQuery  # noqa: E402
+from seeds.templates import SERVICE_KINDS  # noqa: E402
+
+QUERIES = {
+    "keyword": {"text": "food pantry"},
+    "typo": {"text": "conseling"},
+    "prefix": {"text": "tuto"},
+    "browse_category": {"categories": ("health",)},
+    "radius_5mi": {"text": "rent", "near": "60623", "radius_miles": 5.0},
+    "radius_25mi": {"categories": ("food",), "near": "60608", "radius_miles": 25.0,
+                    "sort": "distance"},
+    "open_now": {"open_now": True, "near": "60640", "radius_miles": 10.0},
+}
+HTTP_QUERIES = [
+    "q=food+pantry", "q=conseling", "q=tuto", "category=health", "q=rent&near=60623&radius=5",
+    "category=food&near=60608&radius=25&sort=distance", "open_now=true&near=60640&radius=10",
+    "q=legal+aid&near=60647", "q=comida&language=es", "q=after+school&age=12",
+]
+CHICAGO = (41.70, 42.05, -87.90, -87.55)
+
+
+async def fill_catalog(count: int) -> None:
+    """Bulk-insert `count` services, each at its own location, over the metro."""
+    rng = random.Random(count)
+    kinds = list(SERVICE_KINDS.items())
+    codes = [c.code for c in CATEGORIES if c.parent]
+    connection = connections.get("default")
+    organizations = [str(uuid.uuid4()) for _ in range(max(1, count // 20))]
+    now = datetime.now(UTC).isoformat()
+    await connection.execute_many(
+        'INSERT INTO organization (id, name, description, kind, version, created_at, updated_at)'
+        " VALUES (?, ?, '', 'provider', 1, ?, ?)",
+        [[o, f"Agency {i}", now, now] for i, o in enumerate(organizations)])
+    for start in range(0, count, 5000):
+        services, locations, links, categories = [], [], [], []
+        for number in range(start, min(count, start + 5000)):
+            code, kind = kinds[number % len(kinds)]
+            service_id, location_id = str(uuid.uuid4()), str(uuid.uuid4())
+            organization = organizations[number % len(organizations)]
+            services.append([service_id, organization, f"{kind[0]} {number}", kind[1], kind[2],
+                             int(kind[5]), json.dumps(["en", "es"] if number % 3 else ["en"]),
+                             int(kind[7]), now, now])
+            latitude = rng.uniform(CHICAGO[0], CHICAGO[1])
+            longitude = rng.uniform(CHICAGO[2], CHICAGO[3])
+            locations.append([location_id, organization, f"{number} W Test St", latitude,
+                              longitude, now, now])
+            links.append([str(uuid.uuid4()), service_id, location_id])
+            categories.append([service_id, str(category_id(code if code in codes else "meals"))])
+        await connection.execute_many(
+            "INSERT INTO service (id, organization_id, name, description, eligibility_description,"
+            " free, languages, accepts_referrals, status, version, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', 1, ?, ?)", services)
+        await connection.execute_many(
+            "INSERT INTO location (id, organization_id, address_1, city, state_province,"
+            " postal_code, country, latitude, longitude, location_type, geocode_status, version,"
+            " created_at, updated_at) VALUES (?, ?, ?, 'Chicago', 'IL', '60623', 'US', ?, ?,"
+            " 'physical', 'ok', 1, ?, ?)", locations)
+        await connection.execute_many(
+            "INSERT INTO service_at_location (id, service_id, location_id) VALUES (?, ?, ?)", links)
+        await connection.execute_many(
+            "INSERT INTO service_category (service_id, taxonomyterm_id) VALUES (?, ?)",
+            categories)
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"p50": round(pick(0.50), 2), "p95": round(pick(0.95), 2),
+            "p99": round(pick(0.99), 2), "mean": round(statistics.fmean(ordered), 2)}
+
+
+async def in_process(settings, rounds: int) -> dict[str, dict[str, float]]:
+    backend = backend_for(settings, writer=False)
+    await backend.open()
+    geocoder = Geocoder()
+    results = {}
+    for name, params in QUERIES.items():
+        query = SearchQuery(**params)
+        timings = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            await search_service.search(backend=backend, geocoder=geocoder, query=query)
+            timings.append((time.perf_counter() - started) * 1000)
+        results[name] = percentiles(timings)
+    everything = [t for name in results for t in [results[name]["p50"]]]
+    results["all"] = {"p50_of_p50s": round(statistics.median(everything), 2)}
+    await backend.close()
+    return results
+
+
+def rss_mb(pid: int) -> dict[str, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    values = {line.split(":")[0]: line.split()[1] for line in status.splitlines()
+              if line.startswith(("VmRSS", "VmHWM"))}
+    return {"rss_mb": round(int(values["VmRSS"]) / 1024, 1),
+            "peak_mb": round(int(values["VmHWM"]) / 1024, 1)}
+
+
+async def http_load(env: dict[str, str], clients: int, seconds: float,
+                    workers: int) -> dict[str, object]:
+    port = 8700 + random.randint(0, 200)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "caremap.app:create_app", "--factory", "--port",
+         str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+        env={**env, "SEARCH_DRAINER": "external"}, cwd=ROOT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as probe:
+            for _ in range(200):
+                try:
+                    if (await probe.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            for path in HTTP_QUERIES:  # warm every worker's caches
+                for _ in range(workers * 2):
+                    await probe.get(f"/api/search?{path}")
+        latencies: list[float] = []
+        errors = 0
+        deadline = time.perf_counter() + seconds
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+        async def client_loop(client: httpx.AsyncClient, offset: int) -> None:
+            nonlocal errors
+            position = offset
+            while time.perf_counter() < deadline:
+                path = HTTP_QUERIES[position % len(HTTP_QUERIES)]
+                position += 1
+                started = time.perf_counter()
+                try:
+                    response = await client.get(f"/api/search?{path}")
+                    if response.status_code != 200:
+                        errors += 1
+                except httpx.HTTPError:
+                    errors += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
+            await asyncio.gather(*(client_loop(client, i) for i in range(clients)))
+        elapsed = time.perf_counter() - started
+        children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
+                                  text=True, check=False).stdout.split()
+        memory = {pid: rss_mb(int(pid)) for pid in children or [str(server.pid)]}
+        return {"clients": clients, "workers": workers, "seconds": round(elapsed, 1),
+                "requests": len(latencies), "errors": errors,
+                "requests_per_second": round(len(latencies) / elapsed, 1),
+                "latency_ms": percentiles(latencies), "worker_memory": memory}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+async def run_size(count: int, args: argparse.Namespace) -> dict[str, object]:
+    data_dir = ROOT / "bench-results" / f"data-{count}"
+    if data_dir.exists():
+        subprocess.run(["rm", "-rf", str(data_dir)], check=True)
+    data_dir.mkdir(parents=True)
+    env = {**os.environ, "CAREMAP_DATA_DIR": str(data_dir), "DATABASE_URL": "",
+           "SEARCH_BACKEND": "embedded"}
+    os.environ.update({"CAREMAP_DATA_DIR": str(data_dir), "DATABASE_URL": ""})
+    settings = replace(load_settings(env_file=None), data_dir=data_dir,
+                       database_url=f"sqlite://{data_dir / 'caremap.sqlite3'}")
+    await db.upgrade(settings)
+    await Tortoise.init(config=db.tortoise_config(settings.database_url))
+    started = time.perf_counter()
+    await fill_catalog(count)
+    fill_seconds = time.perf_counter() - started
+    backend = backend_for(settings, writer=True)
+    started = time.perf_counter()
+    documents = await backend.rebuild(all_documents(batch_size=1000))
+    reindex_seconds = time.perf_counter() - started
+    await backend.close()
+    warm_up()
+    latency = await in_process(settings, args.rounds)
+    await Tortoise.close_connections()
+    http = await http_load(env, args.clients, args.seconds, args.workers)
+    return {
+        "listings": count,
+        "catalog_fill_seconds": round(fill_seconds, 1),
+        "reindex": {"documents": documents, "seconds": round(reindex_seconds, 2),
+                    "listings_per_second": round(count / reindex_seconds)},
+        "in_process_ms": latency,
+        "http": http,
+        "benchmark_process_peak_mb": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def table(results: list[dict[str, object]]) -> str:
+    lines = []
+    for result in results:
+        lines.append(f"\n== {result['listings']:,} listings")
+        reindex = result["reindex"]
+        lines.append(f"reindex from database: {reindex['listings_per_second']:,} listings/s "
+                     f"({reindex['seconds']} s)")
+        lines.append(f"{'query':<18}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+        for name, figures in result["in_process_ms"].items():
+            if "p50" in figures:
+                lines.append(f"{name:<18}{figures['p50']:>9}{figures['p95']:>9}"
+                             f"{figures['p99']:>9}")
+        http = result["http"]
+        lines.append(f"HTTP /api/search, {http['clients']} clients, {http['workers']} workers: "
+                     f"{http['requests_per_second']} req/s, p50 {http['latency_ms']['p50']} ms, "
+                     f"p95 {http['latency_ms']['p95']} ms, p99 {http['latency_ms']['p99']} ms, "
+                     f"errors {http['errors']}")
+        peaks = ", ".join(f"{m['peak_mb']} MB" for m in http["worker_memory"].values())
+        lines.append(f"app process peak memory: {peaks}")
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listings", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--rounds", type=int, default=200, help="in-process runs per query")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    results = [await run_size(count, args) for count in args.listings]
+    output = ROOT / "bench-results" / "search.json"
+    output.write_text(json.dumps({"machine": f"{os.cpu_count()} cores", "results": results},
+                                 indent=1))
+    print(table(results))
+    print(f"\nfigures written to {output}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
