@@ -15,6 +15,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -47,14 +48,25 @@ QUERIES = {
     "prefix": {"text": "tuto"},
     "browse_category": {"categories": ("health",)},
     "radius_5mi": {"text": "rent", "near": "60623", "radius_miles": 5.0},
-    "radius_25mi": {"categories": ("food",), "near": "60608", "radius_miles": 25.0,
-                    "sort": "distance"},
+    "radius_25mi": {
+        "categories": ("food",),
+        "near": "60608",
+        "radius_miles": 25.0,
+        "sort": "distance",
+    },
     "open_now": {"open_now": True, "near": "60640", "radius_miles": 10.0},
 }
 HTTP_QUERIES = [
-    "q=food+pantry", "q=conseling", "q=tuto", "category=health", "q=rent&near=60623&radius=5",
-    "category=food&near=60608&radius=25&sort=distance", "open_now=true&near=60640&radius=10",
-    "q=legal+aid&near=60647", "q=comida&language=es", "q=after+school&age=12",
+    "q=food+pantry",
+    "q=conseling",
+    "q=tuto",
+    "category=health",
+    "q=rent&near=60623&radius=5",
+    "category=food&near=60608&radius=25&sort=distance",
+    "open_now=true&near=60640&radius=10",
+    "q=legal+aid&near=60647",
+    "q=comida&language=es",
+    "q=after+school&age=12",
 ]
 CHICAGO = (41.70, 42.05, -87.90, -87.55)
 
@@ -68,45 +80,67 @@ async def fill_catalog(count: int) -> None:
     organizations = [str(uuid.uuid4()) for _ in range(max(1, count // 20))]
     now = datetime.now(UTC).isoformat()
     await connection.execute_many(
-        'INSERT INTO organization (id, name, description, kind, version, created_at, updated_at)'
+        "INSERT INTO organization (id, name, description, kind, version, created_at, updated_at)"
         " VALUES (?, ?, '', 'provider', 1, ?, ?)",
-        [[o, f"Agency {i}", now, now] for i, o in enumerate(organizations)])
+        [[o, f"Agency {i}", now, now] for i, o in enumerate(organizations)],
+    )
     for start in range(0, count, 5000):
         services, locations, links, categories = [], [], [], []
         for number in range(start, min(count, start + 5000)):
             code, kind = kinds[number % len(kinds)]
             service_id, location_id = str(uuid.uuid4()), str(uuid.uuid4())
             organization = organizations[number % len(organizations)]
-            services.append([service_id, organization, f"{kind[0]} {number}", kind[1], kind[2],
-                             int(kind[5]), json.dumps(["en", "es"] if number % 3 else ["en"]),
-                             int(kind[7]), now, now])
+            services.append(
+                [
+                    service_id,
+                    organization,
+                    f"{kind[0]} {number}",
+                    kind[1],
+                    kind[2],
+                    int(kind[5]),
+                    json.dumps(["en", "es"] if number % 3 else ["en"]),
+                    int(kind[7]),
+                    now,
+                    now,
+                ]
+            )
             latitude = rng.uniform(CHICAGO[0], CHICAGO[1])
             longitude = rng.uniform(CHICAGO[2], CHICAGO[3])
-            locations.append([location_id, organization, f"{number} W Test St", latitude,
-                              longitude, now, now])
+            locations.append(
+                [location_id, organization, f"{number} W Test St", latitude, longitude, now, now]
+            )
             links.append([str(uuid.uuid4()), service_id, location_id])
             categories.append([service_id, str(category_id(code if code in codes else "meals"))])
         await connection.execute_many(
             "INSERT INTO service (id, organization_id, name, description, eligibility_description,"
             " free, languages, accepts_referrals, status, version, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', 1, ?, ?)", services)
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', 1, ?, ?)",
+            services,
+        )
         await connection.execute_many(
             "INSERT INTO location (id, organization_id, address_1, city, state_province,"
             " postal_code, country, latitude, longitude, location_type, geocode_status, version,"
             " created_at, updated_at) VALUES (?, ?, ?, 'Chicago', 'IL', '60623', 'US', ?, ?,"
-            " 'physical', 'ok', 1, ?, ?)", locations)
+            " 'physical', 'ok', 1, ?, ?)",
+            locations,
+        )
         await connection.execute_many(
-            "INSERT INTO service_at_location (id, service_id, location_id) VALUES (?, ?, ?)", links)
+            "INSERT INTO service_at_location (id, service_id, location_id) VALUES (?, ?, ?)", links
+        )
         await connection.execute_many(
-            "INSERT INTO service_category (service_id, taxonomyterm_id) VALUES (?, ?)",
-            categories)
+            "INSERT INTO service_category (service_id, taxonomyterm_id) VALUES (?, ?)", categories
+        )
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return {"p50": round(pick(0.50), 2), "p95": round(pick(0.95), 2),
-            "p99": round(pick(0.99), 2), "mean": round(statistics.fmean(ordered), 2)}
+    return {
+        "p50": round(pick(0.50), 2),
+        "p95": round(pick(0.95), 2),
+        "p99": round(pick(0.99), 2),
+        "mean": round(statistics.fmean(ordered), 2),
+    }
 
 
 async def in_process(settings, rounds: int) -> dict[str, dict[str, float]]:
@@ -130,19 +164,40 @@ async def in_process(settings, rounds: int) -> dict[str, dict[str, float]]:
 
 def rss_mb(pid: int) -> dict[str, float]:
     status = Path(f"/proc/{pid}/status").read_text()
-    values = {line.split(":")[0]: line.split()[1] for line in status.splitlines()
-              if line.startswith(("VmRSS", "VmHWM"))}
-    return {"rss_mb": round(int(values["VmRSS"]) / 1024, 1),
-            "peak_mb": round(int(values["VmHWM"]) / 1024, 1)}
+    values = {
+        line.split(":")[0]: line.split()[1]
+        for line in status.splitlines()
+        if line.startswith(("VmRSS", "VmHWM"))
+    }
+    return {
+        "rss_mb": round(int(values["VmRSS"]) / 1024, 1),
+        "peak_mb": round(int(values["VmHWM"]) / 1024, 1),
+    }
 
 
-async def http_load(env: dict[str, str], clients: int, seconds: float,
-                    workers: int) -> dict[str, object]:
+async def http_load(
+    env: dict[str, str], clients: int, seconds: float, workers: int
+) -> dict[str, object]:
     port = 8700 + random.randint(0, 200)
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "caremap.app:create_app", "--factory", "--port",
-         str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-        env={**env, "SEARCH_DRAINER": "external"}, cwd=ROOT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "caremap.app:create_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env={**env, "SEARCH_DRAINER": "external"},
+        cwd=ROOT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as probe:
@@ -155,40 +210,98 @@ async def http_load(env: dict[str, str], clients: int, seconds: float,
             for path in HTTP_QUERIES:  # warm every worker's caches
                 for _ in range(workers * 2):
                     await probe.get(f"/api/search?{path}")
-        latencies: list[float] = []
-        errors = 0
-        deadline = time.perf_counter() + seconds
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-
-        async def client_loop(client: httpx.AsyncClient, offset: int) -> None:
-            nonlocal errors
-            position = offset
-            while time.perf_counter() < deadline:
-                path = HTTP_QUERIES[position % len(HTTP_QUERIES)]
-                position += 1
-                started = time.perf_counter()
-                try:
-                    response = await client.get(f"/api/search?{path}")
-                    if response.status_code != 200:
-                        errors += 1
-                except httpx.HTTPError:
-                    errors += 1
-                latencies.append((time.perf_counter() - started) * 1000)
-
-        started = time.perf_counter()
-        async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
-            await asyncio.gather(*(client_loop(client, i) for i in range(clients)))
-        elapsed = time.perf_counter() - started
-        children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
-                                  text=True, check=False).stdout.split()
+        children = subprocess.run(
+            ["pgrep", "-P", str(server.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        if shutil.which("wrk"):
+            figures = run_wrk(base, clients, seconds)
+        else:
+            figures = await run_httpx(base, clients, seconds)
         memory = {pid: rss_mb(int(pid)) for pid in children or [str(server.pid)]}
-        return {"clients": clients, "workers": workers, "seconds": round(elapsed, 1),
-                "requests": len(latencies), "errors": errors,
-                "requests_per_second": round(len(latencies) / elapsed, 1),
-                "latency_ms": percentiles(latencies), "worker_memory": memory}
+        return {"clients": clients, "workers": workers, **figures, "worker_memory": memory}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+WRK_SCRIPT = """
+local paths = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/api/search?" .. paths[(i %% #paths) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT %%d %%d %%d %%d %%.3f %%.3f %%.3f %%.3f\\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000, latency.mean / 1000))
+end
+"""
+
+
+def run_wrk(base: str, clients: int, seconds: float) -> dict[str, object]:
+    """wrk (C, two threads) drives the load, so the client costs little of the 2 cores."""
+    script = ROOT / "bench-results" / "search.lua"
+    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(p) for p in HTTP_QUERIES))
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "-s", str(script), base],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT"))
+    requests, duration, errors, non_2xx, p50, p95, p99, mean = line.split()[1:]
+    elapsed = int(duration) / 1e6
+    return {
+        "load_generator": "wrk",
+        "seconds": round(elapsed, 1),
+        "requests": int(requests),
+        "errors": int(errors) + int(non_2xx),
+        "requests_per_second": round(int(requests) / elapsed, 1),
+        "latency_ms": {
+            "p50": float(p50),
+            "p95": float(p95),
+            "p99": float(p99),
+            "mean": float(mean),
+        },
+    }
+
+
+async def run_httpx(base: str, clients: int, seconds: float) -> dict[str, object]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def client_loop(client: httpx.AsyncClient, offset: int) -> None:
+        nonlocal errors
+        position = offset
+        while time.perf_counter() < deadline:
+            path = HTTP_QUERIES[position % len(HTTP_QUERIES)]
+            position += 1
+            started = time.perf_counter()
+            try:
+                response = await client.get(f"/api/search?{path}")
+                if response.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
+        await asyncio.gather(*(client_loop(client, i) for i in range(clients)))
+    elapsed = time.perf_counter() - started
+    return {
+        "load_generator": "httpx",
+        "seconds": round(elapsed, 1),
+        "requests": len(latencies),
+        "errors": errors,
+        "requests_per_second": round(len(latencies) / elapsed, 1),
+        "latency_ms": percentiles(latencies),
+    }
 
 
 async def run_size(count: int, args: argparse.Namespace) -> dict[str, object]:
@@ -196,11 +309,18 @@ async def run_size(count: int, args: argparse.Namespace) -> dict[str, object]:
     if data_dir.exists():
         subprocess.run(["rm", "-rf", str(data_dir)], check=True)
     data_dir.mkdir(parents=True)
-    env = {**os.environ, "CAREMAP_DATA_DIR": str(data_dir), "DATABASE_URL": "",
-           "SEARCH_BACKEND": "embedded"}
+    env = {
+        **os.environ,
+        "CAREMAP_DATA_DIR": str(data_dir),
+        "DATABASE_URL": "",
+        "SEARCH_BACKEND": "embedded",
+    }
     os.environ.update({"CAREMAP_DATA_DIR": str(data_dir), "DATABASE_URL": ""})
-    settings = replace(load_settings(env_file=None), data_dir=data_dir,
-                       database_url=f"sqlite://{data_dir / 'caremap.sqlite3'}")
+    settings = replace(
+        load_settings(env_file=None),
+        data_dir=data_dir,
+        database_url=f"sqlite://{data_dir / 'caremap.sqlite3'}",
+    )
     await db.upgrade(settings)
     await Tortoise.init(config=db.tortoise_config(settings.database_url))
     started = time.perf_counter()
@@ -218,12 +338,16 @@ async def run_size(count: int, args: argparse.Namespace) -> dict[str, object]:
     return {
         "listings": count,
         "catalog_fill_seconds": round(fill_seconds, 1),
-        "reindex": {"documents": documents, "seconds": round(reindex_seconds, 2),
-                    "listings_per_second": round(count / reindex_seconds)},
+        "reindex": {
+            "documents": documents,
+            "seconds": round(reindex_seconds, 2),
+            "listings_per_second": round(count / reindex_seconds),
+        },
         "in_process_ms": latency,
         "http": http,
         "benchmark_process_peak_mb": round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+        ),
     }
 
 
@@ -232,18 +356,21 @@ def table(results: list[dict[str, object]]) -> str:
     for result in results:
         lines.append(f"\n== {result['listings']:,} listings")
         reindex = result["reindex"]
-        lines.append(f"reindex from database: {reindex['listings_per_second']:,} listings/s "
-                     f"({reindex['seconds']} s)")
+        lines.append(
+            f"reindex from database: {reindex['listings_per_second']:,} listings/s "
+            f"({reindex['seconds']} s)"
+        )
         lines.append(f"{'query':<18}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
         for name, figures in result["in_process_ms"].items():
             if "p50" in figures:
-                lines.append(f"{name:<18}{figures['p50']:>9}{figures['p95']:>9}"
-                             f"{figures['p99']:>9}")
+                lines.append(f"{name:<18}{figures['p50']:>9}{figures['p95']:>9}{figures['p99']:>9}")
         http = result["http"]
-        lines.append(f"HTTP /api/search, {http['clients']} clients, {http['workers']} workers: "
-                     f"{http['requests_per_second']} req/s, p50 {http['latency_ms']['p50']} ms, "
-                     f"p95 {http['latency_ms']['p95']} ms, p99 {http['latency_ms']['p99']} ms, "
-                     f"errors {http['errors']}")
+        lines.append(
+            f"HTTP /api/search, {http['clients']} clients, {http['workers']} workers: "
+            f"{http['requests_per_second']} req/s, p50 {http['latency_ms']['p50']} ms, "
+            f"p95 {http['latency_ms']['p95']} ms, p99 {http['latency_ms']['p99']} ms, "
+            f"errors {http['errors']}"
+        )
         peaks = ", ".join(f"{m['peak_mb']} MB" for m in http["worker_memory"].values())
         lines.append(f"app process peak memory: {peaks}")
     return "\n".join(lines)
@@ -259,8 +386,9 @@ async def main() -> None:
     args = parser.parse_args()
     results = [await run_size(count, args) for count in args.listings]
     output = ROOT / "bench-results" / "search.json"
-    output.write_text(json.dumps({"machine": f"{os.cpu_count()} cores", "results": results},
-                                 indent=1))
+    output.write_text(
+        json.dumps({"machine": f"{os.cpu_count()} cores", "results": results}, indent=1)
+    )
     print(table(results))
     print(f"\nfigures written to {output}")
 

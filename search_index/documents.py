@@ -10,9 +10,17 @@ from typing import Any
 from uuid import UUID
 
 from directory.access import PUBLIC_STATUSES
-from directory.models import Service, ServiceAreaType, ServiceStatus
-from directory.serialize import schedule_document
-from directory.service import SERVICE_PREFETCH
+from directory.models import (
+    Location,
+    Organization,
+    Phone,
+    Schedule,
+    Service,
+    ServiceArea,
+    ServiceAreaType,
+    ServiceAtLocation,
+    ServiceStatus,
+)
 from directory.taxonomy import BY_CODE, expand_with_parents
 from search_index.query import weekly_slots
 
@@ -23,87 +31,224 @@ def document_id(service_id: UUID | str, location_id: UUID | str | None) -> str:
     return f"{service_id}_{location_id or 'remote'}"
 
 
-def _area_fields(service: Service) -> dict[str, Any]:
-    postal_codes, counties, states = [], [], []
-    for area in service.service_areas:
-        if area.extent_type is ServiceAreaType.POSTAL_CODE:
-            postal_codes.append(area.extent)
-        elif area.extent_type is ServiceAreaType.COUNTY:
-            counties.append(county_key(area.extent, area.state_province or ""))
-        else:
-            states.append(area.extent)
-    return {"area_postal_codes": postal_codes, "area_counties": counties, "area_states": states}
-
-
 def county_key(county: str, state: str) -> str:
     return f"{county.strip().lower()}|{state.strip().lower()}"
 
 
-def service_documents(service: Service) -> list[dict[str, Any]]:
-    """The documents for one service (expects `SERVICE_PREFETCH`)."""
-    codes = sorted(expand_with_parents([term.code for term in service.categories]))
-    schedules = [schedule_document(s) for s in service.schedules]
-    base: dict[str, Any] = {
-        "service_id": str(service.id),
-        "organization_id": str(service.organization_id),
-        "name": service.name,
-        "alternate_name": service.alternate_name or "",
-        "organization_name": service.organization.name,
-        "description": service.description,
-        "eligibility": service.eligibility_description or "",
-        "category_codes": codes,
-        "category_names": sorted(
-            {BY_CODE[c].name for c in codes} | {BY_CODE[c].name_es for c in codes}
-        ),
-        "languages": list(service.languages),
-        "free": service.free,
-        "accepts_referrals": service.accepts_referrals,
-        "status": service.status.value,
-        "closed_rank": 0 if service.status is ServiceStatus.ACTIVE else 1,
-        "minimum_age": service.minimum_age or 0,
-        "maximum_age": service.maximum_age if service.maximum_age is not None else NO_MAXIMUM_AGE,
-        "phone": service.phones[0].number if service.phones else "",
-        "last_verified_at": service.last_verified_at.isoformat()
-        if service.last_verified_at
-        else "",
-        **_area_fields(service),
+def _schedule(row: dict[str, Any]) -> dict[str, Any]:
+    """What search needs of a schedule: its weekly hours (see `query.is_open`)."""
+    return {
+        "freq": row["freq"],
+        "byday": row["byday"],
+        "opens_at": row["opens_at"],
+        "closes_at": row["closes_at"],
+        "valid_from": row["valid_from"].isoformat() if row["valid_from"] else None,
+        "valid_to": row["valid_to"].isoformat() if row["valid_to"] else None,
+        "timezone_name": row["timezone_name"],
     }
-    base["everywhere"] = not any(
-        base[key] for key in ("area_postal_codes", "area_counties", "area_states")
+
+
+_SCHEDULE_COLUMNS = (
+    "freq",
+    "byday",
+    "opens_at",
+    "closes_at",
+    "valid_from",
+    "valid_to",
+    "timezone_name",
+)
+
+
+def _group(rows: list[dict[str, Any]], key: str) -> dict[Any, list[dict[str, Any]]]:
+    grouped: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row[key], []).append(row)
+    return grouped
+
+
+async def documents_for(service_ids: list[UUID]) -> tuple[list[dict[str, Any]], list[UUID]]:
+    """(documents to write, ids of services to drop: deleted or no longer public).
+
+    Reads plain rows, one query per table, and joins them here: linear in the batch, which
+    matters for a full reindex of 100k listings.
+    """
+    services = await Service.filter(
+        id__in=service_ids, status__in=[s.value for s in PUBLIC_STATUSES]
+    ).values(
+        "id",
+        "organization_id",
+        "name",
+        "alternate_name",
+        "description",
+        "eligibility_description",
+        "languages",
+        "free",
+        "accepts_referrals",
+        "status",
+        "minimum_age",
+        "maximum_age",
+        "last_verified_at",
     )
+    ids = [row["id"] for row in services]
+    organizations = dict(
+        await Organization.filter(id__in={row["organization_id"] for row in services}).values_list(
+            "id", "name"
+        )
+    )
+    categories = _group(await Service.filter(id__in=ids).values("id", "categories__code"), "id")
+    phones = _group(
+        await Phone.filter(service_id__in=ids)
+        .order_by("created_at", "id")
+        .values("service_id", "number"),
+        "service_id",
+    )
+    schedules = _group(
+        await Schedule.filter(service_id__in=ids).values("service_id", *_SCHEDULE_COLUMNS),
+        "service_id",
+    )
+    areas = _group(
+        await ServiceArea.filter(service_id__in=ids).values(
+            "service_id", "extent_type", "extent", "state_province"
+        ),
+        "service_id",
+    )
+    links = _group(
+        await ServiceAtLocation.filter(service_id__in=ids)
+        .order_by("id")
+        .values("id", "service_id", "location_id"),
+        "service_id",
+    )
+    link_ids = [link["id"] for group in links.values() for link in group]
+    link_schedules = _group(
+        await Schedule.filter(service_at_location_id__in=link_ids).values(
+            "service_at_location_id", *_SCHEDULE_COLUMNS
+        ),
+        "service_at_location_id",
+    )
+    locations = {
+        row["id"]: row
+        for row in await Location.filter(
+            id__in=[link["location_id"] for group in links.values() for link in group]
+        ).values(
+            "id",
+            "name",
+            "address_1",
+            "city",
+            "state_province",
+            "postal_code",
+            "latitude",
+            "longitude",
+        )
+    }
     documents = []
-    for link in service.service_at_locations:
-        location = link.location
-        link_schedules = schedules + [schedule_document(s) for s in link.schedules]
+    for row in services:
+        service_id = row["id"]
+        codes = [
+            c["categories__code"] for c in categories.get(service_id, []) if c["categories__code"]
+        ]
+        base = _base_document(
+            row,
+            organizations[row["organization_id"]],
+            codes,
+            phones.get(service_id, []),
+            areas.get(service_id, []),
+        )
+        own_schedules = [_schedule(s) for s in schedules.get(service_id, [])]
+        places = [
+            (
+                locations[link["location_id"]],
+                own_schedules + [_schedule(s) for s in link_schedules.get(link["id"], [])],
+            )
+            for link in links.get(service_id, [])
+        ]
+        documents.extend(_place_documents(base, own_schedules, places))
+    kept = set(ids)
+    return documents, [service_id for service_id in service_ids if service_id not in kept]
+
+
+def _base_document(
+    row: dict[str, Any],
+    organization_name: str,
+    codes: list[str],
+    phones: list[dict[str, Any]],
+    areas: list[dict[str, Any]],
+) -> dict[str, Any]:
+    expanded = sorted(expand_with_parents(codes))
+    postal_codes, counties, states = [], [], []
+    for area in areas:
+        if area["extent_type"] == ServiceAreaType.POSTAL_CODE:
+            postal_codes.append(area["extent"])
+        elif area["extent_type"] == ServiceAreaType.COUNTY:
+            counties.append(county_key(area["extent"], area["state_province"] or ""))
+        else:
+            states.append(area["extent"])
+    return {
+        "service_id": str(row["id"]),
+        "organization_id": str(row["organization_id"]),
+        "name": row["name"],
+        "alternate_name": row["alternate_name"] or "",
+        "organization_name": organization_name,
+        "description": row["description"],
+        "eligibility": row["eligibility_description"] or "",
+        "category_codes": expanded,
+        "category_names": sorted(
+            {BY_CODE[c].name for c in expanded} | {BY_CODE[c].name_es for c in expanded}
+        ),
+        "languages": list(row["languages"]),
+        "free": row["free"],
+        "accepts_referrals": row["accepts_referrals"],
+        "status": row["status"],
+        "closed_rank": 0 if row["status"] == ServiceStatus.ACTIVE else 1,
+        "minimum_age": row["minimum_age"] or 0,
+        "maximum_age": row["maximum_age"] if row["maximum_age"] is not None else NO_MAXIMUM_AGE,
+        "phone": phones[0]["number"] if phones else "",
+        "last_verified_at": row["last_verified_at"].isoformat() if row["last_verified_at"] else "",
+        "area_postal_codes": postal_codes,
+        "area_counties": counties,
+        "area_states": states,
+        "everywhere": not (postal_codes or counties or states),
+    }
+
+
+def _place_documents(
+    base: dict[str, Any],
+    own_schedules: list[dict[str, Any]],
+    places: list[tuple[dict[str, Any], list[dict[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """One document per place the service is offered, or one for a remote-only service."""
+    documents = []
+    for location, schedules in places:
         document = {
             **base,
-            "id": document_id(service.id, location.id),
-            "location_id": str(location.id),
-            "location_name": location.name or "",
+            "id": document_id(base["service_id"], location["id"]),
+            "location_id": str(location["id"]),
+            "location_name": location["name"] or "",
             "address": ", ".join(
-                p for p in (location.address_1, location.city, location.state_province) if p
+                p
+                for p in (location["address_1"], location["city"], location["state_province"])
+                if p
             ),
-            "postal_code": location.postal_code or "",
-            "schedules": link_schedules,
-            "open_slots": weekly_slots(link_schedules),
-            "timezone": _timezone(link_schedules),
+            "postal_code": location["postal_code"] or "",
+            "schedules": schedules,
+            "open_slots": weekly_slots(schedules),
+            "timezone": _timezone(schedules),
             "everywhere": False,
         }
-        if location.latitude is not None and location.longitude is not None:
-            document["_geo"] = {"lat": location.latitude, "lng": location.longitude}
+        if location["latitude"] is not None and location["longitude"] is not None:
+            document["_geo"] = {"lat": location["latitude"], "lng": location["longitude"]}
         documents.append(document)
     if not documents:
         documents.append(
             {
                 **base,
-                "id": document_id(service.id, None),
+                "id": document_id(base["service_id"], None),
                 "location_id": "",
                 "location_name": "",
                 "address": "",
                 "postal_code": "",
-                "schedules": schedules,
-                "open_slots": weekly_slots(schedules),
-                "timezone": _timezone(schedules),
+                "schedules": own_schedules,
+                "open_slots": weekly_slots(own_schedules),
+                "timezone": _timezone(own_schedules),
             }
         )
     return documents
@@ -111,16 +256,6 @@ def service_documents(service: Service) -> list[dict[str, Any]]:
 
 def _timezone(schedules: list[dict[str, Any]]) -> str:
     return next((s["timezone_name"] for s in schedules), "America/Chicago")
-
-
-async def documents_for(service_ids: list[UUID]) -> tuple[list[dict[str, Any]], list[UUID]]:
-    """(documents to write, ids of services to drop: deleted or no longer public)."""
-    services = await Service.filter(
-        id__in=service_ids, status__in=[s.value for s in PUBLIC_STATUSES]
-    ).prefetch_related(*SERVICE_PREFETCH)
-    documents = [document for service in services for document in service_documents(service)]
-    kept = {service.id for service in services}
-    return documents, [service_id for service_id in service_ids if service_id not in kept]
 
 
 async def all_documents(batch_size: int = 500) -> AsyncIterator[list[dict[str, Any]]]:

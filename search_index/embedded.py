@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -623,11 +624,12 @@ LANGUAGE_NAMES = {bit: code for code, bit in LANGUAGE_BITS.items()} | {OTHER_LAN
 
 
 def _count_bits(masks: Any, names: dict[int, str]) -> dict[str, int]:
+    """Facet counts from bit masks; identical masks are counted once, then expanded."""
     counts: dict[str, int] = {}
-    for mask in masks:
+    for mask, times in Counter(masks).items():
         while mask:
             lowest = mask & -mask
             name = names[lowest.bit_length() - 1]
-            counts[name] = counts.get(name, 0) + 1
+            counts[name] = counts.get(name, 0) + times
             mask ^= lowest
     return counts

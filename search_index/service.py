@@ -109,8 +109,9 @@ async def search(
                 "radius_miles": MAX_RADIUS_MILES,
                 "message": "Nothing within your radius; these are the nearest matches.",
             }
+    highlighter = Highlighter(asked.words)
     return {
-        "results": [result_document(hit, asked.words, now) for hit in found.hits],
+        "results": [result_document(hit, highlighter, now) for hit in found.hits],
         "total": found.total,
         "total_is_estimate": not found.exact_total,
         "page": query.page,
@@ -157,7 +158,7 @@ async def _record_unmet(query: SearchQuery, place: Place) -> None:
 # --- what a result looks like -----------------------------------------------------------------
 
 
-def result_document(hit: Hit, words: list[str], now: datetime) -> dict[str, Any]:
+def result_document(hit: Hit, highlighter: "Highlighter", now: datetime) -> dict[str, Any]:
     document = hit.document
     geo = document.get("_geo")
     distance = None
@@ -169,8 +170,8 @@ def result_document(hit: Hit, words: list[str], now: datetime) -> dict[str, Any]
     return {
         "service_id": document["service_id"],
         "name": document["name"],
-        "name_highlighted": highlight(document["name"], words),
-        "snippet": snippet(document["description"], words),
+        "name_highlighted": highlighter.highlight(document["name"]),
+        "snippet": highlighter.snippet(document["description"]),
         "organization": {"id": document["organization_id"], "name": document["organization_name"]},
         "categories": document["category_codes"],
         "languages": document["languages"],
@@ -196,49 +197,58 @@ def result_document(hit: Hit, words: list[str], now: datetime) -> dict[str, Any]
     }
 
 
-def _matches(word: str, wanted: set[str]) -> bool:
-    folded = fold(word)
-    for target in wanted:
-        budget = 0 if len(target) < 5 else 1 if len(target) < 9 else 2
-        if (
-            folded.startswith(target)
-            or DamerauLevenshtein.distance(folded, target, score_cutoff=budget) <= budget
-        ):
-            return True
-    return False
+class Highlighter:
+    """Marks the words of a text that a search matched (its words, their typos and synonyms).
+
+    One per search: the words to look for are worked out once and each decision is remembered,
+    since the same words recur across results.
+    """
+
+    def __init__(self, words: list[str]) -> None:
+        wanted = set(words)
+        synonyms = synonym_map()
+        for word in words:
+            for phrase in synonyms.get(word, ()):
+                wanted.update(phrase.split())
+        self.wanted = {w for w in wanted if len(w) > 1}
+        self._seen: dict[str, bool] = {}
+
+    def matches(self, word: str) -> bool:
+        known = self._seen.get(word)
+        if known is None:
+            folded = fold(word)
+            known = any(
+                folded.startswith(target)
+                or DamerauLevenshtein.distance(folded, target, score_cutoff=_budget(target))
+                <= _budget(target)
+                for target in self.wanted
+            )
+            self._seen[word] = known
+        return known
+
+    def highlight(self, text: str) -> str:
+        """HTML-escaped text with the matched words in <mark>."""
+        parts = re.split(r"(\w+)", text)  # odd positions are words: nothing to escape in them
+        return "".join(
+            (f"<mark>{part}</mark>" if self.wanted and self.matches(part) else part)
+            if position % 2
+            else html.escape(part)
+            for position, part in enumerate(parts)
+        )
+
+    def snippet(self, text: str, width: int = 160) -> str:
+        """A window of the text around the first matched word, highlighted."""
+        start = 0
+        if self.wanted:
+            for match in re.finditer(r"\w+", text):
+                if self.matches(match.group()):
+                    start = max(0, match.start() - width // 3)
+                    break
+        piece = text[start : start + width]
+        prefix = "…" if start else ""
+        suffix = "…" if start + width < len(text) else ""
+        return prefix + self.highlight(piece) + suffix
 
 
-def _wanted(words: list[str]) -> set[str]:
-    wanted = set(words)
-    synonyms = synonym_map()
-    for word in words:
-        for phrase in synonyms.get(word, ()):
-            wanted.update(phrase.split())
-    return {w for w in wanted if len(w) > 1}
-
-
-def highlight(text: str, words: list[str]) -> str:
-    """HTML-escaped text with the matched words in <mark>."""
-    wanted = _wanted(words)
-    parts = re.split(r"(\w+)", text)
-    return "".join(
-        f"<mark>{html.escape(part)}</mark>"
-        if part and part[0].isalnum() and wanted and _matches(part, wanted)
-        else html.escape(part)
-        for part in parts
-    )
-
-
-def snippet(text: str, words: list[str], width: int = 160) -> str:
-    """A window of the text around the first matched word, highlighted."""
-    wanted = _wanted(words)
-    start = 0
-    if wanted:
-        for match in re.finditer(r"\w+", text):
-            if _matches(match.group(), wanted):
-                start = max(0, match.start() - width // 3)
-                break
-    piece = text[start : start + width]
-    prefix = "…" if start else ""
-    suffix = "…" if start + width < len(text) else ""
-    return prefix + highlight(piece, words) + suffix
+def _budget(word: str) -> int:
+    return 0 if len(word) < 5 else 1 if len(word) < 9 else 2
