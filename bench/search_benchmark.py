@@ -154,6 +154,7 @@ async def in_process(settings, rounds: int) -> dict[str, dict[str, float]]:
         for _ in range(rounds):
             started = time.perf_counter()
             await search_service.search(backend=backend, geocoder=geocoder, query=query)
+
             timings.append((time.perf_counter() - started) * 1000)
         results[name] = percentiles(timings)
     everything = [t for name in results for t in [results[name]["p50"]]]
@@ -307,7 +308,7 @@ async def run_httpx(base: str, clients: int, seconds: float) -> dict[str, object
 async def run_size(count: int, args: argparse.Namespace) -> dict[str, object]:
     data_dir = ROOT / "bench-results" / f"data-{count}"
     if data_dir.exists():
-        subprocess.run(["rm", "-rf", str(data_dir)], check=True)
+        shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
     env = {
         **os.environ,

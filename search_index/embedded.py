@@ -309,14 +309,22 @@ class EmbeddedBackend:
         index = tantivy.Index(SCHEMA, path=str(self.root / folder), reuse=False)
         index.register_tokenizer(ANALYZER, _analyzer())
         writer = index.writer(heap_size=256_000_000, num_threads=2)
-        count = 0
-        async for batch in batches:
-            await asyncio.to_thread(
-                lambda b=batch: [writer.add_document(_tantivy_document(d)) for d in b]
-            )
+
+        def add_all(documents: list[tantivy.Document]) -> None:
+            for document in documents:
+                writer.add_document(document)
+
+        count, adding = 0, None
+        async for batch in batches:  # the next batch is read while the last one is indexed
+            documents = [_tantivy_document(d) for d in batch]
+            if adding is not None:
+                await adding
+            adding = asyncio.ensure_future(asyncio.to_thread(add_all, documents))
             count += len(batch)
             if progress:
                 progress(count)
+        if adding is not None:
+            await adding
         await asyncio.to_thread(writer.commit)
         await asyncio.to_thread(writer.wait_merging_threads)
         old = self._current_folder()

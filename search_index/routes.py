@@ -1,5 +1,6 @@
 """The search API."""
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -9,12 +10,14 @@ from search_index.query import parse_query
 
 
 async def search(request: Request) -> JSONResponse:
-    result = await service.search(
+    result, unmet = await service.search(
         backend=request.app.state.search_backend,
         geocoder=request.app.state.geocoder,
         query=parse_query(request.query_params),
     )
-    return JSONResponse(result)
+    # An unmet need is written after the response has gone: the family never waits for it.
+    background = BackgroundTask(service.record_unmet, unmet) if unmet else None
+    return JSONResponse(result, background=background)
 
 
 routes = [Route("/search", search, methods=["GET"])]

@@ -8,7 +8,7 @@ nearest matches beyond it and records the unmet need (query words, categories an
 import html
 import re
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,13 +76,27 @@ def backend_query(query: SearchQuery, place: Place | None, now: datetime) -> Bac
     )
 
 
+@dataclass(frozen=True)
+class UnmetNeed:
+    """What a search that found nothing nearby asked for: words, categories, ZIP. Never who."""
+
+    words: str
+    categories: tuple[str, ...]
+    postal_code: str | None
+    radius_miles: float
+
+
 async def search(
     *,
     backend: SearchBackend,
     geocoder: Geocoder,
     query: SearchQuery,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], UnmetNeed | None]:
+    """The results page, and the unmet need to record when nothing was found nearby.
+
+    Recording is left to the caller so that the write happens after the response is sent.
+    """
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     if query.near is None:
@@ -97,9 +111,14 @@ async def search(
         asked, ignored = await _without_unmatched_words(backend, asked)
         if ignored:
             found = await backend.search(asked)
-    widened = None
+    widened = unmet = None
     if found.total == 0 and place is not None:
-        await _record_unmet(query, place)
+        unmet = UnmetNeed(
+            words=_DIGITS.sub("", " ".join(words_of(query.text)))[:100].strip(),
+            categories=query.categories,
+            postal_code=place.postal_code,
+            radius_miles=query.radius_miles,
+        )
         if query.radius_miles < MAX_RADIUS_MILES:
             wider = replace(
                 asked, radius_miles=MAX_RADIUS_MILES, sort="distance", offset=0, limit=WIDER_RESULTS
@@ -127,7 +146,7 @@ async def search(
         if place
         else None,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
-    }
+    }, unmet
 
 
 async def _without_unmatched_words(
@@ -145,13 +164,12 @@ async def _without_unmatched_words(
     return replace(asked, words=kept), ignored
 
 
-async def _record_unmet(query: SearchQuery, place: Place) -> None:
-    text = _DIGITS.sub("", " ".join(words_of(query.text)))[:100]
+async def record_unmet(need: UnmetNeed) -> None:
     await UnmetSearch.create(
-        query=text,
-        categories=list(query.categories),
-        postal_code=place.postal_code,
-        radius_miles=query.radius_miles,
+        query=need.words,
+        categories=list(need.categories),
+        postal_code=need.postal_code,
+        radius_miles=need.radius_miles,
     )
 
 

@@ -338,7 +338,7 @@ async def test_open_now(search_app, world):
     backend, geocoder = search_app.state.search_backend, Geocoder()
     tuesday_noon = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)  # 12:00 in Chicago
     sunday = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
-    open_at_noon = await search_service.search(
+    open_at_noon, _unmet = await search_service.search(
         backend=backend,
         geocoder=geocoder,
         now=tuesday_noon,
@@ -346,7 +346,7 @@ async def test_open_now(search_app, world):
     )
     assert [r["name"] for r in open_at_noon["results"]] == ["Little Village Food Pantry"]
     assert open_at_noon["results"][0]["open_now"] is True
-    on_sunday = await search_service.search(
+    on_sunday, _unmet = await search_service.search(
         backend=backend,
         geocoder=geocoder,
         now=sunday,
