@@ -29,7 +29,7 @@ from search_index.documents import county_key
 from search_index.query import (
     BackendQuery,
     bounding_box,
-    distance_miles,
+    distances_miles,
     synonym_map,
 )
 
@@ -574,11 +574,10 @@ class _Search:
             "category_mask",
             "language_mask",
         )
+        distances = distances_miles(center, lats, lngs) if center is not None else None
         rows = []
         for position, (score, address) in enumerate(hits):
-            distance = None
-            if center is not None and has_geo[position]:
-                distance = distance_miles(center, Point(lats[position], lngs[position]))
+            distance = distances[position] if distances and has_geo[position] else None
             rows.append(
                 {
                     "address": address,

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from directory.errors import Invalid
 from directory.geocoding import Point
 from directory.taxonomy import BY_CODE
@@ -224,6 +226,15 @@ def distance_miles(a: Point, b: Point) -> float:
     dlng = math.radians(b.longitude - a.longitude)
     h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlng / 2) ** 2
     return 2 * EARTH_RADIUS_MILES * math.asin(min(1.0, math.sqrt(h)))
+
+
+def distances_miles(center: Point, latitudes: list[float], longitudes: list[float]) -> list[float]:
+    """Haversine distances from `center` to many points at once (numpy, for candidate lists)."""
+    lat1 = math.radians(center.latitude)
+    lat2 = np.radians(np.asarray(latitudes, dtype=float))
+    dlng = np.radians(np.asarray(longitudes, dtype=float) - center.longitude)
+    h = np.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * np.cos(lat2) * np.sin(dlng / 2) ** 2
+    return (2 * EARTH_RADIUS_MILES * np.arcsin(np.minimum(1.0, np.sqrt(h)))).tolist()
 
 
 def bounding_box(center: Point, radius_miles: float) -> tuple[float, float, float, float]:
