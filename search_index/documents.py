@@ -11,7 +11,6 @@ from uuid import UUID
 
 from directory.access import PUBLIC_STATUSES
 from directory.models import (
-    Location,
     Organization,
     Phone,
     Schedule,
@@ -67,13 +66,22 @@ def _group(rows: list[dict[str, Any]], key: str) -> dict[Any, list[dict[str, Any
 
 
 async def documents_for(service_ids: list[UUID]) -> tuple[list[dict[str, Any]], list[UUID]]:
-    """(documents to write, ids of services to drop: deleted or no longer public).
+    """(documents to write, ids of services to drop: deleted or no longer public)."""
+    documents, kept = await _documents({"id__in": service_ids}, {"service_id__in": service_ids})
+    return documents, [service_id for service_id in service_ids if service_id not in kept]
+
+
+async def _documents(
+    selected: dict[str, Any], children: dict[str, Any]
+) -> tuple[list[dict[str, Any]], set[UUID]]:
+    """Documents of the public services `selected` picks; `children` picks their rows in the
+    other tables by `service_id` (an id list, or an id range for a full reindex).
 
     Reads plain rows, one query per table, and joins them here: linear in the batch, which
     matters for a full reindex of 100k listings.
     """
     services = await Service.filter(
-        id__in=service_ids, status__in=[s.value for s in PUBLIC_STATUSES]
+        **selected, status__in=[s.value for s in PUBLIC_STATUSES]
     ).values(
         "id",
         "organization_id",
@@ -89,57 +97,47 @@ async def documents_for(service_ids: list[UUID]) -> tuple[list[dict[str, Any]], 
         "maximum_age",
         "last_verified_at",
     )
-    ids = [row["id"] for row in services]
     organizations = dict(
         await Organization.filter(id__in={row["organization_id"] for row in services}).values_list(
             "id", "name"
         )
     )
-    categories = _group(await Service.filter(id__in=ids).values("id", "categories__code"), "id")
+    categories = _group(await Service.filter(**selected).values("id", "categories__code"), "id")
     phones = _group(
-        await Phone.filter(service_id__in=ids)
-        .order_by("created_at", "id")
-        .values("service_id", "number"),
+        await Phone.filter(**children).order_by("created_at", "id").values("service_id", "number"),
         "service_id",
     )
     schedules = _group(
-        await Schedule.filter(service_id__in=ids).values("service_id", *_SCHEDULE_COLUMNS),
-        "service_id",
+        await Schedule.filter(**children).values("service_id", *_SCHEDULE_COLUMNS), "service_id"
     )
     areas = _group(
-        await ServiceArea.filter(service_id__in=ids).values(
+        await ServiceArea.filter(**children).values(
             "service_id", "extent_type", "extent", "state_province"
         ),
         "service_id",
     )
     links = _group(
-        await ServiceAtLocation.filter(service_id__in=ids)
+        await ServiceAtLocation.filter(**children)
         .order_by("id")
-        .values("id", "service_id", "location_id"),
+        .values(
+            "id",
+            "service_id",
+            "location_id",
+            "location__name",
+            "location__address_1",
+            "location__city",
+            "location__state_province",
+            "location__postal_code",
+            "location__latitude",
+            "location__longitude",
+        ),
         "service_id",
     )
-    link_ids = [link["id"] for group in links.values() for link in group]
+    through_links = {f"service_at_location__{key}": value for key, value in children.items()}
     link_schedules = _group(
-        await Schedule.filter(service_at_location_id__in=link_ids).values(
-            "service_at_location_id", *_SCHEDULE_COLUMNS
-        ),
+        await Schedule.filter(**through_links).values("service_at_location_id", *_SCHEDULE_COLUMNS),
         "service_at_location_id",
     )
-    locations = {
-        row["id"]: row
-        for row in await Location.filter(
-            id__in=[link["location_id"] for group in links.values() for link in group]
-        ).values(
-            "id",
-            "name",
-            "address_1",
-            "city",
-            "state_province",
-            "postal_code",
-            "latitude",
-            "longitude",
-        )
-    }
     documents = []
     for row in services:
         service_id = row["id"]
@@ -156,14 +154,14 @@ async def documents_for(service_ids: list[UUID]) -> tuple[list[dict[str, Any]], 
         own_schedules = [_schedule(s) for s in schedules.get(service_id, [])]
         places = [
             (
-                locations[link["location_id"]],
+                {key.removeprefix("location__"): value for key, value in link.items()}
+                | {"id": link["location_id"]},
                 own_schedules + [_schedule(s) for s in link_schedules.get(link["id"], [])],
             )
             for link in links.get(service_id, [])
         ]
         documents.extend(_place_documents(base, own_schedules, places))
-    kept = set(ids)
-    return documents, [service_id for service_id in service_ids if service_id not in kept]
+    return documents, {row["id"] for row in services}
 
 
 def _base_document(
@@ -258,10 +256,18 @@ def _timezone(schedules: list[dict[str, Any]]) -> str:
     return next((s["timezone_name"] for s in schedules), "America/Chicago")
 
 
-async def all_documents(batch_size: int = 500) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every public listing's documents, a batch at a time (for a full reindex)."""
+async def all_documents(batch_size: int = 1000) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every public listing's documents, a batch at a time (for a full reindex).
+
+    Batches are ranges of service ids, so each table is read with two bounds, not a long list.
+    """
     public = Service.filter(status__in=[s.value for s in PUBLIC_STATUSES])
     ids = await public.order_by("id").values_list("id", flat=True)
     for start in range(0, len(ids), batch_size):
-        documents, _dropped = await documents_for(ids[start : start + batch_size])
+        batch = ids[start : start + batch_size]
+        bounds = {"gte": batch[0], "lte": batch[-1]}
+        documents, _kept = await _documents(
+            {f"id__{op}": value for op, value in bounds.items()},
+            {f"service_id__{op}": value for op, value in bounds.items()},
+        )
         yield documents
