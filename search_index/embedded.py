@@ -144,11 +144,17 @@ def _schema() -> tantivy.Schema:
         builder.add_float_field(name, indexed=True, fast=True)
     for name in ("service_key", "category_mask", "language_mask"):
         builder.add_unsigned_field(name, fast=True)
-    builder.add_text_field("payload", stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_bytes_field("payload", stored=True, indexed=False, fast=False)
     return builder.build()
 
 
 SCHEMA = _schema()
+# Bump when the schema above changes: an index of another version is rebuilt, not opened.
+SCHEMA_VERSION = 2
+
+
+def _new_folder_name() -> str:
+    return f"v{SCHEMA_VERSION}-{int(time.time() * 1000)}"
 
 
 def _analyzer() -> tantivy.TextAnalyzer:
@@ -195,7 +201,11 @@ def _tantivy_document(document: dict[str, Any]) -> tantivy.Document:
             "service_key": uuid.UUID(document["service_id"]).int >> 64,
             "category_mask": _mask(document["category_codes"], CATEGORY_BITS),
             "language_mask": _mask(document["languages"], LANGUAGE_BITS, OTHER_LANGUAGE_BIT),
-            "payload": json.dumps(document, separators=(",", ":")),
+            # What a result page shows; the slots are only for filtering, not stored twice.
+            "payload": json.dumps(
+                {key: value for key, value in document.items() if key != "open_slots"},
+                separators=(",", ":"),
+            ).encode(),
         }
     )
     return tantivy.Document.from_dict(values, SCHEMA)
@@ -217,10 +227,12 @@ class EmbeddedBackend:
     # --- opening and switching --------------------------------------------------------------
 
     def _current_folder(self) -> str | None:
+        """The live index folder, if it was built with this code's schema."""
         try:
-            return (self.root / "CURRENT").read_text().strip() or None
+            folder = (self.root / "CURRENT").read_text().strip()
         except FileNotFoundError:
             return None
+        return folder if folder.startswith(f"v{SCHEMA_VERSION}-") else None
 
     def _point_current_at(self, folder: str) -> None:
         temporary = self.root / f"CURRENT.{os.getpid()}"
@@ -243,7 +255,7 @@ class EmbeddedBackend:
         if folder is None:
             if not self.is_writer:
                 return False  # searches answer 503 until the writer has built it
-            folder = f"index-{int(time.time() * 1000)}"
+            folder = _new_folder_name()
             (self.root / folder).mkdir()
             self._open_folder(folder)
             self._point_current_at(folder)
@@ -304,7 +316,7 @@ class EmbeddedBackend:
         self, batches: AsyncIterator[list[dict[str, Any]]], progress: Progress | None = None
     ) -> int:
         self.root.mkdir(parents=True, exist_ok=True)
-        folder = f"index-{int(time.time() * 1000)}"
+        folder = _new_folder_name()
         (self.root / folder).mkdir()
         index = tantivy.Index(SCHEMA, path=str(self.root / folder), reuse=False)
         index.register_tokenizer(ANALYZER, _analyzer())
@@ -327,12 +339,12 @@ class EmbeddedBackend:
             await adding
         await asyncio.to_thread(writer.commit)
         await asyncio.to_thread(writer.wait_merging_threads)
-        old = self._current_folder()
         self._point_current_at(folder)
         if self.is_writer:
             self._open_folder(folder)
-        if old and old != folder:
-            shutil.rmtree(self.root / old, ignore_errors=True)
+        for stale in self.root.iterdir():  # the previous index, and any of an older schema
+            if stale.is_dir() and stale.name != folder:
+                shutil.rmtree(stale, ignore_errors=True)
         return count
 
     # --- searching ---------------------------------------------------------------------------

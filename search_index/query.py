@@ -263,14 +263,24 @@ def weekly_slots(schedules: list[dict[str, Any]]) -> list[str]:
     for schedule in schedules:
         if schedule.get("freq", "WEEKLY") != "WEEKLY" or not schedule.get("opens_at"):
             continue
-        days = [d for d in (schedule.get("byday") or ",".join(DAYS)).split(",") if d in DAYS]
-        start, end = _minutes(schedule["opens_at"]), _minutes(schedule["closes_at"])
-        for day in days:
-            minute = start - start % SLOT_MINUTES
-            while minute < end:
-                slots.add(f"{day}-{minute // 60:02d}:{minute % 60:02d}")
-                minute += SLOT_MINUTES
+        slots.update(
+            _slots(schedule.get("byday") or "", schedule["opens_at"], schedule["closes_at"])
+        )
     return sorted(slots)
+
+
+@cache
+def _slots(byday: str, opens_at: str, closes_at: str) -> tuple[str, ...]:
+    """Slots of one weekly opening; cached, since most listings share a few common hours."""
+    days = [d for d in (byday or ",".join(DAYS)).split(",") if d in DAYS]
+    start, end = _minutes(opens_at), _minutes(closes_at)
+    slots = []
+    for day in days:
+        minute = start - start % SLOT_MINUTES
+        while minute < end:
+            slots.append(f"{day}-{minute // 60:02d}:{minute % 60:02d}")
+            minute += SLOT_MINUTES
+    return tuple(slots)
 
 
 def current_slot(now: datetime, timezone: str) -> str:

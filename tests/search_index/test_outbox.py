@@ -154,3 +154,23 @@ async def test_reindex_builds_aside_and_swaps(app, settings):
     async with asyncio.timeout(10):
         while (await backend.search(BackendQuery(words=["swap"]))).total == 0:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+async def test_an_index_of_an_older_schema_is_rebuilt(tmp_path):
+    root = tmp_path / "search"
+    (root / "index-1700000000000").mkdir(parents=True)
+    (root / "CURRENT").write_text("index-1700000000000")
+    reader = EmbeddedBackend(root, writer=False)
+    assert await reader.open() is False
+    with pytest.raises(SearchUnavailable):
+        await reader.search(BackendQuery(words=["pantry"]))
+    writer = EmbeddedBackend(root, writer=True)
+    assert await writer.open() is True  # new and empty: the drainer refills it from the catalog
+    assert (await writer.search(BackendQuery(words=["pantry"]))).total == 0
+    await writer.rebuild(_no_batches())
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == [(root / "CURRENT").read_text()]
+
+
+async def _no_batches():
+    for batch in ([],):
+        yield batch
