@@ -97,11 +97,14 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
         yield application
 
 
+def asgi_client(app: Starlette, base_url: str = "http://testserver") -> httpx.AsyncClient:
+    """An HTTP client that calls the app in-process (its lifespan must already be running)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
 @pytest_asyncio.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as http:
+    async with asgi_client(app) as http:
         yield http
 
 

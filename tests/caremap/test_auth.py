@@ -2,13 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from asgi_lifespan import LifespanManager
 
 from caremap.accounts.models import ApiToken, User, UserSession
 from caremap.auth import SESSION_COOKIE
 from tests import factories
-from tests.conftest import app_with
+from tests.conftest import app_with, asgi_client
 
 
 async def _partner(client):
@@ -66,9 +65,7 @@ async def test_secure_cookie_over_https(settings, tmp_path):
     application = app_with(settings, base_url="https://caremap.example.org")
     async with LifespanManager(application):
         user = await factories.user(await factories.organization(), "partner")
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application), base_url="https://testserver"
-        ) as client:
+        async with asgi_client(application, "https://testserver") as client:
             response = await client.post(
                 "/api/auth/login", json={"email": user.email, "password": factories.PASSWORD}
             )

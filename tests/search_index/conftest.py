@@ -20,6 +20,7 @@ from starlette.datastructures import Secret
 from caremap.app import create_app
 from caremap.settings import Settings
 from search_index.models import SearchOutbox
+from tests.conftest import asgi_client
 
 MEILI_URL = os.environ.get("MEILI_URL")
 MEILI_KEY = os.environ.get("MEILI_KEY") or os.environ.get("MEILI_MASTER_KEY")
@@ -54,9 +55,7 @@ async def search_app(request, settings: Settings) -> AsyncIterator[Starlette]:
 
 @pytest_asyncio.fixture
 async def search_client(search_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=search_app), base_url="http://testserver"
-    ) as http:
+    async with asgi_client(search_app) as http:
         yield http
 
 

@@ -7,7 +7,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
@@ -23,7 +22,7 @@ from search_index.outbox import Drainer
 from search_index.query import BackendQuery
 from tests import factories
 from tests.caremap.test_cli import cli_env  # noqa: F401 (fixture)
-from tests.conftest import app_with
+from tests.conftest import app_with, asgi_client
 
 
 def closed_port_url() -> str:
@@ -41,9 +40,7 @@ async def test_search_engine_down_loses_nothing(settings, tmp_path):
     )
     async with (
         LifespanManager(down),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=down), base_url="http://testserver"
-        ) as client,
+        asgi_client(down) as client,
     ):
         organization = await factories.organization()
         await factories.login(client, await factories.user(organization, "partner"))
