@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 import directory.routes
+import referrals.routes
 import search_index.routes
 from caremap import db, pages
 from caremap.accounts import routes as accounts_routes
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 routes=[
                     *directory.routes.routes,
                     *search_index.routes.routes,
+                    *referrals.routes.routes,
                     *accounts_routes.routes,
                 ],
             ),

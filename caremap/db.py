@@ -14,7 +14,12 @@ from tortoise.migrations.api.migrate import migrate
 from caremap.settings import Settings
 from directory.service import sync_taxonomy
 
-MODEL_MODULES = ["directory.models", "search_index.models", "caremap.accounts.models"]
+MODEL_MODULES = [
+    "directory.models",
+    "search_index.models",
+    "referrals.models",
+    "caremap.accounts.models",
+]
 APP_LABEL = "models"
 
 

@@ -45,7 +45,7 @@ def _url(value: HttpUrl | None) -> str | None:
     return str(value) if value is not None else None
 
 
-class _Input(BaseModel):
+class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     def values(self) -> dict[str, Any]:
@@ -56,7 +56,7 @@ class _Input(BaseModel):
         }
 
 
-class OrganizationInput(_Input):
+class OrganizationInput(Input):
     name: Name
     alternate_name: ShortText | None = None
     description: LongText = ""
@@ -65,7 +65,7 @@ class OrganizationInput(_Input):
     kind: OrganizationKind = OrganizationKind.PROVIDER
 
 
-class ServiceInput(_Input):
+class ServiceInput(Input):
     name: Name
     alternate_name: ShortText | None = None
     description: LongText = ""
@@ -113,7 +113,7 @@ class ServiceInput(_Input):
         return self
 
 
-class LocationInput(_Input):
+class LocationInput(Input):
     name: ShortText | None = None
     description: LongText | None = None
     location_type: LocationType = LocationType.PHYSICAL
@@ -143,7 +143,7 @@ class LocationInput(_Input):
         return self
 
 
-class PhoneInput(_Input):
+class PhoneInput(Input):
     number: Annotated[
         str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ().-]{7,25}$")
     ]
@@ -155,7 +155,7 @@ class PhoneInput(_Input):
     languages: list[LanguageCode] = Field(default_factory=list, max_length=50)
 
 
-class ScheduleInput(_Input):
+class ScheduleInput(Input):
     freq: Annotated[str, StringConstraints(pattern=r"^(WEEKLY|MONTHLY)$")] = "WEEKLY"
     byday: str | None = Field(default=None, max_length=60)
     opens_at: ClockTime | None = None
@@ -194,7 +194,7 @@ class ScheduleInput(_Input):
         return self
 
 
-class ServiceAreaInput(_Input):
+class ServiceAreaInput(Input):
     name: Name
     description: LongText | None = None
     extent_type: ServiceAreaType
@@ -216,17 +216,17 @@ class ServiceAreaInput(_Input):
         return self
 
 
-class _FieldError(ValueError):
+class FieldError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
 
 
-def _field_error(field: str, message: str) -> _FieldError:
-    return _FieldError(field, message)
+def _field_error(field: str, message: str) -> FieldError:
+    return FieldError(field, message)
 
 
-InputModel = TypeVar("InputModel", bound=_Input)
+InputModel = TypeVar("InputModel", bound=Input)
 
 
 def validate(model: type[InputModel], data: Any, prefix: str = "") -> InputModel:
@@ -243,7 +243,7 @@ def _field_messages(error: ValidationError, prefix: str) -> dict[str, str]:
     messages: dict[str, str] = {}
     for detail in error.errors(include_url=False):
         cause = (detail.get("ctx") or {}).get("error")
-        if isinstance(cause, _FieldError):
+        if isinstance(cause, FieldError):
             field, message = cause.field, str(cause)
         else:
             field = ".".join(str(part) for part in detail["loc"]) or "body"

@@ -1,0 +1,62 @@
+"""The referral lifecycle: the one table of allowed moves and who may make each.
+
+Statuses follow the HL7 FHIR Task statuses used for closed-loop social-care referrals. Only the
+receiving partner moves a referral through its work; only the referrer cancels; an admin may
+correct any move in the table.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from referrals.models import ReferralStatus as S
+
+
+class Party(StrEnum):
+    RECEIVER = "receiver"  # staff of the organization that runs the service
+    REFERRER = "referrer"  # staff of the school organization that made the referral
+
+
+@dataclass(frozen=True)
+class Move:
+    by: Party
+    needs_reason: bool = False
+    needs_outcome: bool = False
+
+
+REJECTION_REASONS = ("not_eligible", "no_capacity", "out_of_area", "could_not_contact", "other")
+OUTCOMES = (
+    "service_provided",
+    "partially_provided",
+    "family_declined",
+    "could_not_reach",
+    "not_eligible_after_intake",
+    "referred_elsewhere",
+)
+FINAL = frozenset({S.COMPLETED, S.FAILED, S.REJECTED, S.CANCELLED})
+
+TRANSITIONS: dict[tuple[S, S], Move] = {
+    (S.DRAFT, S.REQUESTED): Move(Party.REFERRER),
+    (S.DRAFT, S.CANCELLED): Move(Party.REFERRER),
+    (S.REQUESTED, S.RECEIVED): Move(Party.RECEIVER),
+    (S.REQUESTED, S.ACCEPTED): Move(Party.RECEIVER),
+    (S.REQUESTED, S.REJECTED): Move(Party.RECEIVER, needs_reason=True),
+    (S.REQUESTED, S.CANCELLED): Move(Party.REFERRER),
+    (S.RECEIVED, S.ACCEPTED): Move(Party.RECEIVER),
+    (S.RECEIVED, S.REJECTED): Move(Party.RECEIVER, needs_reason=True),
+    (S.RECEIVED, S.CANCELLED): Move(Party.REFERRER),
+    (S.ACCEPTED, S.IN_PROGRESS): Move(Party.RECEIVER),
+    (S.ACCEPTED, S.ON_HOLD): Move(Party.RECEIVER),
+    (S.ACCEPTED, S.FAILED): Move(Party.RECEIVER, needs_outcome=True),
+    (S.ACCEPTED, S.CANCELLED): Move(Party.REFERRER),
+    (S.IN_PROGRESS, S.ON_HOLD): Move(Party.RECEIVER),
+    (S.IN_PROGRESS, S.COMPLETED): Move(Party.RECEIVER, needs_outcome=True),
+    (S.IN_PROGRESS, S.FAILED): Move(Party.RECEIVER, needs_outcome=True),
+    (S.IN_PROGRESS, S.CANCELLED): Move(Party.REFERRER),
+    (S.ON_HOLD, S.IN_PROGRESS): Move(Party.RECEIVER),
+    (S.ON_HOLD, S.FAILED): Move(Party.RECEIVER, needs_outcome=True),
+    (S.ON_HOLD, S.CANCELLED): Move(Party.REFERRER),
+}
+
+
+def allowed_from(status: S) -> list[str]:
+    return [to.value for (frm, to) in TRANSITIONS if frm == status]

@@ -1,0 +1,92 @@
+"""Referral models. The person referred is kept to the minimum the partner needs to reach them:
+a display name or initials, an age band, a language and how to make contact. No date of birth,
+no student id, no free-text diagnosis."""
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class ReferralStatus(StrEnum):
+    DRAFT = "draft"
+    REQUESTED = "requested"
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class Urgency(StrEnum):
+    ROUTINE = "routine"
+    SOON = "soon"
+    URGENT = "urgent"
+
+
+class Referral(Model):
+    id = fields.UUIDField(primary_key=True)
+    service = fields.ForeignKeyField(
+        "models.Service", related_name="referrals", on_delete=fields.RESTRICT
+    )
+    receiving_organization_id = fields.UUIDField(db_index=True)
+    referring_organization_id = fields.UUIDField(db_index=True)
+    referring_user_id = fields.UUIDField()
+    status = fields.CharEnumField(ReferralStatus, max_length=20, default=ReferralStatus.REQUESTED)
+    urgency = fields.CharEnumField(Urgency, max_length=10, default=Urgency.ROUTINE)
+    due_at = fields.DatetimeField(null=True)
+    needs = fields.JSONField(default=list)
+    person_name = fields.CharField(max_length=100)
+    age_band = fields.CharField(max_length=20)
+    preferred_language = fields.CharField(max_length=10, default="en")
+    contact_method = fields.CharField(max_length=20)
+    contact_value = fields.CharField(max_length=254, null=True)
+    contact_times = fields.CharField(max_length=200, null=True)
+    reason = fields.CharField(max_length=30, null=True)
+    outcome = fields.CharField(max_length=40, null=True)
+    version = fields.IntField(default=1)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "referral"
+
+
+class Consent(Model):
+    """Who agreed to the referral, how, when and to sharing what. Withdrawal stops it."""
+
+    id = fields.UUIDField(primary_key=True)
+    referral = fields.OneToOneField(
+        "models.Referral", related_name="consent", on_delete=fields.CASCADE
+    )
+    given_by = fields.CharField(max_length=30)
+    method = fields.CharField(max_length=20)
+    given_at = fields.DatetimeField()
+    shares = fields.JSONField(default=list)
+    recorded_by = fields.UUIDField()
+    withdrawn_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "referral_consent"
+
+
+class ReferralEvent(Model):
+    """The timeline: append-only, no route or service updates or deletes these rows."""
+
+    id = fields.BigIntField(primary_key=True)
+    referral = fields.ForeignKeyField(
+        "models.Referral", related_name="events", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=20)
+    actor_user_id = fields.UUIDField(null=True)
+    from_status = fields.CharField(max_length=20, null=True)
+    to_status = fields.CharField(max_length=20, null=True)
+    note = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "referral_event"
+        ordering = ("id",)

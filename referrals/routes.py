@@ -1,0 +1,162 @@
+"""The referral JSON API: thin handlers over `referrals.service`."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from directory.access import require_actor
+from directory.errors import Invalid
+from directory.http import actor_of, json_document, page_document, query_int, read_json, version_of
+from referrals import service
+from referrals.models import Referral
+
+
+def referral_document(referral: Referral, request: Request) -> dict[str, Any]:
+    actor = require_actor(actor_of(request))
+    consent = referral.consent
+    visible = service.contact_visible(actor, referral)
+    return {
+        "id": str(referral.id),
+        "status": referral.status.value,
+        "urgency": referral.urgency.value,
+        "due_at": referral.due_at.isoformat() if referral.due_at else None,
+        "service": {"id": str(referral.service_id), "name": referral.service.name},
+        "receiving_organization_id": str(referral.receiving_organization_id),
+        "referring_organization_id": str(referral.referring_organization_id),
+        "needs": referral.needs,
+        "person": {
+            "name": referral.person_name,
+            "age_band": referral.age_band,
+            "preferred_language": referral.preferred_language,
+            "contact_method": referral.contact_method if visible else None,
+            "contact_value": referral.contact_value if visible else None,
+            "contact_times": referral.contact_times if visible else None,
+        },
+        "consent": {
+            "given_by": consent.given_by,
+            "method": consent.method,
+            "given_at": consent.given_at.isoformat(),
+            "shares": consent.shares,
+            "withdrawn_at": consent.withdrawn_at.isoformat() if consent.withdrawn_at else None,
+        }
+        if consent
+        else None,
+        "reason": referral.reason,
+        "outcome": referral.outcome,
+        "version": referral.version,
+        "created_at": referral.created_at.isoformat(),
+        "updated_at": referral.updated_at.isoformat(),
+    }
+
+
+def with_timeline(referral: Referral, request: Request) -> dict[str, Any]:
+    return {
+        **referral_document(referral, request),
+        "timeline": [
+            {
+                "kind": e.kind,
+                "from": e.from_status,
+                "to": e.to_status,
+                "note": e.note,
+                "actor_user_id": str(e.actor_user_id) if e.actor_user_id else None,
+                "at": e.created_at.isoformat(),
+            }
+            for e in referral.events
+        ],
+    }
+
+
+def _date_param(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise Invalid({name: "use an ISO date such as 2026-11-23"}) from None
+
+
+def _uuid_param(request: Request, name: str) -> UUID | None:
+    raw = request.query_params.get(name)
+    try:
+        return UUID(raw) if raw else None
+    except ValueError:
+        raise Invalid({name: "must be a UUID"}) from None
+
+
+async def create(request: Request) -> JSONResponse:
+    referral = await service.create_referral(actor=actor_of(request), data=await read_json(request))
+    return json_document(with_timeline(referral, request), status_code=201)
+
+
+async def list_(request: Request) -> JSONResponse:
+    overdue = request.query_params.get("overdue", "").lower() in ("1", "true", "yes")
+    page, per_page = query_int(request, "page", 1), query_int(request, "per_page", 25)
+    referrals, total = await service.list_referrals(
+        actor=actor_of(request),
+        status=request.query_params.get("status") or None,
+        service_id=_uuid_param(request, "service_id"),
+        overdue=overdue,
+        created_after=_date_param(request, "created_after"),
+        created_before=_date_param(request, "created_before"),
+        page=page,
+        per_page=per_page,
+    )
+    items = [referral_document(r, request) for r in referrals]
+    return JSONResponse(page_document(items, total=total, page=page, per_page=per_page))
+
+
+async def get(request: Request) -> JSONResponse:
+    referral = await service.get_referral(
+        actor=actor_of(request), referral_id=request.path_params["id"]
+    )
+    return json_document(with_timeline(referral, request))
+
+
+async def transition(request: Request) -> JSONResponse:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise Invalid({"body": "must be a JSON object"})
+    to = body.get("to")
+    if not isinstance(to, str):
+        raise Invalid({"to": "required: the status to move to"})
+    referral = await service.transition(
+        actor=actor_of(request),
+        referral_id=request.path_params["id"],
+        to=to,
+        version=version_of(request, body),
+        reason=body.get("reason"),
+        outcome=body.get("outcome"),
+        note=body.get("note"),
+    )
+    return json_document(with_timeline(referral, request))
+
+
+async def add_note(request: Request) -> JSONResponse:
+    body = await read_json(request)
+    note = body.get("note") if isinstance(body, dict) else None
+    referral = await service.add_note(
+        actor=actor_of(request), referral_id=request.path_params["id"], note=note
+    )
+    return json_document(with_timeline(referral, request), status_code=201)
+
+
+async def withdraw_consent(request: Request) -> JSONResponse:
+    referral = await service.withdraw_consent(
+        actor=actor_of(request), referral_id=request.path_params["id"]
+    )
+    return json_document(with_timeline(referral, request))
+
+
+routes = [
+    Route("/referrals", create, methods=["POST"]),
+    Route("/referrals", list_, methods=["GET"]),
+    Route("/referrals/{id:uuid}", get, methods=["GET"]),
+    Route("/referrals/{id:uuid}/transitions", transition, methods=["POST"]),
+    Route("/referrals/{id:uuid}/notes", add_note, methods=["POST"]),
+    Route("/referrals/{id:uuid}/consent/withdraw", withdraw_consent, methods=["POST"]),
+]

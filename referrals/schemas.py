@@ -1,0 +1,91 @@
+"""Referral input rules. The person section accepts only the minimum fields; anything else
+(a date of birth, a student id, a diagnosis) is refused as an unknown field."""
+
+from datetime import datetime
+from typing import Annotated, Literal, Self
+from uuid import UUID
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from directory.schemas import FieldError, Input
+from directory.taxonomy import BY_CODE
+from referrals.models import Urgency
+
+AGE_BANDS = ("under-5", "5-10", "11-13", "14-17", "18-24", "25+")
+SHARABLE = ("name", "age_band", "language", "contact", "needs")
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Contact = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
+Times = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class PersonInput(Input):
+    name: Text = Field(description="a display name or initials")
+    age_band: Literal["under-5", "5-10", "11-13", "14-17", "18-24", "25+"]
+    preferred_language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] = "en"
+    contact_method: Literal["phone", "text", "email", "school"]
+    contact_value: Contact | None = None
+    contact_times: Times | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Self:
+        method, value = self.contact_method, self.contact_value
+        if method == "school":
+            self.contact_value = None
+            return self
+        if not value:
+            raise FieldError("person.contact_value", f"needed to reach them by {method}")
+        if method == "email":
+            try:
+                validate_email(value, check_deliverability=False)
+            except EmailNotValidError:
+                raise FieldError("person.contact_value", "must be an email address") from None
+        elif (
+            not all(c.isdigit() or c in " ()+-." for c in value)
+            or sum(c.isdigit() for c in value) < 7
+        ):
+            raise FieldError("person.contact_value", "must be a phone number")
+        return self
+
+
+class ConsentInput(Input):
+    given_by: Literal["guardian", "student_18_plus", "student_school_policy"]
+    method: Literal["verbal", "written", "electronic"]
+    given_at: datetime
+    shares: list[Literal["name", "age_band", "language", "contact", "needs"]] = Field(
+        default_factory=lambda: list(SHARABLE), min_length=1
+    )
+
+    @field_validator("given_at")
+    @classmethod
+    def _not_in_future(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("include a time zone, e.g. 2026-11-23T10:00:00Z")
+        if value > datetime.now(value.tzinfo):
+            raise ValueError("cannot be in the future")
+        return value
+
+
+class ReferralInput(Input):
+    service_id: UUID
+    person: PersonInput
+    needs: list[str] = Field(min_length=1, max_length=10)
+    urgency: Urgency = Urgency.ROUTINE
+    due_at: datetime | None = None
+    consent: ConsentInput | None = None
+    draft: bool = False
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+
+    @field_validator("needs")
+    @classmethod
+    def _known_needs(cls, codes: list[str]) -> list[str]:
+        unknown = [code for code in codes if code not in BY_CODE]
+        if unknown:
+            raise ValueError(f"unknown category code(s): {', '.join(unknown)}")
+        return list(dict.fromkeys(codes))
+
+    @model_validator(mode="after")
+    def _consent_before_sending(self) -> Self:
+        if not self.draft and self.consent is None:
+            raise FieldError("consent", "a referral cannot be sent without recorded consent")
+        return self

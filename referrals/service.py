@@ -1,0 +1,253 @@
+"""The referral service layer: create, read, move through the lifecycle, notes and consent.
+
+Every change appends to the referral's timeline in the same transaction; versions guard against
+two staff moving the same referral at once (the loser gets 409).
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from directory.access import PUBLIC_STATUSES, require_actor
+from directory.actor import Actor, Role
+from directory.errors import Conflict, Forbidden, Invalid, NotFound
+from directory.models import Service
+from directory.schemas import validate
+from referrals import access
+from referrals.lifecycle import FINAL, OUTCOMES, REJECTION_REASONS, TRANSITIONS, allowed_from
+from referrals.models import Consent, Referral, ReferralEvent, ReferralStatus, Urgency
+from referrals.schemas import ReferralInput
+
+FIRST_CONTACT_DAYS = {Urgency.URGENT: 1, Urgency.SOON: 3, Urgency.ROUTINE: 7}
+WAITING = (ReferralStatus.REQUESTED, ReferralStatus.RECEIVED)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
+    actor = access.require_referrer_role(actor)
+    validated = validate(ReferralInput, data)
+    service = await Service.get_or_none(id=validated.service_id)
+    if service is None or service.status not in PUBLIC_STATUSES:
+        raise Invalid({"service_id": "no public service with that id"})
+    if not service.accepts_referrals:
+        raise Invalid({"service_id": "this service does not take referrals through caremap"})
+    person = validated.person
+    status = ReferralStatus.DRAFT if validated.draft else ReferralStatus.REQUESTED
+    due_at = validated.due_at or _now() + timedelta(days=FIRST_CONTACT_DAYS[validated.urgency])
+    async with in_transaction():
+        referral = await Referral.create(
+            id=uuid4(),
+            service_id=service.id,
+            receiving_organization_id=service.organization_id,
+            referring_organization_id=actor.organization_id,
+            referring_user_id=actor.user_id,
+            status=status,
+            urgency=validated.urgency,
+            due_at=due_at,
+            needs=validated.needs,
+            person_name=person.name,
+            age_band=person.age_band,
+            preferred_language=person.preferred_language,
+            contact_method=person.contact_method,
+            contact_value=person.contact_value,
+            contact_times=person.contact_times,
+        )
+        if validated.consent is not None:
+            consent = validated.consent
+            await Consent.create(
+                id=uuid4(),
+                referral_id=referral.id,
+                given_by=consent.given_by,
+                method=consent.method,
+                given_at=consent.given_at,
+                shares=consent.shares,
+                recorded_by=actor.user_id,
+            )
+        await _event(referral, actor, "created", None, status, validated.note)
+    return await get_referral(actor=actor, referral_id=referral.id)
+
+
+async def _event(
+    referral: Referral,
+    actor: Actor | None,
+    kind: str,
+    from_status: Any,
+    to_status: Any,
+    note: str | None = None,
+) -> None:
+    await ReferralEvent.create(
+        referral_id=referral.id,
+        kind=kind,
+        actor_user_id=actor.user_id if actor else None,
+        from_status=getattr(from_status, "value", from_status),
+        to_status=getattr(to_status, "value", to_status),
+        note=note,
+    )
+
+
+async def get_referral(*, actor: Actor | None, referral_id: UUID) -> Referral:
+    referral = await Referral.get_or_none(id=referral_id).prefetch_related(
+        "consent", "events", "service"
+    )
+    if referral is None:
+        raise NotFound(f"No referral with id {referral_id}.")
+    access.require_participant(actor, referral)
+    return referral
+
+
+async def list_referrals(
+    *,
+    actor: Actor | None,
+    status: str | None = None,
+    service_id: UUID | None = None,
+    overdue: bool = False,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> tuple[list[Referral], int]:
+    """The caller's view: referrals to their agency, or from their school."""
+    actor = require_actor(actor)
+    query = Referral.all()
+    if actor.role in (Role.PARTNER, Role.PARTNER_ADMIN):
+        query = query.filter(receiving_organization_id=actor.organization_id)
+    elif actor.role is Role.SPECIALIST:
+        query = query.filter(referring_organization_id=actor.organization_id)
+    errors: dict[str, str] = {}
+    if status is not None:
+        if status not in {s.value for s in ReferralStatus}:
+            errors["status"] = f"one of {', '.join(s.value for s in ReferralStatus)}"
+        query = query.filter(status=status)
+    if not 1 <= page <= 10_000:
+        errors["page"] = "must be between 1 and 10000"
+    if not 1 <= per_page <= 100:
+        errors["per_page"] = "must be between 1 and 100"
+    if errors:
+        raise Invalid(errors)
+    if service_id is not None:
+        query = query.filter(service_id=service_id)
+    if overdue:
+        query = query.filter(status__in=[s.value for s in WAITING], due_at__lt=_now())
+    if created_after is not None:
+        query = query.filter(created_at__gte=created_after)
+    if created_before is not None:
+        query = query.filter(created_at__lt=created_before)
+    total = await query.count()
+    referrals = (
+        await query.order_by("due_at", "id")
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .prefetch_related("consent", "service")
+    )
+    return list(referrals), total
+
+
+async def transition(
+    *,
+    actor: Actor | None,
+    referral_id: UUID,
+    to: str,
+    version: int,
+    reason: str | None = None,
+    outcome: str | None = None,
+    note: str | None = None,
+) -> Referral:
+    referral = await get_referral(actor=actor, referral_id=referral_id)
+    actor, party = access.require_participant(actor, referral)
+    try:
+        target = ReferralStatus(to)
+    except ValueError:
+        raise Invalid({"to": f"one of {', '.join(s.value for s in ReferralStatus)}"}) from None
+    move = TRANSITIONS.get((referral.status, target))
+    if move is None:
+        raise Conflict(
+            f"A {referral.status.value} referral cannot become {target.value}.",
+            allowed=allowed_from(referral.status),
+        )
+    if party is not None and move.by is not party:
+        raise Forbidden(f"Only the {move.by.value} side can make this referral {target.value}.")
+    if target is ReferralStatus.REQUESTED and not await _has_consent(referral):
+        raise Invalid({"consent": "a referral cannot be sent without recorded consent"})
+    errors: dict[str, str] = {}
+    if move.needs_reason and reason not in REJECTION_REASONS:
+        errors["reason"] = f"one of {', '.join(REJECTION_REASONS)}"
+    if move.needs_outcome and outcome not in OUTCOMES:
+        errors["outcome"] = f"one of {', '.join(OUTCOMES)}"
+    if note is not None and (not isinstance(note, str) or len(note) > 2000):
+        errors["note"] = "text up to 2000 characters"
+    if errors:
+        raise Invalid(errors)
+    async with in_transaction():
+        updated = await Referral.filter(id=referral.id, version=version).update(
+            status=target,
+            version=F("version") + 1,
+            updated_at=_now(),
+            reason=reason if move.needs_reason else referral.reason,
+            outcome=outcome if move.needs_outcome else referral.outcome,
+        )
+        if not updated:
+            current = await Referral.get(id=referral.id)
+            raise Conflict(
+                "This referral was changed by someone else; reload it.",
+                current_version=current.version,
+            )
+        await _event(
+            referral, actor, "transition", referral.status, target, note or reason or outcome
+        )
+    return await get_referral(actor=actor, referral_id=referral.id)
+
+
+async def _has_consent(referral: Referral) -> bool:
+    return await Consent.exists(referral_id=referral.id, withdrawn_at=None)
+
+
+async def add_note(*, actor: Actor | None, referral_id: UUID, note: Any) -> Referral:
+    referral = await get_referral(actor=actor, referral_id=referral_id)
+    actor, _party = access.require_participant(actor, referral)
+    if not isinstance(note, str) or not note.strip() or len(note) > 2000:
+        raise Invalid({"note": "text of 1 to 2000 characters"})
+    await _event(referral, actor, "note", None, None, note.strip())
+    return await get_referral(actor=actor, referral_id=referral.id)
+
+
+async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referral:
+    """The family withdrew consent: the referral stops and the partner no longer sees contact
+    details. Recorded by the referring side (or an admin)."""
+    referral = await get_referral(actor=actor, referral_id=referral_id)
+    actor, party = access.require_participant(actor, referral)
+    if party is access.Party.RECEIVER:
+        raise Forbidden("Consent is withdrawn through the school that made the referral.")
+    async with in_transaction():
+        withdrawn = await Consent.filter(referral_id=referral.id, withdrawn_at=None).update(
+            withdrawn_at=_now()
+        )
+        if not withdrawn:
+            raise Conflict("There is no active consent on this referral.")
+        await _event(referral, actor, "consent_withdrawn", None, None)
+        if referral.status not in FINAL:
+            await Referral.filter(id=referral.id).update(
+                status=ReferralStatus.CANCELLED, version=F("version") + 1, updated_at=_now()
+            )
+            await _event(
+                referral,
+                actor,
+                "transition",
+                referral.status,
+                ReferralStatus.CANCELLED,
+                "consent withdrawn",
+            )
+    return await get_referral(actor=actor, referral_id=referral.id)
+
+
+def contact_visible(actor: Actor, referral: Referral) -> bool:
+    """The receiving side sees contact details only under active consent that shares them."""
+    if access.party_of(actor, referral) is not access.Party.RECEIVER:
+        return True
+    consent = referral.consent
+    return consent is not None and consent.withdrawn_at is None and "contact" in consent.shares

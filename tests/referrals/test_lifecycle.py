@@ -1,0 +1,263 @@
+"""Referrals through the real app: the loop, consent, the transition table and tenancy."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from referrals.lifecycle import TRANSITIONS
+from referrals.models import ReferralEvent, ReferralStatus
+from tests import factories
+from tests.conftest import asgi_client
+
+CONSENT = {"given_by": "guardian", "method": "verbal", "given_at": "2026-11-20T15:00:00Z"}
+PERSON = {
+    "name": "J.R.",
+    "age_band": "14-17",
+    "preferred_language": "es",
+    "contact_method": "phone",
+    "contact_value": "(773) 555-0199",
+}
+
+
+@dataclass
+class Loop:
+    specialist: httpx.AsyncClient
+    partner: httpx.AsyncClient
+    service: Any
+    school: Any
+    agency: Any
+
+
+@pytest.fixture
+async def loop(app):
+    school = await factories.organization("school")
+    agency = await factories.organization()
+    service = await factories.listing(agency, accepts_referrals=True)
+    specialist, partner = asgi_client(app), asgi_client(app)
+    await factories.login(specialist, await factories.user(school, "specialist"))
+    await factories.login(partner, await factories.user(agency, "partner"))
+    yield Loop(specialist, partner, service, school, agency)
+    await specialist.aclose()
+    await partner.aclose()
+
+
+def referral_body(loop: Loop, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "service_id": str(loop.service.id),
+        "person": dict(PERSON),
+        "needs": ["food-pantry"],
+        "urgency": "soon",
+        "consent": dict(CONSENT),
+    }
+    body.update(overrides)
+    return body
+
+
+async def refer(loop: Loop, **overrides: Any) -> dict[str, Any]:
+    response = await loop.specialist.post("/api/referrals", json=referral_body(loop, **overrides))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def move(
+    client: httpx.AsyncClient, referral: dict[str, Any], to: str, **extra: Any
+) -> httpx.Response:
+    current = (await client.get(f"/api/referrals/{referral['id']}")).json()
+    return await client.post(
+        f"/api/referrals/{referral['id']}/transitions",
+        json={"to": to, "version": current.get("version", 1), **extra},
+    )
+
+
+async def test_the_whole_loop(loop):
+    referral = await refer(loop, note="Family needs groceries this week")
+    assert referral["status"] == "requested"
+    inbox = (await loop.partner.get("/api/referrals")).json()
+    assert [r["id"] for r in inbox["contents"]] == [referral["id"]]
+    assert inbox["contents"][0]["person"]["contact_value"] == "(773) 555-0199"
+    assert (await move(loop.partner, referral, "accepted")).status_code == 200
+    assert (await move(loop.partner, referral, "in_progress")).status_code == 200
+    done = await move(
+        loop.partner, referral, "completed", outcome="service_provided", note="Picked up groceries"
+    )
+    assert done.status_code == 200
+    seen = (await loop.specialist.get(f"/api/referrals/{referral['id']}")).json()
+    assert seen["status"] == "completed"
+    assert seen["outcome"] == "service_provided"
+    assert [(e["kind"], e["from"], e["to"]) for e in seen["timeline"]] == [
+        ("created", None, "requested"),
+        ("transition", "requested", "accepted"),
+        ("transition", "accepted", "in_progress"),
+        ("transition", "in_progress", "completed"),
+    ]
+
+
+async def test_consent_is_required_to_send(loop):
+    body = referral_body(loop)
+    del body["consent"]
+    refused = await loop.specialist.post("/api/referrals", json=body)
+    assert refused.status_code == 422
+    assert "consent" in refused.json()["fields"]
+    draft = await refer(loop, consent=None, draft=True)
+    assert draft["status"] == "draft"
+    send = await move(loop.specialist, draft, "requested")
+    assert send.status_code == 422
+    assert "consent" in send.json()["fields"]
+
+
+@pytest.mark.parametrize(
+    ("person", "field"),
+    [
+        ({**PERSON, "date_of_birth": "2010-01-01"}, "person.date_of_birth"),
+        ({**PERSON, "student_id": "12345"}, "person.student_id"),
+        ({**PERSON, "contact_value": "call me"}, "person.contact_value"),
+        ({**PERSON, "contact_method": "email", "contact_value": "nope"}, "person.contact_value"),
+        ({**PERSON, "age_band": "16"}, "person.age_band"),
+    ],
+)
+async def test_minimum_personal_data(loop, person, field):
+    response = await loop.specialist.post("/api/referrals", json=referral_body(loop, person=person))
+    assert response.status_code == 422
+    assert field in response.json()["fields"]
+
+
+async def test_only_services_taking_referrals(loop):
+    other = await factories.listing(loop.agency, name="No referrals", accepts_referrals=False)
+    response = await loop.specialist.post(
+        "/api/referrals", json=referral_body(loop, service_id=str(other.id))
+    )
+    assert response.status_code == 422
+    assert "service_id" in response.json()["fields"]
+
+
+async def test_illegal_moves_get_409_with_the_allowed_ones(loop):
+    referral = await refer(loop)
+    response = await move(loop.partner, referral, "completed", outcome="service_provided")
+    assert response.status_code == 409
+    assert sorted(response.json()["allowed"]) == ["accepted", "cancelled", "received", "rejected"]
+
+
+async def test_each_side_makes_only_its_moves(loop):
+    referral = await refer(loop)
+    assert (await move(loop.specialist, referral, "accepted")).status_code == 403
+    assert (await move(loop.partner, referral, "cancelled")).status_code == 403
+    assert (await move(loop.specialist, referral, "cancelled")).status_code == 200
+
+
+async def test_reasons_and_outcomes_are_required(loop):
+    referral = await refer(loop)
+    missing = await move(loop.partner, referral, "rejected")
+    assert missing.status_code == 422
+    assert "reason" in missing.json()["fields"]
+    assert (await move(loop.partner, referral, "rejected", reason="no_capacity")).status_code == 200
+    other = await refer(loop)
+    await move(loop.partner, other, "accepted")
+    bad = await move(loop.partner, other, "failed", outcome="gave up")
+    assert "outcome" in bad.json()["fields"]
+
+
+async def test_stale_version_gets_409(loop):
+    referral = await refer(loop)
+    url = f"/api/referrals/{referral['id']}/transitions"
+    assert (await loop.partner.post(url, json={"to": "received", "version": 1})).status_code == 200
+    stale = await loop.partner.post(url, json={"to": "accepted", "version": 1})
+    assert stale.status_code == 409
+
+
+async def test_every_table_move_is_reachable_by_its_party(loop):
+    """Each (from, to) in the table: the right party succeeds."""
+    starts = {
+        ReferralStatus.DRAFT: [],
+        ReferralStatus.REQUESTED: [],
+        ReferralStatus.RECEIVED: ["received"],
+        ReferralStatus.ACCEPTED: ["accepted"],
+        ReferralStatus.IN_PROGRESS: ["accepted", "in_progress"],
+        ReferralStatus.ON_HOLD: ["accepted", "on_hold"],
+    }
+    for (start, target), rule in TRANSITIONS.items():
+        draft = start is ReferralStatus.DRAFT
+        referral = await refer(loop, draft=draft)
+        for step in starts[start]:
+            assert (await move(loop.partner, referral, step)).status_code == 200
+        client = loop.partner if rule.by.value == "receiver" else loop.specialist
+        extra = {"reason": "other"} if rule.needs_reason else {}
+        extra |= {"outcome": "family_declined"} if rule.needs_outcome else {}
+        response = await move(client, referral, target.value, **extra)
+        assert response.status_code == 200, (start, target, response.text)
+
+
+async def test_other_organizations_are_refused(loop, app):
+    referral = await refer(loop)
+    other_agency = await factories.organization()
+    other_school = await factories.organization("school")
+    for organization, role in [
+        (other_agency, "partner"),
+        (other_school, "specialist"),
+        (other_agency, "partner_admin"),
+    ]:
+        async with asgi_client(app) as outsider:
+            await factories.login(outsider, await factories.user(organization, role))
+            base = f"/api/referrals/{referral['id']}"
+            assert (await outsider.get(base)).status_code == 403
+            assert (
+                await outsider.post(f"{base}/transitions", json={"to": "accepted", "version": 1})
+            ).status_code == 403
+            assert (await outsider.post(f"{base}/notes", json={"note": "hi"})).status_code == 403
+            assert (await outsider.post(f"{base}/consent/withdraw")).status_code == 403
+            assert (await outsider.get("/api/referrals")).json()["contents"] == []
+    async with asgi_client(app) as anonymous:
+        assert (await anonymous.get(f"/api/referrals/{referral['id']}")).status_code == 401
+        assert (await anonymous.get("/api/referrals")).status_code == 401
+    events = await ReferralEvent.filter(referral_id=referral["id"]).count()
+    assert events == 1
+
+
+async def test_partners_cannot_make_referrals(loop):
+    response = await loop.partner.post("/api/referrals", json=referral_body(loop))
+    assert response.status_code == 403
+
+
+async def test_withdrawing_consent_stops_and_hides(loop):
+    referral = await refer(loop)
+    assert (
+        await loop.partner.post(f"/api/referrals/{referral['id']}/consent/withdraw")
+    ).status_code == 403
+    withdrawn = await loop.specialist.post(f"/api/referrals/{referral['id']}/consent/withdraw")
+    assert withdrawn.status_code == 200
+    assert withdrawn.json()["status"] == "cancelled"
+    seen = (await loop.partner.get(f"/api/referrals/{referral['id']}")).json()
+    assert seen["person"]["contact_value"] is None
+    assert seen["person"]["contact_method"] is None
+    assert (await move(loop.partner, referral, "accepted")).status_code == 409
+
+
+async def test_consent_can_keep_contact_private(loop):
+    referral = await refer(loop, consent={**CONSENT, "shares": ["name", "needs"]})
+    seen = (await loop.partner.get(f"/api/referrals/{referral['id']}")).json()
+    assert seen["person"]["contact_value"] is None
+    own = (await loop.specialist.get(f"/api/referrals/{referral['id']}")).json()
+    assert own["person"]["contact_value"] == "(773) 555-0199"
+
+
+async def test_notes_and_timeline_are_append_only(loop):
+    referral = await refer(loop)
+    noted = await loop.partner.post(
+        f"/api/referrals/{referral['id']}/notes", json={"note": "Left a voicemail"}
+    )
+    assert noted.status_code == 201
+    assert noted.json()["timeline"][-1]["note"] == "Left a voicemail"
+    for method in ("PATCH", "PUT", "DELETE"):
+        response = await loop.partner.request(method, f"/api/referrals/{referral['id']}")
+        assert response.status_code == 405
+
+
+async def test_list_filters(loop):
+    first = await refer(loop)
+    await refer(loop)
+    await move(loop.partner, first, "accepted")
+    accepted = (await loop.specialist.get("/api/referrals?status=accepted")).json()
+    assert [r["id"] for r in accepted["contents"]] == [first["id"]]
+    assert (await loop.specialist.get("/api/referrals?status=bogus")).status_code == 422
+    assert (await loop.specialist.get("/api/referrals?overdue=true")).json()["total_items"] == 0
