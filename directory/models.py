@@ -35,6 +35,14 @@ class GeocodeStatus(StrEnum):
     NOT_NEEDED = "not_needed"
 
 
+class IntakeState(StrEnum):
+    """Whether a service can take new people now (HSDS 3.1 and the Gravity IG model capacity)."""
+
+    OPEN = "open"
+    WAITLIST = "waitlist"
+    FULL = "full"
+
+
 class ServiceAreaType(StrEnum):
     POSTAL_CODE = "postal_code"
     COUNTY = "county"
@@ -100,6 +108,9 @@ class Service(Versioned):
     interpretation_services = fields.TextField(null=True)
     languages = fields.JSONField(default=list)
     accepts_referrals = fields.BooleanField(default=False)
+    intake_state = fields.CharEnumField(IntakeState, max_length=10, default=IntakeState.OPEN)
+    intake_wait_days = fields.IntField(null=True)
+    intake_updated_at = fields.DatetimeField(null=True)
     last_verified_at = fields.DatetimeField(null=True)
     last_verified_by = fields.UUIDField(null=True)
     categories: fields.ManyToManyRelation[TaxonomyTerm] = fields.ManyToManyField(

@@ -82,6 +82,19 @@ async def verify_service(request: Request) -> JSONResponse:
     return json_document(serialize.service_document(verified))
 
 
+async def set_intake(request: Request) -> JSONResponse:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise Invalid({"body": "must be a JSON object"})
+    updated = await service.set_intake(
+        actor=actor_of(request),
+        service_id=request.path_params["id"],
+        state=body.get("state"),
+        wait_days=body.get("wait_days"),
+    )
+    return json_document(serialize.service_document(updated))
+
+
 async def add_service_phone(request: Request) -> JSONResponse:
     phone = await details.add_phone(
         actor=actor_of(request), service_id=request.path_params["id"], data=await read_json(request)
@@ -262,6 +275,7 @@ routes = [
     Route("/services/{id:uuid}", update_service, methods=["PATCH"]),
     Route("/services/{id:uuid}", delete_service, methods=["DELETE"]),
     Route("/services/{id:uuid}/verify", verify_service, methods=["POST"]),
+    Route("/services/{id:uuid}/intake", set_intake, methods=["PUT"]),
     Route("/services/{id:uuid}/phones", add_service_phone, methods=["POST"]),
     Route("/services/{id:uuid}/schedules", add_schedule, methods=["POST"]),
     Route("/services/{id:uuid}/service_areas", add_service_area, methods=["POST"]),

@@ -238,6 +238,11 @@ def service_document(service: Service) -> dict[str, Any]:
             "organization": organization_document(service.organization),
             "free": service.free,
             "accepts_referrals": service.accepts_referrals,
+            "intake": {
+                "state": service.intake_state.value,
+                "wait_days": service.intake_wait_days,
+                "updated_at": _iso(service.intake_updated_at),
+            },
             "categories": sorted(
                 (category_document(term) for term in service.categories), key=lambda c: c["code"]
             ),

@@ -28,6 +28,7 @@ from directory.editing import (
 from directory.errors import Invalid, NotFound
 from directory.geocoding import zip_info
 from directory.models import (
+    IntakeState,
     Organization,
     Service,
     ServiceAreaType,
@@ -328,6 +329,39 @@ async def verify_service(*, actor: Actor | None, service_id: UUID) -> Service:
             entity="service",
             entity_id=service.id,
             action="verify",
+        )
+    return await get_service(actor=actor, service_id=service.id)
+
+
+async def set_intake(
+    *, actor: Actor | None, service_id: UUID, state: Any, wait_days: Any = None
+) -> Service:
+    """A partner says whether the service can take new people: open, waitlist (how long), full."""
+    service = await get_or_404(Service, service_id, "service")
+    access.require_listing_editor(actor, service.organization_id)
+    errors: dict[str, str] = {}
+    if state not in {s.value for s in IntakeState}:
+        errors["state"] = f"one of {', '.join(s.value for s in IntakeState)}"
+    if state == IntakeState.WAITLIST and not (
+        isinstance(wait_days, int) and not isinstance(wait_days, bool) and 0 < wait_days <= 365
+    ):
+        errors["wait_days"] = "the expected wait in days (1 to 365) for a waitlist"
+    if errors:
+        raise Invalid(errors)
+    async with in_transaction():
+        await Service.filter(id=service.id).update(
+            intake_state=state,
+            intake_updated_at=now(),
+            intake_wait_days=wait_days if state == IntakeState.WAITLIST else None,
+        )
+        await record_change(
+            actor=actor,
+            organization_id=service.organization_id,
+            service_id=service.id,
+            entity="service",
+            entity_id=service.id,
+            action="intake",
+            changed_fields=["intake"],
         )
     return await get_service(actor=actor, service_id=service.id)
 

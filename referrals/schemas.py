@@ -74,6 +74,7 @@ class ReferralInput(Input):
     due_at: datetime | None = None
     consent: ConsentInput | None = None
     draft: bool = False
+    confirm_full: bool = False
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
 
     @field_validator("needs")

@@ -14,7 +14,7 @@ from tortoise.transactions import in_transaction
 from directory.access import PUBLIC_STATUSES, require_actor
 from directory.actor import Actor, Role
 from directory.errors import Conflict, Forbidden, Invalid, NotFound
-from directory.models import Service
+from directory.models import IntakeState, Service
 from directory.schemas import validate
 from referrals import access
 from referrals.lifecycle import FINAL, OUTCOMES, REJECTION_REASONS, TRANSITIONS, allowed_from
@@ -37,6 +37,13 @@ async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
         raise Invalid({"service_id": "no public service with that id"})
     if not service.accepts_referrals:
         raise Invalid({"service_id": "this service does not take referrals through caremap"})
+    if service.intake_state == IntakeState.FULL and not validated.confirm_full:
+        raise Invalid(
+            {
+                "confirm_full": "this service says it is full; send confirm_full: true "
+                "to refer anyway"
+            }
+        )
     person = validated.person
     status = ReferralStatus.DRAFT if validated.draft else ReferralStatus.REQUESTED
     due_at = validated.due_at or _now() + timedelta(days=FIRST_CONTACT_DAYS[validated.urgency])

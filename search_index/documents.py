@@ -96,6 +96,8 @@ async def _documents(
         "minimum_age",
         "maximum_age",
         "last_verified_at",
+        "intake_state",
+        "intake_wait_days",
     )
     organizations = dict(
         await Organization.filter(id__in={row["organization_id"] for row in services}).values_list(
@@ -200,6 +202,8 @@ def _base_document(
         "minimum_age": row["minimum_age"] or 0,
         "maximum_age": row["maximum_age"] if row["maximum_age"] is not None else NO_MAXIMUM_AGE,
         "phone": phones[0]["number"] if phones else "",
+        "intake_state": getattr(row["intake_state"], "value", row["intake_state"]),
+        "intake_wait_days": row["intake_wait_days"],
         "last_verified_at": row["last_verified_at"].isoformat() if row["last_verified_at"] else "",
         "area_postal_codes": postal_codes,
         "area_counties": counties,

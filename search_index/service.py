@@ -211,6 +211,10 @@ def result_document(hit: Hit, highlighter: "Highlighter", now: datetime) -> dict
         if document["location_id"]
         else None,
         "phone": document["phone"] or None,
+        "intake": {
+            "state": document.get("intake_state", "open"),
+            "wait_days": document.get("intake_wait_days"),
+        },
         "url": f"/api/services/{document['service_id']}",
     }
 

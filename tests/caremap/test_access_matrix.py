@@ -64,6 +64,13 @@ def endpoints() -> list[Endpoint]:
         Endpoint("delete service", "DELETE", "/api/services/{service}", {"version": 1}, editors),
         Endpoint("verify service", "POST", "/api/services/{service}/verify", None, editors),
         Endpoint(
+            "set intake",
+            "PUT",
+            "/api/services/{service}/intake",
+            {"state": "waitlist", "wait_days": 14},
+            editors,
+        ),
+        Endpoint(
             "add service phone",
             "POST",
             "/api/services/{service}/phones",

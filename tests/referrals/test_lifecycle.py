@@ -10,6 +10,7 @@ from referrals.lifecycle import TRANSITIONS
 from referrals.models import ReferralEvent, ReferralStatus
 from tests import factories
 from tests.conftest import asgi_client
+from tests.search_index.conftest import indexed
 
 CONSENT = {"given_by": "guardian", "method": "verbal", "given_at": "2026-11-20T15:00:00Z"}
 PERSON = {
@@ -261,3 +262,24 @@ async def test_list_filters(loop):
     assert [r["id"] for r in accepted["contents"]] == [first["id"]]
     assert (await loop.specialist.get("/api/referrals?status=bogus")).status_code == 422
     assert (await loop.specialist.get("/api/referrals?overdue=true")).json()["total_items"] == 0
+
+
+async def test_capacity_is_shown_and_full_services_need_confirmation(loop, app):
+    url = f"/api/services/{loop.service.id}/intake"
+    assert (await loop.partner.put(url, json={"state": "waitlist"})).status_code == 422
+    assert (await loop.partner.put(url, json={"state": "closed"})).status_code == 422
+    waitlist = await loop.partner.put(url, json={"state": "waitlist", "wait_days": 21})
+    assert waitlist.status_code == 200
+    assert waitlist.json()["intake"]["state"] == "waitlist"
+    assert waitlist.json()["intake"]["wait_days"] == 21
+    assert (await loop.partner.put(url, json={"state": "full"})).status_code == 200
+    refused = await loop.specialist.post("/api/referrals", json=referral_body(loop))
+    assert refused.status_code == 422
+    assert "confirm_full" in refused.json()["fields"]
+    confirmed = await loop.specialist.post(
+        "/api/referrals", json=referral_body(loop, confirm_full=True)
+    )
+    assert confirmed.status_code == 201
+    await indexed()
+    found = (await loop.specialist.get("/api/search", params={"q": "pantry"})).json()
+    assert found["results"][0]["intake"] == {"state": "full", "wait_days": None}
