@@ -18,7 +18,8 @@ from referrals.models import Referral
 def referral_document(referral: Referral, request: Request) -> dict[str, Any]:
     actor = require_actor(actor_of(request))
     consent = referral.consent
-    visible = service.contact_visible(actor, referral)
+    shared = service.shared_with(actor, referral)
+    contact = "contact" in shared
     return {
         "id": str(referral.id),
         "status": referral.status.value,
@@ -27,14 +28,14 @@ def referral_document(referral: Referral, request: Request) -> dict[str, Any]:
         "service": {"id": str(referral.service_id), "name": referral.service.name},
         "receiving_organization_id": str(referral.receiving_organization_id),
         "referring_organization_id": str(referral.referring_organization_id),
-        "needs": referral.needs,
+        "needs": referral.needs if "needs" in shared else None,
         "person": {
-            "name": referral.person_name,
-            "age_band": referral.age_band,
-            "preferred_language": referral.preferred_language,
-            "contact_method": referral.contact_method if visible else None,
-            "contact_value": referral.contact_value if visible else None,
-            "contact_times": referral.contact_times if visible else None,
+            "name": referral.person_name if "name" in shared else None,
+            "age_band": referral.age_band if "age_band" in shared else None,
+            "preferred_language": referral.preferred_language if "language" in shared else None,
+            "contact_method": referral.contact_method if contact else None,
+            "contact_value": referral.contact_value if contact else None,
+            "contact_times": referral.contact_times if contact else None,
         },
         "consent": {
             "given_by": consent.given_by,

@@ -19,7 +19,7 @@ from directory.schemas import validate
 from referrals import access
 from referrals.lifecycle import FINAL, OUTCOMES, REJECTION_REASONS, TRANSITIONS, allowed_from
 from referrals.models import Consent, Referral, ReferralEvent, ReferralStatus, Urgency
-from referrals.schemas import ReferralInput
+from referrals.schemas import SHARABLE, ReferralInput
 
 FIRST_CONTACT_DAYS = {Urgency.URGENT: 1, Urgency.SOON: 3, Urgency.ROUTINE: 7}
 WAITING = (ReferralStatus.REQUESTED, ReferralStatus.RECEIVED)
@@ -252,9 +252,16 @@ async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referra
     return await get_referral(actor=actor, referral_id=referral.id)
 
 
-def contact_visible(actor: Actor, referral: Referral) -> bool:
-    """The receiving side sees contact details only under active consent that shares them."""
+def shared_with(actor: Actor, referral: Referral) -> frozenset[str]:
+    """Which parts of the person the actor may see (see `referrals.schemas.SHARABLE`).
+
+    The referring school and admins see everything. The receiving agency sees what the consent
+    shares, and never the contact details once consent is withdrawn.
+    """
     if access.party_of(actor, referral) is not access.Party.RECEIVER:
-        return True
+        return frozenset(SHARABLE)
     consent = referral.consent
-    return consent is not None and consent.withdrawn_at is None and "contact" in consent.shares
+    if consent is None:
+        return frozenset()
+    shares = frozenset(consent.shares)
+    return shares - {"contact"} if consent.withdrawn_at else shares

@@ -234,11 +234,22 @@ async def test_withdrawing_consent_stops_and_hides(loop):
     assert (await move(loop.partner, referral, "accepted")).status_code == 409
 
 
-async def test_consent_can_keep_contact_private(loop):
-    referral = await refer(loop, consent={**CONSENT, "shares": ["name", "needs"]})
+async def test_the_agency_sees_only_what_consent_shares(loop):
+    referral = await refer(loop, consent={**CONSENT, "shares": ["age_band", "needs"]})
     seen = (await loop.partner.get(f"/api/referrals/{referral['id']}")).json()
-    assert seen["person"]["contact_value"] is None
+    assert seen["person"] == {
+        "name": None,
+        "age_band": "14-17",
+        "preferred_language": None,
+        "contact_method": None,
+        "contact_value": None,
+        "contact_times": None,
+    }
+    assert seen["needs"] == ["food-pantry"]
+    listed = (await loop.partner.get("/api/referrals")).json()["contents"][0]
+    assert listed["person"]["name"] is None
     own = (await loop.specialist.get(f"/api/referrals/{referral['id']}")).json()
+    assert own["person"]["name"] == "J.R."
     assert own["person"]["contact_value"] == "(773) 555-0199"
 
 
