@@ -11,6 +11,7 @@ from typing import Annotated, Any, Self, TypeVar
 from zoneinfo import available_timezones
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -39,6 +40,17 @@ LanguageCode = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 ]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+
+
+def known_category_codes(codes: list[str]) -> list[str]:
+    """Category codes from `directory.taxonomy`, each once; used wherever input names needs."""
+    unknown = [code for code in codes if code not in BY_CODE]
+    if unknown:
+        raise ValueError(f"unknown category code(s): {', '.join(unknown)}")
+    return list(dict.fromkeys(codes))
+
+
+CategoryCodes = Annotated[list[str], AfterValidator(known_category_codes)]
 
 
 def _url(value: HttpUrl | None) -> str | None:
@@ -81,21 +93,13 @@ class ServiceInput(Input):
     interpretation_services: LongText | None = None
     languages: list[LanguageCode] = Field(default_factory=list, max_length=50)
     accepts_referrals: bool = False
-    categories: list[str] = Field(min_length=1, max_length=20)
+    categories: CategoryCodes = Field(min_length=1, max_length=20)
 
     @field_validator("status", mode="before")
     @classmethod
     def _status_alias(cls, value: Any) -> Any:
         """Accept `temporarily_closed` for HSDS's `temporarily closed`."""
         return "temporarily closed" if value == "temporarily_closed" else value
-
-    @field_validator("categories")
-    @classmethod
-    def _known_categories(cls, codes: list[str]) -> list[str]:
-        unknown = [code for code in codes if code not in BY_CODE]
-        if unknown:
-            raise ValueError(f"unknown category code(s): {', '.join(unknown)}")
-        return list(dict.fromkeys(codes))
 
     @field_validator("languages")
     @classmethod

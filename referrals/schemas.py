@@ -8,8 +8,7 @@ from uuid import UUID
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from directory.schemas import FieldError, Input
-from directory.taxonomy import BY_CODE
+from directory.schemas import CategoryCodes, FieldError, Input
 from referrals.models import Urgency
 
 AGE_BANDS = ("under-5", "5-10", "11-13", "14-17", "18-24", "25+")
@@ -69,21 +68,13 @@ class ConsentInput(Input):
 class ReferralInput(Input):
     service_id: UUID
     person: PersonInput
-    needs: list[str] = Field(min_length=1, max_length=10)
+    needs: CategoryCodes = Field(min_length=1, max_length=10)
     urgency: Urgency = Urgency.ROUTINE
     due_at: datetime | None = None
     consent: ConsentInput | None = None
     draft: bool = False
     confirm_full: bool = False
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
-
-    @field_validator("needs")
-    @classmethod
-    def _known_needs(cls, codes: list[str]) -> list[str]:
-        unknown = [code for code in codes if code not in BY_CODE]
-        if unknown:
-            raise ValueError(f"unknown category code(s): {', '.join(unknown)}")
-        return list(dict.fromkeys(codes))
 
     @model_validator(mode="after")
     def _consent_before_sending(self) -> Self:

@@ -294,3 +294,11 @@ async def test_capacity_is_shown_and_full_services_need_confirmation(loop, app):
     await indexed()
     found = (await loop.specialist.get("/api/search", params={"q": "pantry"})).json()
     assert found["results"][0]["intake"] == {"state": "full", "wait_days": None}
+
+
+async def test_needs_are_category_codes(loop):
+    response = await loop.specialist.post(
+        "/api/referrals", json=referral_body(loop, needs=["food-pantry", "time-travel"])
+    )
+    assert response.status_code == 422
+    assert "time-travel" in response.json()["fields"]["needs"]
