@@ -5,6 +5,7 @@ They hold no business rule; they turn an HTTP request into the plain values serv
 
 import json
 from typing import Any
+from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -88,6 +89,24 @@ def query_int(request: Request, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise Invalid({name: "must be a whole number"}) from None
+
+
+def query_uuid(request: Request, name: str) -> UUID | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise Invalid({name: "must be a UUID"}) from None
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The request body, which must be a JSON object."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise Invalid({"body": "must be a JSON object"})
+    return body
 
 
 def json_document(document: dict[str, Any], status_code: int = 200) -> JSONResponse:

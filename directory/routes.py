@@ -1,32 +1,21 @@
 """The catalog's JSON API: thin handlers that parse, call the service layer and serialize."""
 
-from uuid import UUID
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from directory import details, serialize, service
-from directory.errors import Invalid
 from directory.http import (
     actor_of,
     json_document,
     page_document,
     query_int,
+    query_uuid,
     read_json,
+    read_json_object,
     version_of,
 )
 from directory.taxonomy import BY_CODE
-
-
-def _uuid_param(request: Request, name: str) -> UUID | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise Invalid({name: "must be a UUID"}) from None
 
 
 async def list_services(request: Request) -> JSONResponse:
@@ -34,7 +23,7 @@ async def list_services(request: Request) -> JSONResponse:
         actor=actor_of(request),
         category=request.query_params.get("category") or None,
         postal_code=request.query_params.get("postal_code") or None,
-        organization_id=_uuid_param(request, "organization_id"),
+        organization_id=query_uuid(request, "organization_id"),
         page=query_int(request, "page", 1),
         per_page=query_int(request, "per_page", 25),
     )
@@ -83,9 +72,7 @@ async def verify_service(request: Request) -> JSONResponse:
 
 
 async def set_intake(request: Request) -> JSONResponse:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise Invalid({"body": "must be a JSON object"})
+    body = await read_json_object(request)
     updated = await service.set_intake(
         actor=actor_of(request),
         service_id=request.path_params["id"],

@@ -113,7 +113,7 @@ class ServiceInput(Input):
             and self.maximum_age is not None
             and self.minimum_age > self.maximum_age
         ):
-            raise _field_error("minimum_age", "must not be greater than maximum_age")
+            raise FieldError("minimum_age", "must not be greater than maximum_age")
         return self
 
 
@@ -137,11 +137,11 @@ class LocationInput(Input):
     def _placeable(self) -> Self:
         if (self.latitude is None) != (self.longitude is None):
             missing = "longitude" if self.longitude is None else "latitude"
-            raise _field_error(missing, "latitude and longitude go together")
+            raise FieldError(missing, "latitude and longitude go together")
         if self.location_type is LocationType.PHYSICAL and not (
             self.postal_code or self.latitude is not None or (self.address_1 and self.city)
         ):
-            raise _field_error(
+            raise FieldError(
                 "postal_code", "a physical location needs a postal code, an address or coordinates"
             )
         return self
@@ -190,11 +190,11 @@ class ScheduleInput(Input):
     @model_validator(mode="after")
     def _hours(self) -> Self:
         if (self.opens_at is None) != (self.closes_at is None):
-            raise _field_error("closes_at", "opens_at and closes_at go together")
+            raise FieldError("closes_at", "opens_at and closes_at go together")
         if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
-            raise _field_error("closes_at", "must be after opens_at")
+            raise FieldError("closes_at", "must be after opens_at")
         if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
-            raise _field_error("valid_to", "must not be before valid_from")
+            raise FieldError("valid_to", "must not be before valid_from")
         return self
 
 
@@ -210,12 +210,12 @@ class ServiceAreaInput(Input):
         if self.extent_type is ServiceAreaType.POSTAL_CODE and not re.match(
             ZIP_PATTERN, self.extent
         ):
-            raise _field_error("extent", "a postal_code area needs a 5-digit ZIP code")
+            raise FieldError("extent", "a postal_code area needs a 5-digit ZIP code")
         if self.extent_type is ServiceAreaType.COUNTY and not self.state_province:
-            raise _field_error("state_province", "a county area needs its state")
+            raise FieldError("state_province", "a county area needs its state")
         if self.extent_type is ServiceAreaType.STATE:
             if not re.match(r"^[A-Z]{2}$", self.extent):
-                raise _field_error("extent", "a state area needs a two-letter state code")
+                raise FieldError("extent", "a state area needs a two-letter state code")
             self.state_province = self.extent
         return self
 
@@ -224,10 +224,6 @@ class FieldError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-
-
-def _field_error(field: str, message: str) -> FieldError:
-    return FieldError(field, message)
 
 
 InputModel = TypeVar("InputModel", bound=Input)

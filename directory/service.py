@@ -58,6 +58,7 @@ class Page:
 
     @property
     def total_pages(self) -> int:
+        """For the pager on the public pages."""
         return max(1, -(-self.total // self.per_page))
 
 

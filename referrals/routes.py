@@ -2,7 +2,6 @@
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -10,7 +9,16 @@ from starlette.routing import Route
 
 from directory.access import require_actor
 from directory.errors import Invalid
-from directory.http import actor_of, json_document, page_document, query_int, read_json, version_of
+from directory.http import (
+    actor_of,
+    json_document,
+    page_document,
+    query_int,
+    query_uuid,
+    read_json,
+    read_json_object,
+    version_of,
+)
 from referrals import service
 from referrals.models import Referral
 
@@ -81,14 +89,6 @@ def _date_param(request: Request, name: str) -> datetime | None:
         raise Invalid({name: "use an ISO date such as 2026-11-23"}) from None
 
 
-def _uuid_param(request: Request, name: str) -> UUID | None:
-    raw = request.query_params.get(name)
-    try:
-        return UUID(raw) if raw else None
-    except ValueError:
-        raise Invalid({name: "must be a UUID"}) from None
-
-
 async def create(request: Request) -> JSONResponse:
     referral = await service.create_referral(actor=actor_of(request), data=await read_json(request))
     return json_document(with_timeline(referral, request), status_code=201)
@@ -100,7 +100,7 @@ async def list_(request: Request) -> JSONResponse:
     referrals, total = await service.list_referrals(
         actor=actor_of(request),
         status=request.query_params.get("status") or None,
-        service_id=_uuid_param(request, "service_id"),
+        service_id=query_uuid(request, "service_id"),
         overdue=overdue,
         created_after=_date_param(request, "created_after"),
         created_before=_date_param(request, "created_before"),
@@ -119,9 +119,7 @@ async def get(request: Request) -> JSONResponse:
 
 
 async def transition(request: Request) -> JSONResponse:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise Invalid({"body": "must be a JSON object"})
+    body = await read_json_object(request)
     to = body.get("to")
     if not isinstance(to, str):
         raise Invalid({"to": "required: the status to move to"})

@@ -9,7 +9,7 @@ from caremap.accounts.models import ApiToken, User
 from caremap.auth import SESSION_COOKIE
 from directory.access import require_actor
 from directory.errors import Invalid
-from directory.http import actor_of, read_json
+from directory.http import actor_of, read_json, read_json_object
 
 
 def user_document(user: User) -> dict:
@@ -40,9 +40,7 @@ def _text(body: dict, key: str) -> str:
 
 
 async def login(request: Request) -> JSONResponse:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise Invalid({"body": "must be a JSON object"})
+    body = await read_json_object(request)
     user = await service.authenticate(email=_text(body, "email"), password=_text(body, "password"))
     cookies = request.app.state.session_cookies
     old = cookies.load(request.cookies.get(SESSION_COOKIE, ""))
@@ -72,9 +70,7 @@ async def me(request: Request) -> JSONResponse:
 
 
 async def create_user(request: Request) -> JSONResponse:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise Invalid({"body": "must be a JSON object"})
+    body = await read_json_object(request)
     user = await service.create_user(
         actor=actor_of(request),
         email=_text(body, "email"),
