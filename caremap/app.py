@@ -18,6 +18,7 @@ from caremap import db, pages
 from caremap.accounts import routes as accounts_routes
 from caremap.auth import CaremapAuth, SessionCookies, auth_error
 from caremap.errors import exception_handlers
+from caremap.mail import reminder_rules, running_mail
 from caremap.search import running_search
 from caremap.settings import Settings, load_settings
 from caremap.templating import STATIC_DIR
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with (
             RegisterTortoise(app, config=db.tortoise_config(settings.database_url)),
             running_search(settings) as search_backend,
+            running_mail(settings),
         ):
             app.state.search_backend = search_backend
             yield
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", pages.home, name="home"),
             Route("/services/{id:uuid}", pages.service_page, name="service_page"),
             Route("/healthz", pages.health, name="health"),
+            Route("/help/{token}", pages.follow_up, methods=["GET", "POST"], name="follow_up"),
             Mount(
                 "/api",
                 routes=[
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.session_cookies = SessionCookies(settings)
+    app.state.reminder_rules = reminder_rules(settings)
     app.state.geocoder = Geocoder(
         settings.geocoder, options=settings.geocoder_options, timeout=settings.geocoder_timeout
     )

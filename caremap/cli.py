@@ -20,6 +20,7 @@ from tqdm import tqdm
 from caremap import db
 from caremap.accounts import service as accounts
 from caremap.accounts.models import User
+from caremap.mail import mail_loops
 from caremap.search import backend_for, drainer_for, install_change_listeners
 from caremap.settings import Settings, load_settings
 from directory.details import retry_pending_geocodes
@@ -75,10 +76,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     asyncio.run(db.upgrade(settings))
     if args.demo:
         asyncio.run(_seed(settings, only_if_empty=True))
-    if args.workers > 1 and settings.search_drainer == "inprocess":
-        # Several app processes only read the search index; `caremap worker` writes it.
+    if args.workers > 1 and "inprocess" in (settings.search_drainer, settings.mail_drainer):
+        # Several app processes only read the search index and send no mail; one
+        # `caremap worker` writes the index and sends the mail.
         os.environ["SEARCH_DRAINER"] = "external"
-        print("Serving with several workers: run `caremap worker` to keep search up to date.")
+        os.environ["MAIL_DRAINER"] = "external"
+        print("Serving with several workers: run `caremap worker` for search updates and mail.")
     print(f"caremap is serving at http://{args.host}:{args.port}", flush=True)
     uvicorn.run(
         "caremap.app:create_app",
@@ -97,7 +100,8 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
-    """Background work: drain the search outbox and retry pending geocodes, until stopped."""
+    """Background work until stopped: keep the search index current, send referral mail and
+    reminders, and retry pending geocodes."""
 
     async def work() -> None:
         backend = backend_for(settings, writer=True)
@@ -109,7 +113,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
         print("caremap worker is running.", flush=True)
         geocoding = asyncio.create_task(_retry_geocodes(settings, stop))
         try:
-            await drainer.run(stop)
+            async with mail_loops(settings):
+                await drainer.run(stop)
         finally:
             await geocoding
             await backend.close()
@@ -215,7 +220,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(run=cmd_serve)
 
-    worker = commands.add_parser("worker", help="drain the search outbox and retry geocoding")
+    worker = commands.add_parser(
+        "worker", help="update search, send referral mail and reminders, retry geocoding"
+    )
     worker.set_defaults(run=cmd_worker)
 
     reindex = commands.add_parser("reindex", help="rebuild the search index from the database")

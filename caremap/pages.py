@@ -8,6 +8,8 @@ from directory import serialize, service
 from directory.errors import Invalid
 from directory.http import actor_of, query_int
 from directory.taxonomy import TOP_LEVEL
+from referrals import followup
+from referrals.messages import follow_up_page
 
 
 async def home(request: Request) -> Response:
@@ -49,3 +51,24 @@ async def service_page(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+async def follow_up(request: Request) -> Response:
+    """The family's "did you get help?" page, opened from the signed link in their email."""
+    secret = str(request.app.state.settings.secret_key)
+    token = request.path_params["token"]
+    if request.method == "POST":
+        form = await request.form()
+        asked = await followup.answer(secret, token, str(form.get("answer", "")))
+    else:
+        asked = await followup.question(secret, token)
+    return templates.TemplateResponse(
+        request,
+        "help.html",
+        {
+            "words": follow_up_page(asked.language),
+            "answered": asked.answered,
+            "html_lang": asked.language,
+        },
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )

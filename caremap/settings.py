@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.config import Config, environ
 from starlette.datastructures import Secret
@@ -33,7 +34,14 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: Secret | None = None
     smtp_tls: str = "none"
+    smtp_timeout: float = 30.0
     mail_from: str = "caremap <no-reply@caremap.local>"
+    mail_drainer: str = "inprocess"
+    time_zone: str = "UTC"
+    stale_days: int = 14
+    escalate_after_days: int = 2
+    follow_up_days: int = 3
+    reminder_sweep_seconds: float = 300.0
     geocoder: str | None = None
     geocoder_options: dict[str, Any] = field(default_factory=dict)
     geocoder_timeout: float = 5.0
@@ -70,7 +78,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
     geocoder = config("GEOCODER", default="") or None
     if geocoder == "nominatim" or (geocoder and not geocoder_options.get("api_key")):
         geocoder_options["user_agent"] = config("GEOCODER_USER_AGENT", default="caremap")
-    return Settings(
+    settings = Settings(
         data_dir=data_dir,
         database_url=normalize_database_url(database_url),
         secret_key=config("SECRET_KEY", cast=Secret, default="") or _local_secret(data_dir),
@@ -89,12 +97,37 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         smtp_username=config("SMTP_USERNAME", default="") or None,
         smtp_password=config("SMTP_PASSWORD", cast=Secret, default="") or None,
         smtp_tls=config("SMTP_TLS", default="none"),
+        smtp_timeout=config("SMTP_TIMEOUT", cast=float, default=30.0),
         mail_from=config("MAIL_FROM", default="caremap <no-reply@caremap.local>"),
+        mail_drainer=config("MAIL_DRAINER", default="inprocess"),
+        time_zone=config("TIME_ZONE", default="UTC"),
+        stale_days=config("REFERRAL_STALE_DAYS", cast=int, default=14),
+        escalate_after_days=config("REFERRAL_ESCALATE_AFTER_DAYS", cast=int, default=2),
+        follow_up_days=config("REFERRAL_FOLLOW_UP_DAYS", cast=int, default=3),
+        reminder_sweep_seconds=config("REMINDER_SWEEP_SECONDS", cast=float, default=300.0),
         geocoder=geocoder,
         geocoder_options=geocoder_options if geocoder else {},
         geocoder_timeout=config("GEOCODER_TIMEOUT", cast=float, default=5.0),
         log_level=config("LOG_LEVEL", default="INFO"),
     )
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    """Refuse a misspelt setting at start-up rather than at the first email or search."""
+    choices = {
+        "SMTP_TLS": (settings.smtp_tls, ("none", "starttls", "tls")),
+        "MAIL_DRAINER": (settings.mail_drainer, ("inprocess", "external")),
+        "SEARCH_DRAINER": (settings.search_drainer, ("inprocess", "external")),
+    }
+    for name, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ValueError(f"{name} is {value!r}; use one of {', '.join(allowed)}")
+    try:
+        ZoneInfo(settings.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"TIME_ZONE {settings.time_zone!r} is not a known time zone") from None
 
 
 def _local_secret(data_dir: Path) -> Secret:

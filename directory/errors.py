@@ -42,6 +42,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Gone(DomainError):
+    """Something that existed but can no longer be used (an expired link)."""
+
+    status = 410
+    code = "gone"
+
+
 class Invalid(DomainError):
     """Input that breaks a rule; `fields` maps each bad field (dotted path) to why it is bad."""
 

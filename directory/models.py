@@ -66,6 +66,7 @@ class Organization(Versioned):
     alternate_name = fields.CharField(max_length=200, null=True)
     description = fields.TextField(default="")
     email = fields.CharField(max_length=254, null=True)
+    referral_email = fields.CharField(max_length=254, null=True)
     website = fields.CharField(max_length=500, null=True)
     kind = fields.CharEnumField(OrganizationKind, max_length=20, default=OrganizationKind.PROVIDER)
 

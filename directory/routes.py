@@ -1,10 +1,12 @@
 """The catalog's JSON API: thin handlers that parse, call the service layer and serialize."""
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from directory import details, serialize, service
+from directory import access, details, serialize, service
 from directory.http import (
     actor_of,
     json_document,
@@ -15,6 +17,7 @@ from directory.http import (
     read_json_object,
     version_of,
 )
+from directory.models import Organization
 from directory.taxonomy import BY_CODE
 
 
@@ -221,14 +224,19 @@ async def list_organizations(request: Request) -> JSONResponse:
 
 async def get_organization(request: Request) -> JSONResponse:
     organization = await service.get_organization(organization_id=request.path_params["id"])
-    return json_document(serialize.organization_document(organization))
+    return json_document(_organization_document(request, organization))
+
+
+def _organization_document(request: Request, organization: Organization) -> dict[str, Any]:
+    staff = access.can_edit_listings(actor_of(request), organization.id)
+    return serialize.organization_document(organization, staff=staff)
 
 
 async def create_organization(request: Request) -> JSONResponse:
     organization = await service.create_organization(
         actor=actor_of(request), data=await read_json(request)
     )
-    return json_document(serialize.organization_document(organization), status_code=201)
+    return json_document(_organization_document(request, organization), status_code=201)
 
 
 async def update_organization(request: Request) -> JSONResponse:
@@ -239,7 +247,7 @@ async def update_organization(request: Request) -> JSONResponse:
         version=version_of(request, body),
         data=body,
     )
-    return json_document(serialize.organization_document(organization))
+    return json_document(_organization_document(request, organization))
 
 
 async def taxonomy(request: Request) -> JSONResponse:

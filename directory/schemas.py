@@ -73,6 +73,9 @@ class OrganizationInput(Input):
     alternate_name: ShortText | None = None
     description: LongText = ""
     email: EmailStr | None = None
+    referral_email: EmailStr | None = Field(
+        default=None, description="private: where new referrals and reminders are emailed"
+    )
     website: HttpUrl | None = None
     kind: OrganizationKind = OrganizationKind.PROVIDER
 

@@ -63,8 +63,9 @@ def languages_document(codes: list[str], **link: UUID) -> list[dict[str, Any]]:
     ]
 
 
-def organization_document(organization: Organization) -> dict[str, Any]:
-    return without_nulls(
+def organization_document(organization: Organization, *, staff: bool = False) -> dict[str, Any]:
+    """The public HSDS organization; `staff` (its own staff, admins) adds the private fields."""
+    document = without_nulls(
         {
             "id": str(organization.id),
             "name": organization.name,
@@ -76,6 +77,9 @@ def organization_document(organization: Organization) -> dict[str, Any]:
             "version": organization.version,
         }
     )
+    if staff:
+        document["referral_email"] = organization.referral_email
+    return document
 
 
 def category_document(term: TaxonomyTerm) -> dict[str, Any]:

@@ -33,6 +33,9 @@ OUTCOMES = (
     "referred_elsewhere",
 )
 FINAL = frozenset({S.COMPLETED, S.FAILED, S.REJECTED, S.CANCELLED})
+WAITING = (S.REQUESTED, S.RECEIVED)  # sent, and the partner has not taken it on yet
+WORKING = (S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD)  # the partner has it
+ENDED = (S.COMPLETED, S.FAILED)  # the partner worked it to an outcome
 
 TRANSITIONS: dict[tuple[S, S], Move] = {
     (S.DRAFT, S.REQUESTED): Move(Party.REFERRER),

@@ -47,6 +47,8 @@ class Referral(Model):
     contact_times = fields.CharField(max_length=200, null=True)
     reason = fields.CharField(max_length=30, null=True)
     outcome = fields.CharField(max_length=40, null=True)
+    client_report = fields.CharField(max_length=20, null=True)
+    client_reported_at = fields.DatetimeField(null=True)
     version = fields.IntField(default=1)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -66,6 +68,7 @@ class Consent(Model):
     method = fields.CharField(max_length=20)
     given_at = fields.DatetimeField()
     shares = fields.JSONField(default=list)
+    follow_up = fields.BooleanField(default=False)
     recorded_by = fields.UUIDField()
     withdrawn_at = fields.DatetimeField(null=True)
 
@@ -90,3 +93,38 @@ class ReferralEvent(Model):
     class Meta:
         table = "referral_event"
         ordering = ("id",)
+
+
+class MailStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # the SMTP server refused it for good (5xx)
+    SKIPPED = "skipped"  # nobody to send it to any more (no inbox, consent withdrawn)
+
+
+class MailOutbox(Model):
+    """An email to send about a referral, written in the same transaction as the change.
+
+    It holds no address and no text: the recipient (the receiving organization, the referring
+    specialist or the family) and the message are worked out when it is sent, so the outbox
+    copies no personal details and a withdrawn consent stops a follow-up still waiting here.
+    `key` is the idempotency key: one row per notice, however often it is queued.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=200, unique=True)
+    kind = fields.CharField(max_length=30)
+    recipient = fields.CharField(max_length=20)
+    referral = fields.ForeignKeyField(
+        "models.Referral", related_name="mail", on_delete=fields.CASCADE
+    )
+    status = fields.CharEnumField(MailStatus, max_length=10, default=MailStatus.PENDING)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    available_at = fields.DatetimeField(db_index=True)
+    claimed_until = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    last_error = fields.CharField(max_length=300, null=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "referral_mail"

@@ -21,6 +21,7 @@ from directory.http import (
 )
 from referrals import service
 from referrals.models import Referral
+from referrals.notify import ReminderRules
 
 
 def referral_document(referral: Referral, request: Request) -> dict[str, Any]:
@@ -79,6 +80,11 @@ def with_timeline(referral: Referral, request: Request) -> dict[str, Any]:
     }
 
 
+def reminder_rules(request: Request) -> ReminderRules:
+    """The app's reminder rules (from its settings), or the defaults."""
+    return getattr(request.app.state, "reminder_rules", ReminderRules())
+
+
 def _date_param(request: Request, name: str) -> datetime | None:
     raw = request.query_params.get(name)
     if not raw:
@@ -102,6 +108,7 @@ async def list_(request: Request) -> JSONResponse:
         status=request.query_params.get("status") or None,
         service_id=query_uuid(request, "service_id"),
         overdue=overdue,
+        stale_days=reminder_rules(request).stale_days,
         created_after=_date_param(request, "created_after"),
         created_before=_date_param(request, "created_before"),
         page=page,

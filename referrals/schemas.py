@@ -54,6 +54,9 @@ class ConsentInput(Input):
     shares: list[Literal["name", "age_band", "language", "contact", "needs"]] = Field(
         default_factory=lambda: list(SHARABLE), min_length=1
     )
+    follow_up: bool = Field(
+        default=False, description="agreed to one 'did you get help?' email after the referral"
+    )
 
     @field_validator("given_at")
     @classmethod

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from directory.access import PUBLIC_STATUSES, require_actor
@@ -16,13 +16,20 @@ from directory.actor import Actor, Role
 from directory.errors import Conflict, Forbidden, Invalid, NotFound
 from directory.models import IntakeState, Service
 from directory.schemas import validate
-from referrals import access
-from referrals.lifecycle import FINAL, OUTCOMES, REJECTION_REASONS, TRANSITIONS, allowed_from
+from referrals import access, notify
+from referrals.lifecycle import (
+    FINAL,
+    OUTCOMES,
+    REJECTION_REASONS,
+    TRANSITIONS,
+    WAITING,
+    WORKING,
+    allowed_from,
+)
 from referrals.models import Consent, Referral, ReferralEvent, ReferralStatus, Urgency
 from referrals.schemas import SHARABLE, ReferralInput
 
 FIRST_CONTACT_DAYS = {Urgency.URGENT: 1, Urgency.SOON: 3, Urgency.ROUTINE: 7}
-WAITING = (ReferralStatus.REQUESTED, ReferralStatus.RECEIVED)
 
 
 def _now() -> datetime:
@@ -74,9 +81,11 @@ async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
                 method=consent.method,
                 given_at=consent.given_at,
                 shares=consent.shares,
+                follow_up=consent.follow_up,
                 recorded_by=actor.user_id,
             )
         await _event(referral, actor, "created", None, status, validated.note)
+        await notify.on_status(referral, status, referral.version)
     return await get_referral(actor=actor, referral_id=referral.id)
 
 
@@ -114,6 +123,7 @@ async def list_referrals(
     status: str | None = None,
     service_id: UUID | None = None,
     overdue: bool = False,
+    stale_days: int = 14,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     page: int = 1,
@@ -140,7 +150,11 @@ async def list_referrals(
     if service_id is not None:
         query = query.filter(service_id=service_id)
     if overdue:
-        query = query.filter(status__in=[s.value for s in WAITING], due_at__lt=_now())
+        # Not answered by the due date, or taken on and then not updated for `stale_days`.
+        query = query.filter(
+            Q(status__in=WAITING, due_at__lt=_now())
+            | Q(status__in=WORKING, updated_at__lt=_now() - timedelta(days=stale_days))
+        )
     if created_after is not None:
         query = query.filter(created_at__gte=created_after)
     if created_before is not None:
@@ -207,6 +221,7 @@ async def transition(
         await _event(
             referral, actor, "transition", referral.status, target, note or reason or outcome
         )
+        await notify.on_status(referral, target, version + 1)
     return await get_referral(actor=actor, referral_id=referral.id)
 
 
@@ -219,7 +234,10 @@ async def add_note(*, actor: Actor | None, referral_id: UUID, note: Any) -> Refe
     actor, _party = access.require_participant(actor, referral)
     if not isinstance(note, str) or not note.strip() or len(note) > 2000:
         raise Invalid({"note": "text of 1 to 2000 characters"})
-    await _event(referral, actor, "note", None, None, note.strip())
+    async with in_transaction():
+        # A note is an update: it keeps an accepted referral from being reported as stale.
+        await Referral.filter(id=referral.id).update(updated_at=_now())
+        await _event(referral, actor, "note", None, None, note.strip())
     return await get_referral(actor=actor, referral_id=referral.id)
 
 

@@ -5,25 +5,22 @@ listeners), so an update is never lost even if the search engine is down. The dr
 rows, rebuilds those listings' documents from the database, hands them to the backend, and only
 then deletes the rows. A failed batch is released with exponential backoff; a drainer killed
 mid-batch leaves its claim to expire, and the next drainer does the work again (at least once,
-and documents are replaced whole, so doing it twice is harmless). On PostgreSQL, several
-drainers share the work with `FOR UPDATE SKIP LOCKED`.
+and documents are replaced whole, so doing it twice is harmless). Claims and backoff are
+`directory.claims`, shared with the referral mail outbox.
 """
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from uuid import UUID
 
-from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
-
+from directory.claims import claim, release
 from directory.models import ListingChange, Service, ServiceAtLocation
 from search_index.backend import SearchBackend, SearchUnavailable
 from search_index.documents import documents_for
 from search_index.models import SearchOutbox
 
 logger = logging.getLogger(__name__)
-MAX_BACKOFF_SECONDS = 300
 
 
 def _now() -> datetime:
@@ -96,25 +93,9 @@ class Drainer:
         """Change listener for an in-process drainer: look again right away."""
         self._wake.set()
 
-    async def _claim(self) -> list[SearchOutbox]:
-        now = _now()
-        async with in_transaction():
-            rows = await (
-                SearchOutbox.filter(available_at__lte=now)
-                .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-                .order_by("id")
-                .limit(self.batch_size)
-                .select_for_update(skip_locked=True)
-            )
-            if rows:
-                await SearchOutbox.filter(id__in=[row.id for row in rows]).update(
-                    claimed_until=now + timedelta(seconds=self.claim_seconds)
-                )
-        return rows
-
     async def drain_once(self) -> int:
         """Index one batch; returns how many outbox rows it finished."""
-        rows = await self._claim()
+        rows = await claim(SearchOutbox, limit=self.batch_size, seconds=self.claim_seconds)
         if not rows:
             return 0
         service_ids = list(dict.fromkeys(row.service_id for row in rows))
@@ -123,21 +104,10 @@ class Drainer:
             documents, dropped = await documents_for(service_ids)
             await self.backend.apply(documents, [str(i) for i in dropped])
         except SearchUnavailable as error:
-            await self._release(rows, str(error))
+            await release(rows, str(error))
             raise
         await SearchOutbox.filter(id__in=[row.id for row in rows]).delete()
         return len(rows)
-
-    async def _release(self, rows: list[SearchOutbox], error: str) -> None:
-        now = _now()
-        for row in rows:
-            delay = min(MAX_BACKOFF_SECONDS, 2 ** min(row.attempts, 16))
-            await SearchOutbox.filter(id=row.id).update(
-                attempts=row.attempts + 1,
-                claimed_until=None,
-                available_at=now + timedelta(seconds=delay),
-                last_error=error[:300],
-            )
 
     async def drain_all(self) -> int:
         """Drain until the outbox has nothing available now (for tests and `reindex`)."""

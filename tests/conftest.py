@@ -9,7 +9,7 @@ a template, and every test gets its own copy.
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from starlette.datastructures import Secret
 from caremap import db
 from caremap.app import create_app
 from caremap.settings import Settings, normalize_database_url
+from tests.smtp import SmtpServer
 
 TEST_DATABASE = normalize_database_url(os.environ.get("CAREMAP_TEST_DATABASE", "sqlite"))
 ON_POSTGRES = TEST_DATABASE.startswith("postgres://")
@@ -52,6 +53,7 @@ def base_settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         secret_key=Secret("test-secret-key-not-for-production"),
         base_url="http://testserver",
+        mail_drainer="external",  # tests that send mail start an SMTP server and ask for it
     )
 
 
@@ -106,6 +108,15 @@ def asgi_client(app: Starlette, base_url: str = "http://testserver") -> httpx.As
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(app) as http:
         yield http
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on a free loopback port, collecting what it receives."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 def app_with(settings: Settings, **changes: object) -> Starlette:

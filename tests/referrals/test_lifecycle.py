@@ -1,75 +1,13 @@
 """Referrals through the real app: the loop, consent, the transition table and tenancy."""
 
-from dataclasses import dataclass
-from typing import Any
-
-import httpx
 import pytest
 
 from referrals.lifecycle import TRANSITIONS
 from referrals.models import ReferralEvent, ReferralStatus
 from tests import factories
 from tests.conftest import asgi_client
+from tests.referrals.conftest import CONSENT, PERSON, move, refer, referral_body
 from tests.search_index.conftest import indexed
-
-CONSENT = {"given_by": "guardian", "method": "verbal", "given_at": "2026-11-20T15:00:00Z"}
-PERSON = {
-    "name": "J.R.",
-    "age_band": "14-17",
-    "preferred_language": "es",
-    "contact_method": "phone",
-    "contact_value": "(773) 555-0199",
-}
-
-
-@dataclass
-class Loop:
-    specialist: httpx.AsyncClient
-    partner: httpx.AsyncClient
-    service: Any
-    school: Any
-    agency: Any
-
-
-@pytest.fixture
-async def loop(app):
-    school = await factories.organization("school")
-    agency = await factories.organization()
-    service = await factories.listing(agency, accepts_referrals=True)
-    specialist, partner = asgi_client(app), asgi_client(app)
-    await factories.login(specialist, await factories.user(school, "specialist"))
-    await factories.login(partner, await factories.user(agency, "partner"))
-    yield Loop(specialist, partner, service, school, agency)
-    await specialist.aclose()
-    await partner.aclose()
-
-
-def referral_body(loop: Loop, **overrides: Any) -> dict[str, Any]:
-    body = {
-        "service_id": str(loop.service.id),
-        "person": dict(PERSON),
-        "needs": ["food-pantry"],
-        "urgency": "soon",
-        "consent": dict(CONSENT),
-    }
-    body.update(overrides)
-    return body
-
-
-async def refer(loop: Loop, **overrides: Any) -> dict[str, Any]:
-    response = await loop.specialist.post("/api/referrals", json=referral_body(loop, **overrides))
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def move(
-    client: httpx.AsyncClient, referral: dict[str, Any], to: str, **extra: Any
-) -> httpx.Response:
-    current = (await client.get(f"/api/referrals/{referral['id']}")).json()
-    return await client.post(
-        f"/api/referrals/{referral['id']}/transitions",
-        json={"to": to, "version": current.get("version", 1), **extra},
-    )
 
 
 async def test_the_whole_loop(loop):

@@ -1,0 +1,90 @@
+"""Wiring referral mail into the app and the worker: SMTP settings, who a user is, and the loops.
+
+`MAIL_DRAINER=inprocess` (the default, for a one-command install) sends mail and runs the
+reminder sweep inside the app process; `external` leaves both to `caremap worker`.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from caremap.accounts.models import User
+from caremap.settings import Settings
+from referrals.mail import Address, MailConfig, MailDrainer
+from referrals.notify import ReminderRules, sweep
+
+logger = logging.getLogger(__name__)
+
+
+def mail_config(settings: Settings) -> MailConfig:
+    return MailConfig(
+        base_url=settings.base_url,
+        secret=str(settings.secret_key),
+        sender=settings.mail_from,
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        smtp_tls=settings.smtp_tls,
+        smtp_username=settings.smtp_username,
+        smtp_password=str(settings.smtp_password) if settings.smtp_password else None,
+        timeout=settings.smtp_timeout,
+        time_zone=settings.time_zone,
+        stale_days=settings.stale_days,
+    )
+
+
+def reminder_rules(settings: Settings) -> ReminderRules:
+    return ReminderRules(
+        stale_days=settings.stale_days,
+        escalate_after_days=settings.escalate_after_days,
+        follow_up_days=settings.follow_up_days,
+    )
+
+
+async def user_address(user_id: UUID) -> Address | None:
+    """Where a referral's specialist gets their mail, in their language (active users only)."""
+    user = await User.get_or_none(id=user_id, is_active=True)
+    return Address(user.email, user.language) if user else None
+
+
+def mail_drainer(settings: Settings) -> MailDrainer:
+    return MailDrainer(mail_config(settings), user_address)
+
+
+async def sweep_reminders(settings: Settings, stop: asyncio.Event) -> None:
+    """Queue due reminders, escalations and follow-ups every few minutes until stopped."""
+    rules = reminder_rules(settings)
+    while not stop.is_set():
+        try:
+            queued = await sweep(rules)
+            if queued:
+                logger.info("queued %d referral reminders and follow-ups", queued)
+        except Exception:
+            logger.exception("referral reminder sweep failed; trying again later")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.reminder_sweep_seconds)
+
+
+@contextlib.asynccontextmanager
+async def mail_loops(settings: Settings) -> AsyncIterator[None]:
+    """Run the mail drainer and the reminder sweep until the block ends."""
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(mail_drainer(settings).run(stop)),
+        asyncio.create_task(sweep_reminders(settings, stop)),
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+@contextlib.asynccontextmanager
+async def running_mail(settings: Settings) -> AsyncIterator[None]:
+    if settings.mail_drainer != "inprocess":
+        yield
+        return
+    async with mail_loops(settings):
+        yield

@@ -1,0 +1,275 @@
+"""Sending the referral mail outbox over SMTP (aiosmtplib), at least once and never lost.
+
+The drainer claims due rows (`directory.claims`), works out each recipient and message at send
+time, sends them over one SMTP connection, and marks each row sent only after the server took
+it. If the server is down or answers with a temporary error, the rows go back with backoff and
+are sent later. A message the server refuses for good (5xx for that message) is marked failed
+and not retried. A worker that dies between the server's "OK" and marking the row sends that
+one message again; its Message-ID is the same (made from the idempotency key), so mail systems
+that de-duplicate drop the copy. Logs name the row and the notice, never an address.
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import aiosmtplib
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from directory.claims import claim, release
+from directory.claims import now as _now
+from directory.models import Organization
+from referrals import followup
+from referrals.messages import Facts, compose
+from referrals.models import MailOutbox, MailStatus, Referral
+from referrals.notify import Notice, Recipient
+
+logger = logging.getLogger(__name__)
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    base_url: str
+    secret: str
+    sender: str
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_tls: str = "none"  # none, starttls or tls
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    timeout: float = 30.0
+    time_zone: str = "UTC"
+    organization_language: str = "en"
+    stale_days: int = 14
+
+
+@dataclass(frozen=True)
+class Address:
+    email: str
+    language: str
+
+
+UserLookup = Callable[[UUID], Awaitable[Address | None]]
+
+
+class Undeliverable(Exception):
+    """Nobody to send this notice to any more; the row is marked skipped."""
+
+
+class TemporaryFailure(Exception):
+    """The SMTP server cannot take mail now; try again later."""
+
+
+def reference(referral_id: UUID) -> str:
+    """A short reference that staff can quote on the phone (the id's first 8 characters)."""
+    return str(referral_id)[:8].upper()
+
+
+def message_id(key: str, base_url: str) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"<{digest}@{urlsplit(base_url).hostname or 'caremap'}>"
+
+
+async def _recipient(row: MailOutbox, referral: Referral, config: MailConfig, users: UserLookup):
+    recipient = Recipient(row.recipient)
+    if recipient is Recipient.ORGANIZATION:
+        organization = await Organization.get(id=referral.receiving_organization_id)
+        email = organization.referral_email or organization.email
+        if not email:
+            raise Undeliverable("the organization has no referral inbox address")
+        return Address(email, config.organization_language)
+    if recipient is Recipient.REFERRER:
+        address = await users(referral.referring_user_id)
+        if address is None:
+            raise Undeliverable("the referring user is no longer active")
+        return address
+    consent = referral.consent
+    if (
+        consent is None
+        or not consent.follow_up
+        or consent.withdrawn_at is not None
+        or referral.contact_method != "email"
+        or not referral.contact_value
+    ):
+        raise Undeliverable("the family did not agree to an email follow-up")
+    return Address(referral.contact_value, referral.preferred_language)
+
+
+async def prepare(row: MailOutbox, config: MailConfig, users: UserLookup) -> EmailMessage:
+    """The email for an outbox row, as it should read now."""
+    referral = await Referral.get(id=row.referral_id).prefetch_related("service", "consent")
+    address = await _recipient(row, referral, config, users)
+    names = dict(
+        await Organization.filter(
+            id__in=[referral.receiving_organization_id, referral.referring_organization_id]
+        ).values_list("id", "name")
+    )
+    notice = Notice(row.kind)
+    facts = Facts(
+        reference=reference(referral.id),
+        service=referral.service.name,
+        agency=names.get(referral.receiving_organization_id, ""),
+        school=names.get(referral.referring_organization_id, ""),
+        urgency=referral.urgency.value,
+        due_at=referral.due_at,
+        reason=referral.reason,
+        outcome=referral.outcome,
+        stale_days=config.stale_days,
+        link_days=followup.LINK_DAYS,
+    )
+    text = compose(notice, facts, address.language, config.time_zone)
+    if notice is Notice.FOLLOW_UP:
+        link = f"{config.base_url}/help/{followup.make_token(config.secret, referral.id)}"
+    else:
+        link = f"{config.base_url}/referrals/{referral.id}"
+    context = {"message": text, "link": link}
+    email = EmailMessage()
+    email["From"] = config.sender
+    email["To"] = address.email
+    email["Subject"] = text.subject
+    email["Date"] = formatdate(localtime=False)
+    email["Message-ID"] = message_id(row.key, config.base_url)
+    email["Auto-Submitted"] = "auto-generated"
+    email.set_content(TEMPLATES.get_template("mail.txt").render(context))
+    email.add_alternative(TEMPLATES.get_template("mail.html").render(context), subtype="html")
+    email["Content-Language"] = text.language.replace("_", "-")  # after: parts take Content-*
+    return email
+
+
+def _smtp(config: MailConfig) -> aiosmtplib.SMTP:
+    return aiosmtplib.SMTP(
+        hostname=config.smtp_host,
+        port=config.smtp_port,
+        username=config.smtp_username,
+        password=config.smtp_password,
+        use_tls=config.smtp_tls == "tls",
+        start_tls=config.smtp_tls == "starttls",
+        timeout=config.timeout,
+    )
+
+
+def _describe(error: Exception) -> str:
+    """The error without what the server may have quoted back (addresses stay out of logs)."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return f"recipients refused ({', '.join(str(e.code) for e in error.recipients)})"
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return f"{type(error).__name__} {error.code}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _permanent(error: Exception) -> bool:
+    """Did the server refuse this one message for good (as opposed to being unavailable)?"""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return all(e.code >= 500 for e in error.recipients)
+    if isinstance(error, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
+        return error.code >= 500
+    return False
+
+
+class MailDrainer:
+    def __init__(
+        self,
+        config: MailConfig,
+        users: UserLookup,
+        *,
+        batch_size: int = 50,
+        claim_seconds: float = 300,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.users = users
+        self.batch_size = batch_size
+        self.claim_seconds = claim_seconds
+        self.poll_seconds = poll_seconds
+
+    async def drain_once(self, at: datetime | None = None) -> int:
+        """Send one batch; returns how many rows it finished (sent, failed or skipped).
+
+        Raises `TemporaryFailure` when the SMTP server could not be used; the unsent rows of
+        the batch are released for a later try.
+        """
+        rows = await claim(
+            MailOutbox,
+            limit=self.batch_size,
+            seconds=self.claim_seconds,
+            at=at,
+            status=MailStatus.PENDING,
+        )
+        if not rows:
+            return 0
+        finished = 0
+        smtp = _smtp(self.config)
+        try:
+            for index, row in enumerate(rows):
+                try:
+                    email = await prepare(row, self.config, self.users)
+                except Undeliverable as why:
+                    await self._finish(row, MailStatus.SKIPPED, str(why))
+                    finished += 1
+                    continue
+                try:
+                    if not smtp.is_connected:
+                        await smtp.connect()
+                    await smtp.send_message(email)
+                except (aiosmtplib.SMTPException, OSError) as error:
+                    if _permanent(error):
+                        why = _describe(error)
+                        logger.warning("mail %s (%s) refused: %s", row.id, row.kind, why)
+                        await self._finish(row, MailStatus.FAILED, why)
+                        finished += 1
+                        continue
+                    await release(rows[index:], _describe(error), at=at)
+                    raise TemporaryFailure(_describe(error)) from error
+                await self._finish(row, MailStatus.SENT, None)
+                finished += 1
+        finally:
+            if smtp.is_connected:
+                try:
+                    await smtp.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    smtp.close()
+        return finished
+
+    async def _finish(self, row: MailOutbox, status: MailStatus, error: str | None) -> None:
+        await MailOutbox.filter(id=row.id).update(
+            status=status,
+            claimed_until=None,
+            attempts=row.attempts + 1,
+            last_error=error[:300] if error else None,
+            sent_at=_now() if status is MailStatus.SENT else None,
+        )
+
+    async def drain_all(self, at: datetime | None = None) -> int:
+        total = 0
+        while done := await self.drain_once(at):
+            total += done
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until `stop` is set, polling the outbox and backing off while SMTP is down."""
+        while not stop.is_set():
+            try:
+                done = await self.drain_once()
+            except TemporaryFailure as error:
+                logger.warning("SMTP server unavailable, will retry: %s", error)
+                done = 0
+            except Exception:
+                logger.exception("mail outbox drain failed; retrying")
+                done = 0
+            if not done:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)

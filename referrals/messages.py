@@ -1,0 +1,243 @@
+"""The words of each referral email, in the recipient's language.
+
+Texts are gettext messages (English in the code, translations in `referrals/locales/*/
+LC_MESSAGES/messages.po`, extracted with `pybabel extract -F babel.cfg`). The catalogs are read
+straight from the .po files, so there is no compile step to forget. Emails name the service, the
+organizations and a short reference, never the family: the details are behind the login.
+"""
+
+import functools
+import gettext
+from dataclasses import dataclass
+from datetime import datetime
+from io import BytesIO
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+from referrals.notify import Notice
+
+LOCALES = Path(__file__).parent / "locales"
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction; it is translated where it is used."""
+    return message
+
+
+LABELS = {
+    "routine": N_("routine"),
+    "soon": N_("soon"),
+    "urgent": N_("urgent"),
+    "not_eligible": N_("not eligible"),
+    "no_capacity": N_("no capacity"),
+    "out_of_area": N_("out of area"),
+    "could_not_contact": N_("could not contact the family"),
+    "other": N_("other"),
+    "service_provided": N_("service provided"),
+    "partially_provided": N_("partially provided"),
+    "family_declined": N_("family declined"),
+    "could_not_reach": N_("could not reach the family"),
+    "not_eligible_after_intake": N_("not eligible after intake"),
+    "referred_elsewhere": N_("referred elsewhere"),
+}
+
+
+@functools.cache
+def translations(language: str) -> gettext.NullTranslations:
+    path = LOCALES / language / "LC_MESSAGES" / "messages.po"
+    if not path.exists():
+        return gettext.NullTranslations()
+    with path.open("rb") as po:
+        catalog = read_po(po, locale=language)
+    compiled = BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled)
+
+
+@functools.cache
+def languages() -> list[str]:
+    return ["en", *sorted(p.name for p in LOCALES.iterdir() if p.is_dir())]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What an email may say about a referral: nothing about the person referred."""
+
+    reference: str
+    service: str
+    agency: str
+    school: str
+    urgency: str
+    due_at: datetime | None
+    reason: str | None
+    outcome: str | None
+    stale_days: int
+    link_days: int
+
+
+@dataclass(frozen=True)
+class Message:
+    language: str
+    subject: str
+    paragraphs: list[str]
+    action: str
+    footer: str
+
+
+def compose(notice: Notice, facts: Facts, language: str, time_zone: str = "UTC") -> Message:
+    t = translations(language if language in languages() else "en")
+    _ = t.gettext
+    locale = language.replace("-", "_") if language in languages() else "en"
+
+    def label(code: str | None) -> str:
+        return _(LABELS[code]) if code in LABELS else (code or "")
+
+    due = (
+        format_date(facts.due_at.astimezone(ZoneInfo(time_zone)), "long", locale=locale)
+        if facts.due_at
+        else ""
+    )
+    values = {
+        "reference": facts.reference,
+        "service": facts.service,
+        "agency": facts.agency,
+        "school": facts.school,
+        "urgency": label(facts.urgency),
+        "due": due,
+        "reason": label(facts.reason),
+        "outcome": label(facts.outcome),
+        "days": facts.stale_days,
+    }
+    staff_footer = _(
+        "For privacy, this email has no details about the family. Sign in to caremap to see "
+        "the referral."
+    )
+    open_it = _("Open the referral")
+    texts: dict[Notice, tuple[str, list[str]]] = {
+        Notice.NEW_REFERRAL: (
+            _("New referral %(reference)s for %(service)s"),
+            [
+                _("%(school)s sent a new referral to %(service)s."),
+                _("Urgency: %(urgency)s. Please make first contact by %(due)s."),
+            ],
+        ),
+        Notice.ACCEPTED: (
+            _("Referral %(reference)s accepted"),
+            [_("%(agency)s accepted your referral to %(service)s.")],
+        ),
+        Notice.REJECTED: (
+            _("Referral %(reference)s declined"),
+            [
+                _("%(agency)s declined your referral to %(service)s."),
+                _("Reason: %(reason)s."),
+            ],
+        ),
+        Notice.COMPLETED: (
+            _("Referral %(reference)s completed"),
+            [
+                _("%(agency)s completed your referral to %(service)s."),
+                _("Outcome: %(outcome)s."),
+            ],
+        ),
+        Notice.FAILED: (
+            _("Referral %(reference)s closed without service"),
+            [
+                _("%(agency)s could not deliver %(service)s for your referral."),
+                _("Outcome: %(outcome)s."),
+            ],
+        ),
+        Notice.DUE_REMINDER: (
+            _("Reminder: referral %(reference)s is waiting for you"),
+            [
+                _(
+                    "The referral to %(service)s was due for first contact on %(due)s and has "
+                    "no response yet."
+                )
+            ],
+        ),
+        Notice.DUE_ESCALATION: (
+            _("No response yet on referral %(reference)s"),
+            [
+                _(
+                    "%(agency)s has not responded to your referral to %(service)s, due "
+                    "%(due)s. You may want to call them or refer the family elsewhere."
+                )
+            ],
+        ),
+        Notice.STALE_REMINDER: (
+            _("Reminder: update referral %(reference)s"),
+            [
+                _(
+                    "The referral to %(service)s has had no update for %(days)s days. Please "
+                    "record where it stands."
+                )
+            ],
+        ),
+        Notice.STALE_ESCALATION: (
+            _("No update on referral %(reference)s"),
+            [_("%(agency)s has not updated your referral to %(service)s for %(days)s days.")],
+        ),
+        Notice.FAMILY_NO_HELP: (
+            _("Referral %(reference)s: the family says they did not get help"),
+            [
+                _(
+                    "The family answered our follow-up question: they did not get the help "
+                    "they needed from %(service)s."
+                )
+            ],
+        ),
+    }
+    if notice is Notice.FOLLOW_UP:
+        # The family's email may be read by others: it names no service and no school.
+        return Message(
+            language=locale,
+            subject=_("Did you get the help you needed?"),
+            paragraphs=[
+                _(
+                    "A little while ago, your school connected you with a service in your "
+                    "community. Did you get the help you needed?"
+                ),
+                _("Tell us with one click. Your answer helps your school help other families."),
+            ],
+            action=_("Answer the question"),
+            footer=_(
+                "You are getting this because you agreed to one follow-up message. The link "
+                "works for %(days)s days."
+            )
+            % {"days": facts.link_days},
+        )
+    subject, paragraphs = texts[notice]
+    return Message(
+        language=locale,
+        subject=subject % values,
+        paragraphs=[p % values for p in paragraphs],
+        action=open_it,
+        footer=staff_footer,
+    )
+
+
+def follow_up_page(language: str) -> dict[str, str]:
+    """The words of the page the family's follow-up link opens."""
+    _ = translations(language if language in languages() else "en").gettext
+    return {
+        "title": _("Did you get the help you needed?"),
+        "intro": _(
+            "Your school connected you with a service in your community. Did you get the "
+            "help you needed?"
+        ),
+        "yes": _("Yes, I got help"),
+        "partly": _("I got some help"),
+        "no": _("No, I did not get help"),
+        "thanks": _("Thank you. We have your answer."),
+        "change": _("If that is not right, you can change your answer:"),
+        "no_help": _(
+            "We are sorry. Your school contact will be told, so they can help you find "
+            "another service."
+        ),
+    }
