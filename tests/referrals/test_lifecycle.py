@@ -240,3 +240,39 @@ async def test_needs_are_category_codes(loop):
     )
     assert response.status_code == 422
     assert "time-travel" in response.json()["fields"]["needs"]
+
+
+async def test_agency_systems_close_the_loop_with_api_tokens(loop, app):
+    """An agency's own case system, holding a partner's API token and no session cookie."""
+    referral = await refer(loop)
+    async with asgi_client(app) as system:
+        system.headers.update(await factories.token_headers(loop.partner_user))
+        listed = (await system.get("/api/referrals", params={"status": "requested"})).json()
+        assert [r["id"] for r in listed["contents"]] == [referral["id"]]
+        for step, extra in [
+            ("accepted", {}),
+            ("in_progress", {}),
+            ("completed", {"outcome": "service_provided"}),
+        ]:
+            assert (await move(system, referral, step, **extra)).status_code == 200
+        noted = await system.post(
+            f"/api/referrals/{referral['id']}/notes", json={"note": "Closed in our system"}
+        )
+        assert noted.status_code == 201
+    seen = (await loop.specialist.get(f"/api/referrals/{referral['id']}")).json()
+    assert seen["status"] == "completed"
+    partner_id = str(loop.partner_user.id)
+    assert {e["actor_user_id"] for e in seen["timeline"][1:]} == {partner_id}
+
+    other = await factories.user(await factories.organization(), "partner_admin")
+    async with asgi_client(app) as outsider:
+        outsider.headers.update(await factories.token_headers(other))
+        assert (await outsider.get(f"/api/referrals/{referral['id']}")).status_code == 403
+        assert (await outsider.get("/api/referrals")).json()["contents"] == []
+        refused = await outsider.post(
+            f"/api/referrals/{referral['id']}/notes", json={"note": "peeking"}
+        )
+        assert refused.status_code == 403
+    async with asgi_client(app) as forged:
+        forged.headers["Authorization"] = "Bearer not-a-real-token"
+        assert (await forged.get("/api/referrals")).status_code == 401
