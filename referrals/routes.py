@@ -158,6 +158,15 @@ async def withdraw_consent(request: Request) -> JSONResponse:
     return json_document(with_timeline(referral, request))
 
 
+async def fhir(request: Request) -> JSONResponse:
+    bundle = await service.fhir_bundle(
+        actor=actor_of(request),
+        referral_id=request.path_params["id"],
+        base_url=str(request.base_url).rstrip("/"),
+    )
+    return JSONResponse(bundle, media_type="application/fhir+json")
+
+
 routes = [
     Route("/referrals", create, methods=["POST"]),
     Route("/referrals", list_, methods=["GET"]),
@@ -165,4 +174,5 @@ routes = [
     Route("/referrals/{id:uuid}/transitions", transition, methods=["POST"]),
     Route("/referrals/{id:uuid}/notes", add_note, methods=["POST"]),
     Route("/referrals/{id:uuid}/consent/withdraw", withdraw_consent, methods=["POST"]),
+    Route("/referrals/{id:uuid}/fhir", fhir, methods=["GET"]),
 ]

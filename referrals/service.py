@@ -14,9 +14,10 @@ from tortoise.transactions import in_transaction
 from directory.access import PUBLIC_STATUSES, require_actor
 from directory.actor import Actor, Role
 from directory.errors import Conflict, Forbidden, Invalid, NotFound
-from directory.models import IntakeState, Service
+from directory.models import IntakeState, Organization, Service
 from directory.schemas import validate
 from referrals import access, notify
+from referrals.fhir import referral_bundle
 from referrals.lifecycle import (
     FINAL,
     OUTCOMES,
@@ -283,3 +284,16 @@ def shared_with(actor: Actor, referral: Referral) -> frozenset[str]:
         return frozenset()
     shares = frozenset(consent.shares)
     return shares - {"contact"} if consent.withdrawn_at else shares
+
+
+async def fhir_bundle(*, actor: Actor | None, referral_id: UUID, base_url: str) -> dict[str, Any]:
+    """The referral as a FHIR ServiceRequest + Task bundle, showing what the caller may see."""
+    referral = await get_referral(actor=actor, referral_id=referral_id)
+    actor, _party = access.require_participant(actor, referral)
+    organizations = {
+        o.id: o
+        for o in await Organization.filter(
+            id__in=[referral.receiving_organization_id, referral.referring_organization_id]
+        )
+    }
+    return referral_bundle(referral, organizations, shared_with(actor, referral), base_url)
