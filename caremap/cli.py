@@ -257,7 +257,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValueError as error:  # a misspelt setting: say which, without a traceback
+        sys.exit(f"caremap: {error}")
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("tortoise").setLevel(logging.WARNING)
     try:

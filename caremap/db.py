@@ -8,8 +8,10 @@ framework, whose operations are database-neutral, so one migration history serve
 from pathlib import Path
 from typing import Any
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
+from tortoise.indexes import Index
 from tortoise.migrations.api.migrate import migrate
+from tortoise.models import Model
 
 from caremap.settings import Settings
 from directory.service import sync_taxonomy
@@ -56,9 +58,54 @@ async def upgrade(settings: Settings) -> None:
         await Tortoise.close_connections()
     await Tortoise.init(config=config)
     try:
+        if settings.is_sqlite:
+            await _restore_sqlite_indexes()
         await sync_taxonomy()
     finally:
         await Tortoise.close_connections()
+
+
+def declared_indexes(model: type[Model]) -> list[tuple[str, ...]]:
+    """The columns of every non-unique index a model declares (db_index, foreign keys, Meta)."""
+    meta = model._meta
+
+    def column(name: str) -> str:
+        return meta.fields_map[name].source_field or name
+
+    found = [
+        (column(name),)
+        for name, field in meta.fields_map.items()
+        if getattr(field, "index", False)
+        and not field.pk
+        and not field.unique
+        and name in meta.fields_db_projection
+    ]
+    for index in meta.indexes:
+        names = index.fields if isinstance(index, Index) else index
+        found.append(tuple(column(name) for name in names))
+    return found
+
+
+async def _restore_sqlite_indexes() -> None:
+    """Put back indexes that Tortoise's SQLite migrations drop.
+
+    To add or alter a column, Tortoise rebuilds a SQLite table and loses its indexes on the way
+    (PostgreSQL alters in place and keeps them). This creates, if missing, every index the
+    models declare; it is idempotent and runs after each upgrade.
+    """
+    connection = connections.get("default")
+    for model in Tortoise.apps[APP_LABEL].values():
+        table = model._meta.db_table
+        existing = set()
+        for index in (await connection.execute_query(f'PRAGMA index_list("{table}")'))[1]:
+            info = (await connection.execute_query(f'PRAGMA index_info("{index["name"]}")'))[1]
+            existing.add(tuple(row["name"] for row in sorted(info, key=lambda r: r["seqno"])))
+        for columns in declared_indexes(model):
+            if columns in existing:
+                continue
+            quoted = ", ".join(f'"{c}"' for c in columns)
+            name = f"idx_{table}_{'_'.join(columns)}"
+            await connection.execute_script(f'CREATE INDEX "{name}" ON "{table}" ({quoted})')
 
 
 async def connect(settings: Settings) -> None:

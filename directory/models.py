@@ -81,7 +81,11 @@ class TaxonomyTerm(Model):
     name = fields.CharField(max_length=200)
     description = fields.TextField(default="")
     parent = fields.ForeignKeyField(
-        "models.TaxonomyTerm", related_name="children", null=True, on_delete=fields.RESTRICT
+        "models.TaxonomyTerm",
+        related_name="children",
+        null=True,
+        on_delete=fields.RESTRICT,
+        db_index=True,
     )
     taxonomy = fields.CharField(max_length=100)
 
@@ -92,7 +96,7 @@ class TaxonomyTerm(Model):
 class Service(Versioned):
     id = fields.UUIDField(primary_key=True)
     organization = fields.ForeignKeyField(
-        "models.Organization", related_name="services", on_delete=fields.CASCADE
+        "models.Organization", related_name="services", on_delete=fields.CASCADE, db_index=True
     )
     name = fields.CharField(max_length=200)
     alternate_name = fields.CharField(max_length=200, null=True)
@@ -126,7 +130,7 @@ class Service(Versioned):
 class Location(Versioned):
     id = fields.UUIDField(primary_key=True)
     organization = fields.ForeignKeyField(
-        "models.Organization", related_name="locations", on_delete=fields.CASCADE
+        "models.Organization", related_name="locations", on_delete=fields.CASCADE, db_index=True
     )
     name = fields.CharField(max_length=200, null=True)
     description = fields.TextField(null=True)
@@ -154,10 +158,16 @@ class Location(Versioned):
 class ServiceAtLocation(Model):
     id = fields.UUIDField(primary_key=True)
     service = fields.ForeignKeyField(
-        "models.Service", related_name="service_at_locations", on_delete=fields.CASCADE
+        "models.Service",
+        related_name="service_at_locations",
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     location = fields.ForeignKeyField(
-        "models.Location", related_name="service_at_locations", on_delete=fields.CASCADE
+        "models.Location",
+        related_name="service_at_locations",
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     description = fields.TextField(null=True)
 
@@ -169,10 +179,10 @@ class ServiceAtLocation(Model):
 class Phone(Versioned):
     id = fields.UUIDField(primary_key=True)
     service = fields.ForeignKeyField(
-        "models.Service", related_name="phones", null=True, on_delete=fields.CASCADE
+        "models.Service", related_name="phones", null=True, on_delete=fields.CASCADE, db_index=True
     )
     location = fields.ForeignKeyField(
-        "models.Location", related_name="phones", null=True, on_delete=fields.CASCADE
+        "models.Location", related_name="phones", null=True, on_delete=fields.CASCADE, db_index=True
     )
     number = fields.CharField(max_length=30)
     extension = fields.IntField(null=True)
@@ -187,10 +197,18 @@ class Phone(Versioned):
 class Schedule(Versioned):
     id = fields.UUIDField(primary_key=True)
     service = fields.ForeignKeyField(
-        "models.Service", related_name="schedules", null=True, on_delete=fields.CASCADE
+        "models.Service",
+        related_name="schedules",
+        null=True,
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     service_at_location = fields.ForeignKeyField(
-        "models.ServiceAtLocation", related_name="schedules", null=True, on_delete=fields.CASCADE
+        "models.ServiceAtLocation",
+        related_name="schedules",
+        null=True,
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     freq = fields.CharField(max_length=10, default="WEEKLY")
     byday = fields.CharField(max_length=60, null=True)
@@ -214,7 +232,7 @@ class ServiceArea(Versioned):
 
     id = fields.UUIDField(primary_key=True)
     service = fields.ForeignKeyField(
-        "models.Service", related_name="service_areas", on_delete=fields.CASCADE
+        "models.Service", related_name="service_areas", on_delete=fields.CASCADE, db_index=True
     )
     name = fields.CharField(max_length=200)
     description = fields.TextField(null=True)

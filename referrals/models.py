@@ -30,7 +30,7 @@ class Urgency(StrEnum):
 class Referral(Model):
     id = fields.UUIDField(primary_key=True)
     service = fields.ForeignKeyField(
-        "models.Service", related_name="referrals", on_delete=fields.RESTRICT
+        "models.Service", related_name="referrals", on_delete=fields.RESTRICT, db_index=True
     )
     receiving_organization_id = fields.UUIDField(db_index=True)
     referring_organization_id = fields.UUIDField(db_index=True)
@@ -55,6 +55,8 @@ class Referral(Model):
 
     class Meta:
         table = "referral"
+        # The reminder sweep and the "overdue" filter look referrals up by status and date.
+        indexes = (("status", "due_at"), ("status", "updated_at"))
 
 
 class Consent(Model):
@@ -81,7 +83,7 @@ class ReferralEvent(Model):
 
     id = fields.BigIntField(primary_key=True)
     referral = fields.ForeignKeyField(
-        "models.Referral", related_name="events", on_delete=fields.CASCADE
+        "models.Referral", related_name="events", on_delete=fields.CASCADE, db_index=True
     )
     kind = fields.CharField(max_length=20)
     actor_user_id = fields.UUIDField(null=True)
@@ -116,7 +118,7 @@ class MailOutbox(Model):
     kind = fields.CharField(max_length=30)
     recipient = fields.CharField(max_length=20)
     referral = fields.ForeignKeyField(
-        "models.Referral", related_name="mail", on_delete=fields.CASCADE
+        "models.Referral", related_name="mail", on_delete=fields.CASCADE, db_index=True
     )
     status = fields.CharEnumField(MailStatus, max_length=10, default=MailStatus.PENDING)
     created_at = fields.DatetimeField(auto_now_add=True)

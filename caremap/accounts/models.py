@@ -13,7 +13,7 @@ class User(Model):
     password_hash = fields.CharField(max_length=255)
     role = fields.CharEnumField(Role, max_length=20)
     organization = fields.ForeignKeyField(
-        "models.Organization", related_name="users", on_delete=fields.RESTRICT
+        "models.Organization", related_name="users", on_delete=fields.RESTRICT, db_index=True
     )
     is_active = fields.BooleanField(default=True)
     language = fields.CharField(max_length=10, default="en")
@@ -28,7 +28,9 @@ class UserSession(Model):
     """A signed-in browser. The cookie carries the session id signed with the secret key."""
 
     id = fields.CharField(max_length=64, primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="sessions", on_delete=fields.CASCADE)
+    user = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE, db_index=True
+    )
     created_at = fields.DatetimeField()
     last_seen_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
@@ -42,7 +44,7 @@ class ApiToken(Model):
 
     id = fields.UUIDField(primary_key=True)
     user = fields.ForeignKeyField(
-        "models.User", related_name="api_tokens", on_delete=fields.CASCADE
+        "models.User", related_name="api_tokens", on_delete=fields.CASCADE, db_index=True
     )
     name = fields.CharField(max_length=100)
     token_hash = fields.CharField(max_length=64, unique=True)
