@@ -30,6 +30,10 @@ async def test_the_loop_closes_by_email(loop, smtp_server):
     referral = await refer(loop, note="Family needs groceries this week")
     reference = referral["id"][:8].upper()
 
+    inbox = (await loop.partner.get("/api/referrals")).json()
+    assert [r["id"] for r in inbox["contents"]] == [referral["id"]]
+    assert inbox["contents"][0]["person"]["contact_value"] == PERSON["contact_value"]
+
     [new] = await smtp_server.wait_for(1)
     assert new["To"] == INBOX
     assert new["Subject"] == f"New referral {reference} for {loop.service.name}"
