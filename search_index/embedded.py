@@ -223,6 +223,9 @@ class EmbeddedBackend:
         self._writer: Any = None
         self._folder: str | None = None
         self._checked_at = 0.0
+        # One write at a time: a rebuild's swap must not meet a batch half-written to the old
+        # folder, or the old folder would be deleted under the writer's feet.
+        self._writing = asyncio.Lock()
 
     # --- opening and switching --------------------------------------------------------------
 
@@ -243,6 +246,7 @@ class EmbeddedBackend:
         index = tantivy.Index(SCHEMA, path=str(self.root / folder), reuse=True)
         index.register_tokenizer(ANALYZER, _analyzer())
         if self._writer is not None:
+            self._writer.wait_merging_threads()  # background merges still write the old folder
             self._writer = None
         self._index, self._folder = index, folder
         if self.is_writer:
@@ -295,8 +299,9 @@ class EmbeddedBackend:
     async def apply(self, upserts: list[dict[str, Any]], delete_service_ids: list[str]) -> None:
         if not self.is_writer:
             raise RuntimeError("this process only reads the embedded index")
-        self._fresh_index()
-        await asyncio.to_thread(self._apply, upserts, delete_service_ids)
+        async with self._writing:
+            self._fresh_index()
+            await asyncio.to_thread(self._apply, upserts, delete_service_ids)
 
     def _apply(self, upserts: list[dict[str, Any]], delete_service_ids: list[str]) -> None:
         writer = self._writer
@@ -339,12 +344,13 @@ class EmbeddedBackend:
             await adding
         await asyncio.to_thread(writer.commit)
         await asyncio.to_thread(writer.wait_merging_threads)
-        self._point_current_at(folder)
-        if self.is_writer:
-            self._open_folder(folder)
-        for stale in self.root.iterdir():  # the previous index, and any of an older schema
-            if stale.is_dir() and stale.name != folder:
-                shutil.rmtree(stale, ignore_errors=True)
+        async with self._writing:
+            self._point_current_at(folder)
+            if self.is_writer:
+                await asyncio.to_thread(self._open_folder, folder)
+            for stale in self.root.iterdir():  # the previous index, and any of an older schema
+                if stale.is_dir() and stale.name != folder:
+                    shutil.rmtree(stale, ignore_errors=True)
         return count
 
     # --- searching ---------------------------------------------------------------------------
