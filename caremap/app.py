@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import xstatic.pkg.leaflet as leaflet
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -18,6 +19,7 @@ from caremap import db, pages
 from caremap.accounts import routes as accounts_routes
 from caremap.auth import CaremapAuth, SessionCookies, auth_error
 from caremap.errors import exception_handlers
+from caremap.i18n import RememberLanguage
 from caremap.mail import reminder_rules, running_mail
 from caremap.search import running_search
 from caremap.settings import Settings, load_settings
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/", pages.home, name="home"),
+            Route("/search", pages.search_page, name="search_page"),
             Route("/services/{id:uuid}", pages.service_page, name="service_page"),
             Route("/healthz", pages.health, name="health"),
             Route("/help/{token}", pages.follow_up, methods=["GET", "POST"], name="follow_up"),
@@ -54,9 +57,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     *accounts_routes.routes,
                 ],
             ),
+            Mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet"),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[
+            Middleware(RememberLanguage),
             Middleware(
                 AuthenticationMiddleware, backend=CaremapAuth(settings), on_error=auth_error
             ),

@@ -1,44 +1,71 @@
 """Server-rendered pages of the public directory (the full web app grows in later issues)."""
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from caremap.i18n import language_of
 from caremap.templating import templates
 from directory import serialize, service
 from directory.errors import Invalid
-from directory.http import actor_of, query_int
-from directory.taxonomy import TOP_LEVEL
+from directory.http import actor_of
+from directory.taxonomy import BY_CODE, TOP_LEVEL
 from referrals import followup
 from referrals.messages import follow_up_page
+from search_index import service as search_service
+from search_index.query import parse_query
 
 
 async def home(request: Request) -> Response:
-    category = request.query_params.get("category") or None
-    postal_code = request.query_params.get("postal_code") or None
+    return templates.TemplateResponse(
+        request, "home.html", {"categories": TOP_LEVEL, "form": {}, "errors": {}}
+    )
+
+
+async def search_page(request: Request) -> Response:
+    """The results page: the search API's answer as a list and a map, the URL holding it all."""
+    form = dict(request.query_params)
     errors: dict[str, str] = {}
+    result = None
     try:
-        page = await service.list_services(
-            actor=actor_of(request),
-            category=category,
-            postal_code=postal_code,
-            page=query_int(request, "page", 1),
-            per_page=20,
+        result, unmet = await search_service.search(
+            backend=request.app.state.search_backend,
+            geocoder=request.app.state.geocoder,
+            query=parse_query(request.query_params),
         )
     except Invalid as error:
-        errors = error.fields
-        page = await service.list_services(actor=actor_of(request), per_page=20)
+        errors, unmet = error.fields, None
+    settings = request.app.state.settings
+    points = [
+        {
+            "lat": r["location"]["latitude"],
+            "lng": r["location"]["longitude"],
+            "name": r["name"],
+            "url": str(request.url_for("service_page", id=r["service_id"])),
+        }
+        for r in (result or {}).get("results", [])
+        if r["location"]
+    ]
+    category = BY_CODE.get(form.get("category", ""))
+    language = language_of(request)
     return templates.TemplateResponse(
         request,
-        "home.html",
+        "results.html",
         {
-            "services": [serialize.service_document(s) for s in page.items],
-            "page": page,
-            "categories": TOP_LEVEL,
-            "category": category,
-            "postal_code": postal_code or "",
+            "form": form,
             "errors": errors,
+            "result": result,
+            "category_name": (category.name_es if language == "es" else category.name)
+            if category
+            else None,
+            "map_data": {
+                "points": points,
+                "tiles": settings.map_tiles_url,
+                "attribution": settings.map_attribution,
+            },
         },
         status_code=422 if errors else 200,
+        background=BackgroundTask(search_service.record_unmet, unmet) if unmet else None,
     )
 
 

@@ -45,6 +45,8 @@ class Settings:
     geocoder: str | None = None
     geocoder_options: dict[str, Any] = field(default_factory=dict)
     geocoder_timeout: float = 5.0
+    map_tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_attribution: str = "© OpenStreetMap contributors"
     log_level: str = "INFO"
 
     @property
@@ -108,6 +110,10 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         geocoder=geocoder,
         geocoder_options=geocoder_options if geocoder else {},
         geocoder_timeout=config("GEOCODER_TIMEOUT", cast=float, default=5.0),
+        map_tiles_url=config(
+            "MAP_TILES_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+        ),
+        map_attribution=config("MAP_ATTRIBUTION", default="© OpenStreetMap contributors"),
         log_level=config("LOG_LEVEL", default="INFO"),
     )
     _check(settings)

@@ -1,9 +1,31 @@
-"""The Jinja2 environment for caremap's pages."""
+"""The Jinja2 environment for caremap's pages: templates, the language helpers and filters."""
 
 from pathlib import Path
+from urllib.parse import urlencode
 
+from babel import Locale, UnknownLocaleError
+from starlette.datastructures import QueryParams
 from starlette.templating import Jinja2Templates
+
+from caremap.i18n import template_context
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
-templates = Jinja2Templates(directory=HERE / "templates")
+templates = Jinja2Templates(directory=HERE / "templates", context_processors=[template_context])
+
+
+def replace_param(params: QueryParams, name: str, value: object) -> str:
+    """The current query string with one parameter set (pager and language links)."""
+    items = [(k, v) for k, v in params.multi_items() if k != name]
+    return urlencode([*items, (name, str(value))])
+
+
+def language_name(code: str, display_in: str = "en") -> str:
+    try:
+        return Locale.parse(code).get_display_name(display_in) or code
+    except (UnknownLocaleError, ValueError):
+        return code
+
+
+templates.env.filters["replace_param"] = replace_param
+templates.env.filters["language_name"] = language_name

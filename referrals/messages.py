@@ -1,24 +1,21 @@
 """The words of each referral email, in the recipient's language.
 
 Texts are gettext messages (English in the code, translations in `referrals/locales/*/
-LC_MESSAGES/messages.po`, extracted with `pybabel extract -F babel.cfg`). The catalogs are read
-straight from the .po files, so there is no compile step to forget. Emails name the service, the
+LC_MESSAGES/messages.po`, extracted with `pybabel extract -F babel.cfg`; `directory.i18n` reads
+them straight from the .po files, no compile step). Emails name the service, the
 organizations and a short reference, never the family: the details are behind the login.
 """
 
-import functools
 import gettext
 from dataclasses import dataclass
 from datetime import datetime
-from io import BytesIO
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
 
+from directory.i18n import catalog
+from directory.i18n import languages as i18n_languages
 from referrals.notify import Notice
 
 LOCALES = Path(__file__).parent / "locales"
@@ -47,22 +44,12 @@ LABELS = {
 }
 
 
-@functools.cache
 def translations(language: str) -> gettext.NullTranslations:
-    path = LOCALES / language / "LC_MESSAGES" / "messages.po"
-    if not path.exists():
-        return gettext.NullTranslations()
-    with path.open("rb") as po:
-        catalog = read_po(po, locale=language)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled)
+    return catalog(LOCALES, language)
 
 
-@functools.cache
-def languages() -> list[str]:
-    return ["en", *sorted(p.name for p in LOCALES.iterdir() if p.is_dir())]
+def languages() -> tuple[str, ...]:
+    return i18n_languages(LOCALES)
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,48 @@
 """The public pages render from the catalog without an account."""
 
 from tests import factories
+from tests.search_index.conftest import indexed
 
 
-async def test_home_lists_services_and_filters(app, client):
+async def test_home_has_the_search_boxes_and_category_tiles(app, client):
+    page = await client.get("/")
+    assert page.status_code == 200
+    assert 'name="q"' in page.text
+    assert 'name="near"' in page.text
+    assert '/search?category=food"' in page.text
+
+
+async def test_results_list_and_filter(app, client):
     organization = await factories.organization(name="Pilsen Pantry Test")
     await factories.listing(organization, name="Weekly Grocery Pantry")
     await factories.listing(organization, name="Legal clinic", categories=["legal-aid"])
-    page = await client.get("/")
+    await indexed()
+    page = await client.get("/search", params={"near": "60623"})
     assert page.status_code == 200
     assert "Weekly Grocery Pantry" in page.text
     assert "Legal clinic" in page.text
-    filtered = await client.get("/?category=legal&postal_code=60623")
+    filtered = await client.get("/search", params={"category": "legal", "near": "60623"})
     assert "Legal clinic" in filtered.text
     assert "Weekly Grocery Pantry" not in filtered.text
+    assert '"points": [{"lat": 41.8445' in filtered.text  # the map's data, for the script
 
 
-async def test_home_shows_filter_errors_next_to_the_field(app, client):
-    page = await client.get("/?postal_code=abc")
+async def test_results_show_errors_next_to_the_field(app, client):
+    page = await client.get("/search", params={"near": "nowhere at all"})
     assert page.status_code == 422
-    assert 'id="postal_code-error"' in page.text
-    assert 'value="abc"' in page.text
+    assert 'id="near-error"' in page.text
+    assert 'value="nowhere at all"' in page.text
+
+
+async def test_pages_speak_the_visitors_language(app, client):
+    spanish = await client.get("/", headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"})
+    assert '<html lang="es">' in spanish.text
+    assert "¿Qué necesita?" in spanish.text
+    chosen = await client.get("/?lang=en", headers={"Accept-Language": "es"})
+    assert "What do you need?" in chosen.text
+    remembered = await client.get("/?lang=es")
+    assert remembered.cookies.get("caremap_lang") == "es"
+    assert "¿Qué necesita?" in (await client.get("/")).text
 
 
 async def test_service_page(app, client):

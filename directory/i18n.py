@@ -1,0 +1,35 @@
+"""Reading gettext catalogs straight from their .po files (Babel), for any package's texts.
+
+Each package keeps its own catalog (`<package>/locales/<lang>/LC_MESSAGES/messages.po`); reading
+the .po at start-up means there is no compile step to forget on install.
+"""
+
+import functools
+import gettext
+from io import BytesIO
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+
+@functools.cache
+def catalog(locales: Path, language: str) -> gettext.NullTranslations:
+    """The translations for `language` in the folder `locales` (none: the English source)."""
+    path = locales / language / "LC_MESSAGES" / "messages.po"
+    if not path.exists():
+        return gettext.NullTranslations()
+    with path.open("rb") as po:
+        parsed = read_po(po, locale=language)
+    compiled = BytesIO()
+    write_mo(compiled, parsed)
+    compiled.seek(0)
+    return Translations(compiled)
+
+
+@functools.cache
+def languages(locales: Path) -> tuple[str, ...]:
+    """English, then every language with a catalog in `locales`."""
+    found = sorted(p.name for p in locales.iterdir() if p.is_dir()) if locales.exists() else []
+    return ("en", *found)
