@@ -1,22 +1,36 @@
-// The results map: an enhancement only. The list above works without it, and if the tiles
-// cannot load the markers still show where each service is.
+// The results map: an enhancement only. The list beside it carries every link and works
+// without it (and without JavaScript); if the tiles cannot load, the points still show.
+// Services at the same place share one point whose popup lists them all.
 (function () {
   var holder = document.getElementById("map");
   var data = document.getElementById("map-data");
   if (!holder || !data || typeof L === "undefined") return;
-  var map_data = JSON.parse(data.textContent);
-  if (!map_data.points.length) return;
+  var mapData = JSON.parse(data.textContent);
+  if (!mapData.points.length) return;
   holder.classList.add("map-on");
   var map = L.map(holder, { scrollWheelZoom: false });
-  L.tileLayer(map_data.tiles, { attribution: map_data.attribution, maxZoom: 18 }).addTo(map);
+  L.tileLayer(mapData.tiles, { attribution: mapData.attribution, maxZoom: 18 }).addTo(map);
+  var places = {};
+  mapData.points.forEach(function (p) {
+    var key = p.lat.toFixed(5) + "," + p.lng.toFixed(5);
+    (places[key] = places[key] || []).push(p);
+  });
   var bounds = [];
-  map_data.points.forEach(function (p) {
-    var marker = L.marker([p.lat, p.lng], { title: p.name, alt: p.name }).addTo(map);
-    var link = document.createElement("a");
-    link.href = p.url;
-    link.textContent = p.name;
-    marker.bindPopup(link);
-    bounds.push([p.lat, p.lng]);
+  Object.keys(places).forEach(function (key) {
+    var here = places[key];
+    var list = document.createElement("ul");
+    here.forEach(function (p) {
+      var item = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = p.url;
+      link.textContent = p.name;
+      item.appendChild(link);
+      list.appendChild(item);
+    });
+    L.circleMarker([here[0].lat, here[0].lng], {
+      radius: 10, color: "#0b5ea8", weight: 2, fillColor: "#0b5ea8", fillOpacity: 0.6
+    }).bindPopup(list).addTo(map);
+    bounds.push([here[0].lat, here[0].lng]);
   });
   map.fitBounds(bounds, { padding: [24, 24], maxZoom: 14 });
 })();

@@ -1,0 +1,112 @@
+"""Browser tests: the real app served by `caremap serve` on loopback, driven in Debian's
+chromium through Playwright (the system executable; no browser download).
+
+Each test gets its own database (the suite's per-test copy, SQLite or PostgreSQL) loaded with
+the demo data by `caremap seed`, and its own server process. Screenshots of each page go to
+`test-artifacts/screenshots/` (CI keeps them as artifacts).
+"""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.smtp import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+PASSWORD = "browser test password 1"
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict[str, str]
+
+    def caremap(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "caremap.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+
+@pytest_asyncio.fixture
+async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CAREMAP_DATA_DIR": str(tmp_path / "server"),
+        "SECRET_KEY": "browser-test-secret-key",
+        "BASE_URL": f"http://127.0.0.1:{port}",
+        "MAIL_DRAINER": "external",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = LiveServer(f"http://127.0.0.1:{port}", env)
+    await asyncio.to_thread(server.caremap, "seed")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "caremap.cli", "serve", "--port", str(port), env=env
+    )
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as client, asyncio.timeout(60):
+            while True:  # up, and the search index built from the demo data
+                try:
+                    found = await client.get("/api/search", params={"q": "food"})
+                    if found.status_code == 200 and found.json()["total"] > 0:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield launched
+        await launched.close()
+
+
+@pytest_asyncio.fixture
+async def page(browser: Browser, request) -> AsyncIterator[Page]:
+    context = await browser.new_context(locale="en-US")
+    opened = await context.new_page()
+    opened.set_default_timeout(10_000)
+    yield opened
+    await context.close()
+
+
+async def snapshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def assert_accessible(page: Page) -> None:
+    """axe-core (WCAG 2.2 A and AA rules) finds nothing on the page as it is now."""
+    results = await Axe().run(
+        page, options={"runOnly": {"type": "tag", "values": WCAG}, "resultTypes": ["violations"]}
+    )
+    assert results.violations_count == 0, results.generate_report()
