@@ -22,6 +22,7 @@ from caremap.errors import exception_handlers
 from caremap.i18n import RememberLanguage
 from caremap.mail import reminder_rules, running_mail
 from caremap.search import running_search
+from caremap.security import SecurityHeaders, csrf_protection
 from caremap.settings import Settings, load_settings
 from caremap.templating import STATIC_DIR
 from directory.geocoding import Geocoder, warm_up
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[
+            Middleware(SecurityHeaders, settings=settings),
+            Middleware(csrf_protection, settings=settings),
             Middleware(RememberLanguage),
             Middleware(
                 AuthenticationMiddleware, backend=CaremapAuth(settings), on_error=auth_error

@@ -1,17 +1,28 @@
 """The Jinja2 environment for caremap's pages: templates, the language helpers and filters."""
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from babel import Locale, UnknownLocaleError
 from starlette.datastructures import QueryParams
+from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from caremap.i18n import template_context
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
-templates = Jinja2Templates(directory=HERE / "templates", context_processors=[template_context])
+
+
+def forms_context(request: Request) -> dict[str, Any]:
+    """`csrftoken()`: the value every form POSTs back (checked by asgi-csrf, caremap.security)."""
+    return {"csrftoken": request.scope.get("csrftoken", lambda: "")}
+
+
+templates = Jinja2Templates(
+    directory=HERE / "templates", context_processors=[template_context, forms_context]
+)
 
 
 def replace_param(params: QueryParams, name: str, value: object) -> str:

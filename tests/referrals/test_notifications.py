@@ -178,13 +178,17 @@ async def test_the_family_is_asked_once_and_answers_through_the_link(
     async with asgi_client(app) as family:
         page = await family.get(link)
         assert page.status_code == 200
+        token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+        assert (await family.post(link, data={"answer": "no"})).status_code == 403  # no token
         assert "¿Recibió la ayuda que necesitaba?" in page.text
         assert page.headers["cache-control"] == "no-store"
-        assert (await family.post(link, data={"answer": "maybe"})).status_code == 422
-        answered = await family.post(link, data={"answer": "no"})
+        maybe = {"answer": "maybe", "csrftoken": token}
+        assert (await family.post(link, data=maybe)).status_code == 422
+        answered = await family.post(link, data={"answer": "no", "csrftoken": token})
         assert answered.status_code == 200
         assert "Gracias" in answered.text
-        assert (await family.post(link, data={"answer": "no"})).status_code == 200  # again
+        again = await family.post(link, data={"answer": "no", "csrftoken": token})
+        assert again.status_code == 200  # answering twice changes nothing
         assert (await family.get(link[:-3] + "abc")).status_code == 404
 
     seen = (await loop.specialist.get(f"/api/referrals/{referral['id']}")).json()

@@ -1,0 +1,90 @@
+"""Browser-facing protections: security headers on every response and CSRF tokens on forms.
+
+CSRF uses `asgi-csrf` (double-submit cookie, signed with the app's secret): every form POST
+must carry the `csrftoken` field that the page put there. The JSON API is left to its own
+rules (JSON bodies only, SameSite session cookies, bearer tokens), which no cross-site form
+can meet.
+"""
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from asgi_csrf import asgi_csrf
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from caremap.settings import Settings
+
+CSRF_FAILED_PAGE = (
+    b"<!doctype html><html lang='en'><meta charset='utf-8'><title>Form expired</title>"
+    b"<h1>This form has expired</h1><p>Go back, reload the page and send the form again.</p>"
+)
+
+
+def content_security_policy(settings: Settings) -> str:
+    tiles = urlsplit(settings.map_tiles_url.replace("{s}", "a"))
+    tile_origin = f"{tiles.scheme}://{tiles.netloc}" if tiles.netloc else ""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"img-src 'self' data: {tile_origin}".strip(),
+            "script-src 'self'",
+            "style-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+class SecurityHeaders:
+    """ASGI middleware: the same protective headers on every response (pages and API)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.headers = {
+            "content-security-policy": content_security_policy(settings),
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "strict-origin-when-cross-origin",
+            "x-frame-options": "DENY",
+            "permissions-policy": "geolocation=(self), camera=(), microphone=()",
+        }
+        if settings.https:
+            self.headers["strict-transport-security"] = "max-age=31536000"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    if name not in headers:  # a page may set its own (no-referrer, say)
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _csrf_failed(scope: Scope, send: Send, message_id: Any) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [(b"content-type", b"text/html; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": CSRF_FAILED_PAGE})
+
+
+def csrf_protection(app: ASGIApp, settings: Settings) -> ASGIApp:
+    return asgi_csrf(
+        app,
+        signing_secret=str(settings.secret_key),
+        skip_if_scope=lambda scope: scope["path"].startswith("/api/"),
+        cookie_secure=settings.https,
+        send_csrf_failed=_csrf_failed,
+    )
