@@ -15,7 +15,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 import directory.routes
 import referrals.routes
 import search_index.routes
-from caremap import db, pages
+from caremap import db, pages, workspace
 from caremap.accounts import routes as accounts_routes
 from caremap.auth import CaremapAuth, SessionCookies, auth_error
 from caremap.errors import exception_handlers
@@ -48,6 +48,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/search", pages.search_page, name="search_page"),
             Route("/services/{id:uuid}", pages.service_page, name="service_page"),
             Route("/healthz", pages.health, name="health"),
+            Route("/login", workspace.login_page, methods=["GET", "POST"], name="login"),
+            Route("/logout", workspace.logout_page, methods=["POST"], name="logout"),
+            Route("/referrals", workspace.referral_list, name="referral_list"),
+            Route("/referrals/{id:uuid}", workspace.referral_page, name="referral_page"),
+            Route(
+                "/referrals/{id:uuid}/{action:str}",
+                workspace.referral_action,
+                methods=["POST"],
+                name="referral_action",
+            ),
             Route("/help/{token}", pages.follow_up, methods=["GET", "POST"], name="follow_up"),
             Mount(
                 "/api",

@@ -12,10 +12,11 @@ from starlette.authentication import (
     BaseUser,
     UnauthenticatedUser,
 )
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
 from caremap.accounts import service as accounts
+from caremap.accounts.models import User
 from caremap.settings import Settings
 
 SESSION_COOKIE = "caremap_session"
@@ -88,3 +89,23 @@ def auth_error(conn: HTTPConnection, error: Exception) -> Response:
         status_code=401,
         headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+async def sign_in(request: Request, response: Response, user: User) -> None:
+    """Start a session for `user` on `response`, ending the browser's previous one."""
+    cookies: SessionCookies = request.app.state.session_cookies
+    old = cookies.load(request.cookies.get(SESSION_COOKIE, ""))
+    if old:
+        await accounts.end_session(session_id=old)
+    session_id = await accounts.start_session(
+        user=user, max_hours=request.app.state.settings.session_max_hours
+    )
+    cookies.set(response, session_id)
+
+
+async def sign_out(request: Request, response: Response) -> None:
+    cookies: SessionCookies = request.app.state.session_cookies
+    session_id = cookies.load(request.cookies.get(SESSION_COOKIE, ""))
+    if session_id:
+        await accounts.end_session(session_id=session_id)
+    cookies.clear(response)

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from directory.i18n import catalog, languages
+from referrals.messages import label_helpers
 
 LOCALES = Path(__file__).parent / "locales"
 COOKIE = "caremap_lang"
@@ -52,6 +53,7 @@ def template_context(request: Request) -> dict[str, Any]:
         "_": translations.gettext,
         "gettext": translations.gettext,
         "ngettext": translations.ngettext,
+        **label_helpers(language),
     }
 
 

@@ -7,6 +7,7 @@ organizations and a short reference, never the family: the details are behind th
 """
 
 import gettext
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +42,30 @@ LABELS = {
     "could_not_reach": N_("could not reach the family"),
     "not_eligible_after_intake": N_("not eligible after intake"),
     "referred_elsewhere": N_("referred elsewhere"),
+}
+
+STATUS_LABELS = {
+    "draft": N_("draft"),
+    "requested": N_("sent"),
+    "received": N_("received"),
+    "accepted": N_("accepted"),
+    "in_progress": N_("in progress"),
+    "on_hold": N_("on hold"),
+    "completed": N_("completed"),
+    "failed": N_("not completed"),
+    "rejected": N_("declined"),
+    "cancelled": N_("cancelled"),
+}
+MOVE_LABELS = {
+    "requested": N_("Send the referral"),
+    "received": N_("Mark as received"),
+    "accepted": N_("Accept"),
+    "rejected": N_("Decline"),
+    "in_progress": N_("Start work"),
+    "on_hold": N_("Put on hold"),
+    "completed": N_("Complete"),
+    "failed": N_("Close without service"),
+    "cancelled": N_("Cancel the referral"),
 }
 
 
@@ -227,4 +252,18 @@ def follow_up_page(language: str) -> dict[str, str]:
             "We are sorry. Your school contact will be told, so they can help you find "
             "another service."
         ),
+    }
+
+
+def label_helpers(language: str) -> dict[str, Callable[[str | None], str]]:
+    """Page helpers that name statuses, moves, reasons and outcomes in `language`."""
+    _ = translations(language if language in languages() else "en").gettext
+
+    def lookup(table: dict[str, str]) -> Callable[[str | None], str]:
+        return lambda code: _(table[code]) if code in table else (code or "")
+
+    return {
+        "label": lookup(LABELS),
+        "status_label": lookup(STATUS_LABELS),
+        "move_label": lookup(MOVE_LABELS),
     }

@@ -6,7 +6,7 @@ from starlette.routing import Route
 
 from caremap.accounts import service
 from caremap.accounts.models import ApiToken, User
-from caremap.auth import SESSION_COOKIE
+from caremap.auth import sign_in, sign_out
 from directory.access import require_actor
 from directory.errors import Invalid
 from directory.http import actor_of, read_json, read_json_object
@@ -42,25 +42,14 @@ def _text(body: dict, key: str) -> str:
 async def login(request: Request) -> JSONResponse:
     body = await read_json_object(request)
     user = await service.authenticate(email=_text(body, "email"), password=_text(body, "password"))
-    cookies = request.app.state.session_cookies
-    old = cookies.load(request.cookies.get(SESSION_COOKIE, ""))
-    if old:
-        await service.end_session(session_id=old)
-    session_id = await service.start_session(
-        user=user, max_hours=request.app.state.settings.session_max_hours
-    )
     response = JSONResponse(user_document(user))
-    cookies.set(response, session_id)
+    await sign_in(request, response, user)
     return response
 
 
 async def logout(request: Request) -> Response:
-    cookies = request.app.state.session_cookies
-    session_id = cookies.load(request.cookies.get(SESSION_COOKIE, ""))
-    if session_id:
-        await service.end_session(session_id=session_id)
     response = Response(status_code=204)
-    cookies.clear(response)
+    await sign_out(request, response)
     return response
 
 

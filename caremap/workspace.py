@@ -1,0 +1,150 @@
+"""Signed-in pages: sign-in, the referral list (a school's referrals or an agency's inbox) and
+the referral page with its timeline and the moves the viewer may make.
+
+Thin handlers over `referrals.service`, like the JSON API: the same rules, the same errors.
+Forms post back and redirect (so a reload never sends twice); a refused move shows its reason
+on the page.
+"""
+
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from caremap.accounts import service as accounts
+from caremap.auth import sign_in, sign_out
+from caremap.templating import templates
+from directory.errors import Conflict, Invalid, Unauthenticated
+from directory.http import actor_of
+from referrals import access
+from referrals import service as referrals
+from referrals.lifecycle import OUTCOMES, REJECTION_REASONS, TRANSITIONS
+from referrals.routes import referral_document, with_timeline
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site: never an absolute URL an attacker chose."""
+    if not value or not value.startswith("/") or value.startswith("//") or urlsplit(value).netloc:
+        return "/referrals"
+    return value
+
+
+def _to_login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+async def login_page(request: Request) -> Response:
+    context: dict[str, Any] = {"next": _safe_next(request.query_params.get("next")), "email": ""}
+    if request.method == "GET":
+        return templates.TemplateResponse(request, "login.html", context)
+    form = await request.form()
+    email, password = str(form.get("email", "")), str(form.get("password", ""))
+    context.update(next=_safe_next(str(form.get("next", ""))), email=email)
+    try:
+        user = await accounts.authenticate(email=email, password=password)
+    except (Unauthenticated, Invalid):
+        context["error"] = True
+        return templates.TemplateResponse(request, "login.html", context, status_code=400)
+    response = RedirectResponse(context["next"], status_code=303)
+    await sign_in(request, response, user)
+    return response
+
+
+async def logout_page(request: Request) -> Response:
+    response = RedirectResponse("/", status_code=303)
+    await sign_out(request, response)
+    return response
+
+
+async def referral_list(request: Request) -> Response:
+    actor = actor_of(request)
+    if actor is None:
+        return _to_login(request)
+    status = request.query_params.get("status") or None
+    overdue, _ = await referrals.list_referrals(actor=actor, overdue=True, per_page=100)
+    listed, total = await referrals.list_referrals(actor=actor, status=status, per_page=100)
+    late = {r.id for r in overdue}
+    ordered = sorted(listed, key=lambda r: (r.id not in late, r.due_at or r.created_at))
+    return templates.TemplateResponse(
+        request,
+        "referrals.html",
+        {
+            "referrals": [referral_document(r, request) for r in ordered],
+            "overdue": {str(i) for i in late},
+            "total": total,
+            "status": status,
+            "role": actor.role.value,
+        },
+    )
+
+
+def _moves(request: Request, referral: Any) -> list[str]:
+    """The moves the viewer's side may make from the referral's status."""
+    actor = actor_of(request)
+    assert actor is not None
+    party = access.party_of(actor, referral)
+    return [
+        to.value
+        for (frm, to), move in TRANSITIONS.items()
+        if frm == referral.status and (party is None or move.by is party)
+    ]
+
+
+async def referral_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+    if actor_of(request) is None:
+        return _to_login(request)
+    referral = await referrals.get_referral(
+        actor=actor_of(request), referral_id=request.path_params["id"]
+    )
+    return templates.TemplateResponse(
+        request,
+        "referral.html",
+        {
+            "referral": with_timeline(referral, request),
+            "moves": _moves(request, referral),
+            "reasons": REJECTION_REASONS,
+            "outcomes": OUTCOMES,
+            "error": error,
+        },
+        status_code=status,
+    )
+
+
+async def referral_action(request: Request) -> Response:
+    """A move or a note from the referral page's forms."""
+    actor = actor_of(request)
+    if actor is None:
+        return _to_login(request)
+    action = request.path_params["action"]
+    if action not in ("move", "note"):
+        raise HTTPException(404)
+    form = await request.form()
+    referral_id = request.path_params["id"]
+
+    def text(name: str) -> str | None:
+        value = str(form.get(name, "")).strip()
+        return value or None
+
+    try:
+        if action == "note":
+            await referrals.add_note(actor=actor, referral_id=referral_id, note=text("note"))
+        else:
+            version = text("version") or ""
+            await referrals.transition(
+                actor=actor,
+                referral_id=referral_id,
+                to=text("to") or "",
+                version=int(version) if version.isdigit() else 0,
+                reason=text("reason"),
+                outcome=text("outcome"),
+                note=text("note"),
+            )
+    except (Invalid, Conflict) as refused:
+        message = refused.message
+        if isinstance(refused, Invalid):
+            message = "; ".join(f"{k}: {v}" for k, v in refused.fields.items())
+        return await referral_page(request, error=message, status=refused.status)
+    return RedirectResponse(f"/referrals/{referral_id}", status_code=303)

@@ -1,0 +1,161 @@
+"""The signed-in pages: sign-in, the referral lists and the referral page's forms, through the
+real app with its CSRF protection (tokens are read from the pages, as a browser would)."""
+
+import re
+
+from directory.models import Organization
+from tests import factories
+from tests.conftest import asgi_client
+from tests.referrals.conftest import refer
+
+
+def token(page) -> str:
+    return re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+
+
+async def sign_in(client, user, next_path="/referrals"):
+    form = await client.get(f"/login?next={next_path}")
+    return await client.post(
+        "/login",
+        data={
+            "email": user.email,
+            "password": factories.PASSWORD,
+            "next": next_path,
+            "csrftoken": token(form),
+        },
+    )
+
+
+async def test_signed_out_visitors_are_sent_to_sign_in_and_back(app, client):
+    organization = await factories.organization("school")
+    user = await factories.user(organization, "specialist")
+    first = await client.get("/referrals?status=requested")
+    assert first.status_code == 303
+    assert first.headers["location"] == "/login?next=/referrals%3Fstatus%3Drequested"
+    wrong = await client.post(
+        "/login",
+        data={
+            "email": user.email,
+            "password": "nope",
+            "csrftoken": token(await client.get("/login")),
+        },
+    )
+    assert wrong.status_code == 400
+    assert user.email in wrong.text  # the email is kept
+    assert "do not match" in wrong.text
+    signed = await sign_in(client, user, "/referrals?status=requested")
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/referrals?status=requested"
+    assert (await client.get("/referrals")).status_code == 200
+
+
+async def test_sign_in_never_redirects_off_site(app, client):
+    user = await factories.user(await factories.organization("school"), "specialist")
+    for target in ("https://evil.example.com/", "//evil.example.com/"):
+        signed = await sign_in(client, user, target)
+        assert signed.headers["location"] == "/referrals"
+
+
+async def test_the_partner_works_a_referral_on_its_page(loop, app):
+    await Organization.filter(id=loop.agency.id).update(referral_email="in@agency.example.org")
+    referral = await refer(loop)
+    url = f"/referrals/{referral['id']}"
+    async with asgi_client(app) as partner:
+        await sign_in(partner, loop.partner_user)
+        inbox = await partner.get("/referrals")
+        assert referral["id"][:8].upper() in inbox.text
+        page = await partner.get(url)
+        assert page.status_code == 200
+        assert "(773) 555-0199" in page.text  # shared by the consent
+        assert "Cancel the referral" not in page.text  # the referrer's move, not theirs
+
+        for to, extra in [("accepted", {}), ("in_progress", {})]:
+            page = await partner.get(url)
+            version = re.search(r'name="version" value="(\d+)"', page.text).group(1)
+            moved = await partner.post(
+                f"{url}/move",
+                data={"to": to, "version": version, "csrftoken": token(page), **extra},
+            )
+            assert moved.status_code == 303
+        page = await partner.get(url)
+        stale = await partner.post(
+            f"{url}/move",
+            data={
+                "to": "completed",
+                "version": "1",
+                "outcome": "service_provided",
+                "csrftoken": token(page),
+            },
+        )
+        assert stale.status_code == 409  # shown on the page, not lost
+        assert "changed by someone else" in stale.text
+        version = re.search(r'name="version" value="(\d+)"', page.text).group(1)
+        missing = await partner.post(
+            f"{url}/move", data={"to": "completed", "version": version, "csrftoken": token(page)}
+        )
+        assert missing.status_code == 422
+        assert "outcome" in missing.text
+        done = await partner.post(
+            f"{url}/move",
+            data={
+                "to": "completed",
+                "version": version,
+                "outcome": "service_provided",
+                "csrftoken": token(page),
+            },
+        )
+        assert done.status_code == 303
+        noted = await partner.post(
+            f"{url}/note", data={"note": "Family picked up", "csrftoken": token(page)}
+        )
+        assert noted.status_code == 303
+        assert (
+            await partner.post(f"{url}/other", data={"csrftoken": token(page)})
+        ).status_code == 404
+
+    async with asgi_client(app) as specialist:
+        await sign_in(specialist, loop.specialist_user)
+        seen = await specialist.get(url)
+        assert 'id="referral-status">completed' in seen.text
+        assert 'id="referral-outcome">service provided' in seen.text
+        assert "Family picked up" in seen.text
+
+
+async def test_other_organizations_cannot_open_the_page(loop, app):
+    referral = await refer(loop)
+    outsider = await factories.user(await factories.organization(), "partner")
+    async with asgi_client(app) as client:
+        await sign_in(client, outsider)
+        page = await client.get(f"/referrals/{referral['id']}", headers={"Accept": "text/html"})
+        assert page.status_code == 403
+        assert "J.R." not in page.text
+        inbox = await client.get("/referrals")
+        assert referral["id"][:8].upper() not in inbox.text
+
+
+async def test_pages_without_the_csrf_token_are_refused(loop, app):
+    referral = await refer(loop)
+    async with asgi_client(app) as partner:
+        await sign_in(partner, loop.partner_user)
+        refused = await partner.post(
+            f"/referrals/{referral['id']}/move", data={"to": "accepted", "version": "1"}
+        )
+        assert refused.status_code == 403
+    seen = (await loop.specialist.get(f"/api/referrals/{referral['id']}")).json()
+    assert seen["status"] == "requested"
+
+
+async def test_signed_in_pages_speak_spanish_too(loop, app):
+    referral = await refer(loop)
+    async with asgi_client(app) as partner:
+        login = await partner.get("/login?lang=es")
+        assert "Iniciar sesión" in login.text
+        await sign_in(partner, loop.partner_user)
+        inbox = await partner.get("/referrals")
+        assert "Derivaciones recibidas" in inbox.text
+        assert "1 derivación" in inbox.text
+        page = await partner.get(f"/referrals/{referral['id']}")
+        assert '<html lang="es">' in page.text
+        assert "Historial" in page.text
+        assert "Aceptar" in page.text
+        assert 'id="referral-status">enviada' in page.text
