@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/login", workspace.login_page, methods=["GET", "POST"], name="login"),
             Route("/logout", workspace.logout_page, methods=["POST"], name="logout"),
             Route("/referrals", workspace.referral_list, name="referral_list"),
+            Route("/referrals/new", workspace.referral_form, methods=["GET", "POST"]),
             Route("/referrals/{id:uuid}", workspace.referral_page, name="referral_page"),
             Route(
                 "/referrals/{id:uuid}/{action:str}",

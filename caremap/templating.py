@@ -10,14 +10,19 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from caremap.i18n import template_context
+from directory.http import actor_of
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 
 
 def forms_context(request: Request) -> dict[str, Any]:
-    """`csrftoken()`: the value every form POSTs back (checked by asgi-csrf, caremap.security)."""
-    return {"csrftoken": request.scope.get("csrftoken", lambda: "")}
+    """`csrftoken()`: the value every form POSTs back (checked by asgi-csrf, caremap.security),
+    and `viewer`: the signed-in actor, if any (for the header and the "Refer" buttons)."""
+    return {
+        "csrftoken": request.scope.get("csrftoken", lambda: ""),
+        "viewer": actor_of(request) if "user" in request.scope else None,
+    }
 
 
 templates = Jinja2Templates(

@@ -8,6 +8,7 @@ on the page.
 
 from typing import Any
 from urllib.parse import quote, urlsplit
+from uuid import UUID
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,8 +17,11 @@ from starlette.responses import RedirectResponse, Response
 from caremap.accounts import service as accounts
 from caremap.auth import sign_in, sign_out
 from caremap.templating import templates
+from directory import serialize
+from directory import service as catalog
 from directory.errors import Conflict, Invalid, Unauthenticated
 from directory.http import actor_of
+from directory.taxonomy import CATEGORIES
 from referrals import access
 from referrals import service as referrals
 from referrals.lifecycle import OUTCOMES, REJECTION_REASONS, TRANSITIONS
@@ -148,3 +152,85 @@ async def referral_action(request: Request) -> Response:
             message = "; ".join(f"{k}: {v}" for k, v in refused.fields.items())
         return await referral_page(request, error=message, status=refused.status)
     return RedirectResponse(f"/referrals/{referral_id}", status_code=303)
+
+
+SHARES = ("name", "age_band", "language", "contact", "needs")
+
+
+def _referral_input(form: Any) -> dict[str, Any]:
+    """The referral form as the API's JSON body, so both are checked by the same rules."""
+
+    def text(name: str) -> str | None:
+        value = str(form.get(name, "")).strip()
+        return value or None
+
+    consent = None
+    if form.get("consent_given_by"):
+        consent = {
+            "given_by": text("consent_given_by"),
+            "method": text("consent_method"),
+            "given_at": text("consent_given_at"),
+            "shares": form.getlist("consent_shares"),
+            "follow_up": form.get("consent_follow_up") == "yes",
+        }
+        if consent["given_at"] and len(consent["given_at"]) == 16:  # datetime-local, no zone
+            consent["given_at"] += ":00+00:00"
+    return {
+        "service_id": text("service_id"),
+        "person": {
+            "name": text("person_name"),
+            "age_band": text("person_age_band"),
+            "preferred_language": text("person_language") or "en",
+            "contact_method": text("person_contact_method"),
+            "contact_value": text("person_contact_value"),
+            "contact_times": text("person_contact_times"),
+        },
+        "needs": form.getlist("needs"),
+        "urgency": text("urgency") or "routine",
+        "consent": consent,
+        "draft": form.get("draft") == "yes",
+        "confirm_full": form.get("confirm_full") == "yes",
+        "note": text("note"),
+    }
+
+
+async def referral_form(request: Request) -> Response:
+    """The referral form for one service (from a search result's "Refer"), and its POST."""
+    actor = actor_of(request)
+    if actor is None:
+        return _to_login(request)
+    access.require_referrer_role(actor)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = await request.form()
+        values = _referral_input(form)
+        try:
+            referral = await referrals.create_referral(actor=actor, data=values)
+        except Invalid as refused:
+            errors = refused.fields
+        else:
+            return RedirectResponse(f"/referrals/{referral.id}", status_code=303)
+        service_id = values["service_id"]
+    else:
+        values = {}
+        service_id = request.query_params.get("service_id")
+    service = await catalog.get_service(actor=actor, service_id=_uuid(service_id))
+    return templates.TemplateResponse(
+        request,
+        "referral_form.html",
+        {
+            "service": serialize.service_document(service),
+            "values": values,
+            "errors": errors,
+            "categories": CATEGORIES,
+            "shares": SHARES,
+        },
+        status_code=422 if errors else 200,
+    )
+
+
+def _uuid(value: Any) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise Invalid({"service_id": "choose a service from the search results"}) from None

@@ -56,6 +56,13 @@ STATUS_LABELS = {
     "rejected": N_("declined"),
     "cancelled": N_("cancelled"),
 }
+SHARE_LABELS = {
+    "name": N_("name or initials"),
+    "age_band": N_("age"),
+    "language": N_("language"),
+    "contact": N_("contact details"),
+    "needs": N_("needs"),
+}
 MOVE_LABELS = {
     "requested": N_("Send the referral"),
     "received": N_("Mark as received"),
@@ -266,4 +273,5 @@ def label_helpers(language: str) -> dict[str, Callable[[str | None], str]]:
         "label": lookup(LABELS),
         "status_label": lookup(STATUS_LABELS),
         "move_label": lookup(MOVE_LABELS),
+        "share_label": lookup(SHARE_LABELS),
     }

@@ -159,3 +159,58 @@ async def test_signed_in_pages_speak_spanish_too(loop, app):
         assert "Historial" in page.text
         assert "Aceptar" in page.text
         assert 'id="referral-status">enviada' in page.text
+
+
+def referral_form(page, **changes) -> dict:
+    data = {
+        "csrftoken": token(page),
+        "service_id": re.search(r'name="service_id" value="([^"]+)"', page.text).group(1),
+        "person_name": "M.G.",
+        "person_age_band": "11-13",
+        "person_language": "es",
+        "person_contact_method": "phone",
+        "person_contact_value": "(773) 555-0123",
+        "needs": ["food-pantry"],
+        "urgency": "soon",
+        "consent_given_by": "guardian",
+        "consent_method": "verbal",
+        "consent_given_at": "2026-11-20T09:30",
+        "consent_shares": ["name", "age_band", "language", "contact", "needs"],
+    }
+    data.update(changes)
+    return data
+
+
+async def test_a_specialist_refers_from_the_form(loop, app):
+    async with asgi_client(app) as specialist:
+        await sign_in(specialist, loop.specialist_user)
+        page = await specialist.get(f"/referrals/new?service_id={loop.service.id}")
+        assert page.status_code == 200
+        assert 'value="food-pantry" checked' in page.text  # the service's own categories
+        bad = await specialist.post(
+            "/referrals/new", data=referral_form(page, person_contact_value="call me")
+        )
+        assert bad.status_code == 422
+        assert 'id="person-contact_value-error"' in bad.text
+        assert 'value="M.G."' in bad.text  # what was typed is kept
+        unconsented = await specialist.post(
+            "/referrals/new", data=referral_form(bad, consent_given_by="")
+        )
+        assert unconsented.status_code == 422
+        assert 'id="consent-error"' in unconsented.text
+        sent = await specialist.post("/referrals/new", data=referral_form(bad))
+        assert sent.status_code == 303
+        referral_url = sent.headers["location"]
+        page = await specialist.get(referral_url)
+        assert "M.G." in page.text
+        assert "Cancel the referral" in page.text
+    inbox = (await loop.partner.get("/api/referrals")).json()["contents"]
+    assert [r["person"]["name"] for r in inbox] == ["M.G."]
+    assert inbox[0]["urgency"] == "soon"
+
+
+async def test_only_specialists_get_the_referral_form(loop, app):
+    async with asgi_client(app) as partner:
+        await sign_in(partner, loop.partner_user)
+        page = await partner.get(f"/referrals/new?service_id={loop.service.id}")
+        assert page.status_code == 403
