@@ -5,6 +5,8 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import xstatic.pkg.leaflet as leaflet
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -48,6 +50,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/search", pages.search_page, name="search_page"),
             Route("/services/{id:uuid}", pages.service_page, name="service_page"),
             Route("/healthz", pages.health, name="health"),
+            Route("/ask", pages.ask_for_help, methods=["GET", "POST"], name="ask"),
+            Route("/help-requests", workspace.help_request_list, methods=["GET"]),
+            Route(
+                "/help-requests/{id:uuid}/handled", workspace.help_request_handled, methods=["POST"]
+            ),
             Route("/login", workspace.login_page, methods=["GET", "POST"], name="login"),
             Route("/logout", workspace.logout_page, methods=["POST"], name="logout"),
             Route("/referrals", workspace.referral_list, name="referral_list"),
@@ -86,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.session_cookies = SessionCookies(settings)
     app.state.reminder_rules = reminder_rules(settings)
+    app.state.ask_limiter = MovingWindowRateLimiter(MemoryStorage())
     app.state.geocoder = Geocoder(
         settings.geocoder, options=settings.geocoder_options, timeout=settings.geocoder_timeout
     )

@@ -1,5 +1,8 @@
 """Server-rendered pages of the public directory (the full web app grows in later issues)."""
 
+from typing import Any
+
+from limits import parse as parse_limit
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -10,7 +13,7 @@ from directory import serialize, service
 from directory.errors import Invalid
 from directory.http import actor_of
 from directory.taxonomy import BY_CODE, TOP_LEVEL
-from referrals import followup
+from referrals import followup, help_requests
 from referrals.messages import follow_up_page
 from search_index import service as search_service
 from search_index.query import parse_query
@@ -99,3 +102,62 @@ async def follow_up(request: Request) -> Response:
         },
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
+
+
+# "Ask for help" is open to anyone, so it is limited per address (`app.state.ask_limiter`),
+# and a honeypot field that people never see catches simple bots: they are thanked, and
+# nothing is stored.
+ASK_LIMIT = parse_limit("5/hour")
+
+
+async def ask_for_help(request: Request) -> Response:
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    if request.method == "POST":
+        form = await request.form()
+        values = {k: str(v).strip() for k, v in form.items() if k != "csrftoken"}
+        if values.get("website"):  # the honeypot
+            return _asked(request)
+        client = request.client.host if request.client else "unknown"
+        if not request.app.state.ask_limiter.hit(ASK_LIMIT, "ask", client):
+            return templates.TemplateResponse(
+                request,
+                "error.html",
+                {
+                    "status": 429,
+                    "title": "Too many requests",
+                    "message": "Please wait a while before sending another request.",
+                },
+                status_code=429,
+            )
+        try:
+            await help_requests.create_help_request(
+                {
+                    "school_id": values.get("school_id") or None,
+                    "need": values.get("need", ""),
+                    "preferred_language": language_of(request),
+                    "anonymous": values.get("anonymous") == "yes",
+                    "contact_method": values.get("contact_method") or None,
+                    "contact_value": values.get("contact_value") or None,
+                    "message": values.get("message") or None,
+                }
+            )
+        except Invalid as error:
+            errors = error.fields
+        else:
+            return _asked(request)
+    return templates.TemplateResponse(
+        request,
+        "ask.html",
+        {
+            "schools": await help_requests.schools(),
+            "needs": TOP_LEVEL,
+            "values": values,
+            "errors": errors,
+        },
+        status_code=422 if errors else 200,
+    )
+
+
+def _asked(request: Request) -> Response:
+    return templates.TemplateResponse(request, "asked.html", {})

@@ -21,8 +21,8 @@ from directory import serialize
 from directory import service as catalog
 from directory.errors import Conflict, Invalid, Unauthenticated
 from directory.http import actor_of
-from directory.taxonomy import CATEGORIES
-from referrals import access
+from directory.taxonomy import BY_CODE, CATEGORIES
+from referrals import access, help_requests
 from referrals import service as referrals
 from referrals.lifecycle import OUTCOMES, REJECTION_REASONS, TRANSITIONS
 from referrals.routes import referral_document, with_timeline
@@ -234,3 +234,21 @@ def _uuid(value: Any) -> UUID:
         return UUID(str(value))
     except ValueError:
         raise Invalid({"service_id": "choose a service from the search results"}) from None
+
+
+async def help_request_list(request: Request) -> Response:
+    actor = actor_of(request)
+    if actor is None:
+        return _to_login(request)
+    waiting = await help_requests.list_help_requests(actor=actor)
+    return templates.TemplateResponse(
+        request, "help_requests.html", {"requests": waiting, "categories": BY_CODE}
+    )
+
+
+async def help_request_handled(request: Request) -> Response:
+    actor = actor_of(request)
+    if actor is None:
+        return _to_login(request)
+    await help_requests.mark_handled(actor=actor, help_request_id=request.path_params["id"])
+    return RedirectResponse("/help-requests", status_code=303)

@@ -130,3 +130,29 @@ class MailOutbox(Model):
 
     class Meta:
         table = "referral_mail"
+
+
+class HelpRequestStatus(StrEnum):
+    NEW = "new"
+    HANDLED = "handled"
+
+
+class HelpRequest(Model):
+    """A family's or student's "ask for help" from the public site, for their school's team.
+
+    Anonymous requests carry no contact details at all. The message is short and optional.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    school_organization_id = fields.UUIDField(db_index=True)
+    need = fields.CharField(max_length=100)
+    preferred_language = fields.CharField(max_length=10, default="en")
+    contact_method = fields.CharField(max_length=20, null=True)
+    contact_value = fields.CharField(max_length=254, null=True)
+    message = fields.CharField(max_length=500, null=True)
+    status = fields.CharEnumField(HelpRequestStatus, max_length=10, default=HelpRequestStatus.NEW)
+    handled_by = fields.UUIDField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "help_request"

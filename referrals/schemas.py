@@ -28,23 +28,26 @@ class PersonInput(Input):
 
     @model_validator(mode="after")
     def _reachable(self) -> Self:
-        method, value = self.contact_method, self.contact_value
-        if method == "school":
+        if self.contact_method == "school":
             self.contact_value = None
             return self
-        if not value:
-            raise FieldError("person.contact_value", f"needed to reach them by {method}")
-        if method == "email":
-            try:
-                validate_email(value, check_deliverability=False)
-            except EmailNotValidError:
-                raise FieldError("person.contact_value", "must be an email address") from None
-        elif (
-            not all(c.isdigit() or c in " ()+-." for c in value)
-            or sum(c.isdigit() for c in value) < 7
-        ):
-            raise FieldError("person.contact_value", "must be a phone number")
+        check_contact(self.contact_method, self.contact_value, "person.contact_value")
         return self
+
+
+def check_contact(method: str, value: str | None, field: str) -> None:
+    """A way back to a person: an email address for email, a phone number otherwise."""
+    if not value:
+        raise FieldError(field, f"needed to reach them by {method}")
+    if method == "email":
+        try:
+            validate_email(value, check_deliverability=False)
+        except EmailNotValidError:
+            raise FieldError(field, "must be an email address") from None
+    elif (
+        not all(c.isdigit() or c in " ()+-." for c in value) or sum(c.isdigit() for c in value) < 7
+    ):
+        raise FieldError(field, "must be a phone number")
 
 
 class ConsentInput(Input):

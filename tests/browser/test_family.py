@@ -34,12 +34,34 @@ async def test_a_family_searches_in_spanish_by_zip(live_server, browser):
     await context.close()
 
 
-async def test_public_pages_in_english_have_no_axe_violations(live_server, page):
-    for path, name in [("/", "home-en"), ("/search?category=food&near=60608", "results-en")]:
-        await page.goto(live_server.url + path)
-        assert await page.get_attribute("html", "lang") == "en"
-        await snapshot(page, name)
-        await assert_accessible(page)
+async def test_every_public_page_in_both_languages_has_no_axe_violations(live_server, page):
+    await page.goto(live_server.url + "/search?q=legal")
+    service = await page.locator(".result h2 a").first.get_attribute("href")
+    pages = {
+        "home": "/",
+        "results": "/search?category=food&near=60608",
+        "service": service.split("?")[0].removeprefix(live_server.url),
+        "ask": "/ask",
+        "login": "/login",
+    }
+    for lang in ("en", "es"):
+        for name, path in pages.items():
+            joiner = "&" if "?" in path else "?"
+            await page.goto(f"{live_server.url}{path}{joiner}lang={lang}")
+            assert await page.get_attribute("html", "lang") == lang
+            await snapshot(page, f"{name}-{lang}")
+            await assert_accessible(page)
+
+
+async def test_a_student_asks_for_help_anonymously(live_server, page):
+    await page.goto(live_server.url + "/?lang=en")
+    await page.get_by_role("link", name="Ask for help").click()
+    school = page.get_by_label("Your school", exact=True)
+    await school.select_option(label="Pilsen Community High School")
+    await page.get_by_label("What do you need help with?").select_option("housing")
+    await page.get_by_label("Ask anonymously", exact=False).check()
+    await page.get_by_role("button", name="Send").click()
+    assert "has your request" in await page.get_by_role("status").inner_text()
 
 
 async def test_search_works_without_javascript(live_server, browser):
