@@ -17,7 +17,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 import directory.routes
 import referrals.routes
 import search_index.routes
-from caremap import db, pages, workspace
+from caremap import db, pages, portal, workspace
 from caremap.accounts import routes as accounts_routes
 from caremap.auth import CaremapAuth, SessionCookies, auth_error
 from caremap.errors import exception_handlers
@@ -54,6 +54,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/help-requests", workspace.help_request_list, methods=["GET"]),
             Route(
                 "/help-requests/{id:uuid}/handled", workspace.help_request_handled, methods=["POST"]
+            ),
+            Route("/portal", portal.listings, name="portal"),
+            Route("/portal/tokens", portal.tokens, methods=["GET", "POST"]),
+            Route("/portal/services/{id:uuid}/edit", portal.edit_listing, methods=["GET", "POST"]),
+            Route(
+                "/portal/services/{id:uuid}/{action:str}",
+                portal.listing_action,
+                methods=["POST"],
             ),
             Route("/login", workspace.login_page, methods=["GET", "POST"], name="login"),
             Route("/logout", workspace.logout_page, methods=["POST"], name="logout"),

@@ -1,0 +1,107 @@
+"""The partner portal: an agency edits only its own listings, through forms with the API's rules."""
+
+import re
+
+from directory.models import Service
+from tests import factories
+from tests.conftest import asgi_client
+from tests.referrals.test_pages import sign_in, token
+
+
+def version(page) -> str:
+    return re.search(r'name="version" value="(\d+)"', page.text).group(1)
+
+
+def edit_form(page, **changes) -> dict:
+    data = {
+        "csrftoken": token(page),
+        "version": version(page),
+        "name": "Weekly Grocery Pantry",
+        "description": "Free groceries every week.",
+        "free": "yes",
+        "accepts_referrals": "yes",
+        "languages": "en, es",
+        "status": "active",
+        "categories": ["food-pantry"],
+    }
+    data.update(changes)
+    return data
+
+
+async def test_an_agency_keeps_its_listings_current(app):
+    agency = await factories.organization()
+    mine = await factories.listing(agency)
+    theirs = await factories.listing(await factories.organization(), name="Not ours")
+    async with asgi_client(app) as partner:
+        await sign_in(partner, await factories.user(agency, "partner"))
+        listings = await partner.get("/portal")
+        assert "Weekly Grocery Pantry" in listings.text
+        assert "Not ours" not in listings.text
+
+        verified = await partner.post(
+            f"/portal/services/{mine.id}/verify", data={"csrftoken": token(listings)}
+        )
+        assert verified.status_code == 303
+        assert (await Service.get(id=mine.id)).last_verified_at is not None
+        full = await partner.post(
+            f"/portal/services/{mine.id}/intake",
+            data={"csrftoken": token(listings), "state": "full"},
+        )
+        assert full.status_code == 303
+        assert (await Service.get(id=mine.id)).intake_state == "full"
+
+        form = await partner.get(f"/portal/services/{mine.id}/edit")
+        bad = await partner.post(
+            f"/portal/services/{mine.id}/edit",
+            data=edit_form(form, name="Pantry Plus", languages="en, klingon!", categories=[]),
+        )
+        assert bad.status_code == 422
+        assert 'id="categories-error"' in bad.text
+        assert 'value="Pantry Plus"' in bad.text  # kept
+        saved = await partner.post(
+            f"/portal/services/{mine.id}/edit", data=edit_form(form, name="Pantry Plus")
+        )
+        assert saved.status_code == 303
+        assert (await Service.get(id=mine.id)).name == "Pantry Plus"
+        stale = await partner.post(
+            f"/portal/services/{mine.id}/edit", data=edit_form(form, name="Old tab")
+        )
+        assert stale.status_code == 409  # an older form never overwrites a newer edit
+        assert (await Service.get(id=mine.id)).name == "Pantry Plus"
+
+        assert (await partner.get(f"/portal/services/{theirs.id}/edit")).status_code == 403
+        refused = await partner.post(
+            f"/portal/services/{theirs.id}/verify", data={"csrftoken": token(listings)}
+        )
+        assert refused.status_code == 403
+
+
+async def test_api_tokens_are_shown_once_and_revocable(app):
+    agency = await factories.organization()
+    async with asgi_client(app) as partner:
+        await sign_in(partner, await factories.user(agency, "partner_admin"))
+        page = await partner.get("/portal/tokens")
+        created = await partner.post(
+            "/portal/tokens", data={"csrftoken": token(page), "name": "Case system"}
+        )
+        secret = re.search(r'<code id="new-token">([^<]+)</code>', created.text).group(1)
+        assert created.headers["cache-control"] == "no-store"
+        assert secret not in (await partner.get("/portal/tokens")).text
+        async with asgi_client(app) as system:
+            system.headers["Authorization"] = f"Bearer {secret}"
+            assert (await system.get("/api/referrals")).status_code == 200
+            token_id = re.search(r'name="revoke" value="([^"]+)"', created.text).group(1)
+            await partner.post(
+                "/portal/tokens", data={"csrftoken": token(page), "revoke": token_id}
+            )
+            assert (await system.get("/api/referrals")).status_code == 401
+
+
+async def test_the_portal_is_for_partners(app):
+    async with asgi_client(app) as specialist:
+        await sign_in(
+            specialist, await factories.user(await factories.organization("school"), "specialist")
+        )
+        assert (await specialist.get("/portal", headers={"Accept": "text/html"})).status_code == 403
+    async with asgi_client(app) as anonymous:
+        assert (await anonymous.get("/portal")).headers["location"] == "/login?next=/portal"
