@@ -1,5 +1,6 @@
 """Server-rendered pages of the public directory (the full web app grows in later issues)."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from limits import parse as parse_limit
@@ -16,7 +17,7 @@ from directory.taxonomy import BY_CODE, TOP_LEVEL
 from referrals import followup, help_requests
 from referrals.messages import follow_up_page
 from search_index import service as search_service
-from search_index.query import parse_query
+from search_index.query import is_open, parse_query
 
 
 async def home(request: Request) -> Response:
@@ -74,8 +75,19 @@ async def search_page(request: Request) -> Response:
 
 async def service_page(request: Request) -> Response:
     found = await service.get_service(actor=actor_of(request), service_id=request.path_params["id"])
+    document = serialize.service_document(found)
+    schedules = [
+        *document.get("schedules", []),
+        *(s for sal in document.get("service_at_locations", []) for s in sal.get("schedules", [])),
+    ]
     return templates.TemplateResponse(
-        request, "service.html", {"service": serialize.service_document(found)}
+        request,
+        "service.html",
+        {
+            "service": document,
+            "open_now": is_open(schedules, datetime.now(UTC)) if schedules else None,
+            "page_url": str(request.url.remove_query_params("lang")),
+        },
     )
 
 

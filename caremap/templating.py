@@ -5,6 +5,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from babel import Locale, UnknownLocaleError
+from babel.dates import get_day_names
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
@@ -43,5 +44,15 @@ def language_name(code: str, display_in: str = "en") -> str:
         return code
 
 
+def day_names(byday: str | None, language: str = "en") -> str:
+    """`MO,TU,WE` as the language's short day names ("Mon, Tue, Wed"); every day if empty."""
+    if not byday:
+        return ""
+    names = get_day_names("abbreviated", locale=language)
+    order = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+    return ", ".join(names[order.index(d)] for d in byday.split(",") if d in order)
+
+
 templates.env.filters["replace_param"] = replace_param
+templates.env.filters["day_names"] = day_names
 templates.env.filters["language_name"] = language_name

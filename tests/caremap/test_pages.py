@@ -68,3 +68,13 @@ async def test_missing_page_is_html_for_browsers_and_json_for_the_api(app, clien
     assert api.status_code == 404
     assert api.json()["error"] == "not_found"
     assert (await client.get("/no/such/page", headers={"Accept": "text/html"})).status_code == 404
+
+
+async def test_service_page_says_whether_it_is_open_and_can_be_shared(app, client):
+    organization = await factories.organization()
+    always = [{"byday": "MO,TU,WE,TH,FR,SA,SU", "opens_at": "00:00", "closes_at": "23:59"}]
+    listing = await factories.listing(organization, schedules=always)
+    page = await client.get(f"/services/{listing.id}?lang=es")
+    assert "Abierto ahora" in page.text
+    assert "lun, mar, mié" in page.text  # the days, in the page's language
+    assert f'value="http://testserver/services/{listing.id}"' in page.text  # the link to share
