@@ -71,6 +71,7 @@ async def referral_list(request: Request) -> Response:
     overdue, _ = await referrals.list_referrals(actor=actor, overdue=True, per_page=100)
     listed, total = await referrals.list_referrals(actor=actor, status=status, per_page=100)
     late = {r.id for r in overdue}
+    counts = await referrals.status_counts(actor=actor)
     ordered = sorted(listed, key=lambda r: (r.id not in late, r.due_at or r.created_at))
     return templates.TemplateResponse(
         request,
@@ -79,6 +80,7 @@ async def referral_list(request: Request) -> Response:
             "referrals": [referral_document(r, request) for r in ordered],
             "overdue": {str(i) for i in late},
             "total": total,
+            "counts": counts,
             "status": status,
             "role": actor.role.value,
         },

@@ -6,6 +6,8 @@
 Anyone else, including staff of other organizations guessing ids, is refused with 403.
 """
 
+from tortoise.queryset import QuerySet
+
 from directory.access import require_actor
 from directory.actor import Actor, Role
 from directory.errors import Forbidden
@@ -40,3 +42,15 @@ def require_referrer_role(actor: Actor | None) -> Actor:
     if actor.role is not Role.SPECIALIST:
         raise Forbidden("Only school specialists make referrals.")
     return actor
+
+
+def visible_referrals(actor: Actor) -> QuerySet[Referral]:
+    """The caller's view: referrals to their agency, or from their school (admins: all)."""
+    query = Referral.all()
+    if actor.role in (Role.PARTNER, Role.PARTNER_ADMIN):
+        return query.filter(receiving_organization_id=actor.organization_id)
+    if actor.role is Role.SPECIALIST:
+        return query.filter(referring_organization_id=actor.organization_id)
+    if actor.role is Role.ADMIN:
+        return query
+    return query.none()

@@ -9,10 +9,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from tortoise.expressions import F, Q
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from directory.access import PUBLIC_STATUSES, require_actor
-from directory.actor import Actor, Role
+from directory.actor import Actor
 from directory.errors import Conflict, Forbidden, Invalid, NotFound
 from directory.models import IntakeState, Organization, Service
 from directory.schemas import validate
@@ -132,11 +133,7 @@ async def list_referrals(
 ) -> tuple[list[Referral], int]:
     """The caller's view: referrals to their agency, or from their school."""
     actor = require_actor(actor)
-    query = Referral.all()
-    if actor.role in (Role.PARTNER, Role.PARTNER_ADMIN):
-        query = query.filter(receiving_organization_id=actor.organization_id)
-    elif actor.role is Role.SPECIALIST:
-        query = query.filter(referring_organization_id=actor.organization_id)
+    query = access.visible_referrals(actor)
     errors: dict[str, str] = {}
     if status is not None:
         if status not in {s.value for s in ReferralStatus}:
@@ -168,6 +165,14 @@ async def list_referrals(
         .prefetch_related("consent", "service")
     )
     return list(referrals), total
+
+
+async def status_counts(*, actor: Actor | None) -> dict[str, int]:
+    """How many of the caller's referrals are in each status (the dashboard's summary)."""
+    actor = require_actor(actor)
+    query = access.visible_referrals(actor)
+    rows = await query.annotate(count=Count("id")).group_by("status").values("status", "count")
+    return {str(row["status"]): row["count"] for row in rows}
 
 
 async def transition(

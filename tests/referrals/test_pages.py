@@ -64,6 +64,7 @@ async def test_the_partner_works_a_referral_on_its_page(loop, app):
         await sign_in(partner, loop.partner_user)
         inbox = await partner.get("/referrals")
         assert referral["id"][:8].upper() in inbox.text
+        assert 'href="?status=requested">sent: 1</a>' in inbox.text  # the summary by status
         page = await partner.get(url)
         assert page.status_code == 200
         assert "(773) 555-0199" in page.text  # shared by the consent
