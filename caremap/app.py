@@ -59,6 +59,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/portal/tokens", portal.tokens, methods=["GET", "POST"]),
             Route("/portal/services/{id:uuid}/edit", portal.edit_listing, methods=["GET", "POST"]),
             Route(
+                "/portal/services/{id:uuid}/parts/{kind:str}",
+                portal.listing_part,
+                methods=["POST"],
+            ),
+            Route(
                 "/portal/services/{id:uuid}/{action:str}",
                 portal.listing_action,
                 methods=["POST"],

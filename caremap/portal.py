@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from caremap.accounts import service as accounts
 from caremap.templating import templates
-from directory import serialize
+from directory import details, serialize
 from directory import service as catalog
 from directory.actor import Actor, Role
 from directory.errors import Conflict, Forbidden, Invalid
@@ -95,20 +95,9 @@ async def edit_listing(request: Request) -> Response:
     actor = _partner(request)
     if actor is None:
         return _to_login(request)
-    service = await catalog.get_service(actor=actor, service_id=request.path_params["id"])
-    if service.organization_id != actor.organization_id:
-        raise Forbidden("You can change only your own organization's listings.")
+    service = await _own_service(request, actor)
     errors: dict[str, str] = {}
-    document = serialize.service_document(service)
-    values: dict[str, Any] = {
-        **{name: document.get(name) or "" for name in TEXT_FIELDS},
-        "free": document.get("free"),
-        "accepts_referrals": document.get("accepts_referrals"),
-        "status": document.get("status"),
-        "categories": [c["code"] for c in document.get("categories", [])],
-        "languages": [language["code"] for language in document.get("languages", [])],
-        "version": service.version,
-    }
+    values: dict[str, Any] | None = None
     status = 200
     if request.method == "POST":
         form = await request.form()
@@ -130,12 +119,140 @@ async def edit_listing(request: Request) -> Response:
             errors, status = {"version": refused.message}, 409
         else:
             return RedirectResponse("/portal", status_code=303)
+    return await _edit_page(request, found=service, values=values, errors=errors, status=status)
+
+
+async def _edit_page(
+    request: Request,
+    *,
+    found: Any,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    part_errors: dict[str, str] | None = None,
+    part_values: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    document = serialize.service_document(found)
     return templates.TemplateResponse(
         request,
         "portal_edit.html",
-        {"service": document, "values": values, "errors": errors, "categories": CATEGORIES},
+        {
+            "service": document,
+            "values": values or _current_values(document, found.version),
+            "errors": errors or {},
+            "part_errors": part_errors or {},
+            "part_values": part_values or {},
+            "categories": CATEGORIES,
+        },
         status_code=status,
     )
+
+
+def _current_values(document: dict[str, Any], version: int) -> dict[str, Any]:
+    return {
+        **{name: document.get(name) or "" for name in TEXT_FIELDS},
+        "free": document.get("free"),
+        "accepts_referrals": document.get("accepts_referrals"),
+        "status": document.get("status"),
+        "categories": [c["code"] for c in document.get("categories", [])],
+        "languages": [language["code"] for language in document.get("languages", [])],
+        "version": version,
+    }
+
+
+async def _own_service(request: Request, actor: Actor) -> Any:
+    found = await catalog.get_service(actor=actor, service_id=request.path_params["id"])
+    if found.organization_id != actor.organization_id:
+        raise Forbidden("You can change only your own organization's listings.")
+    return found
+
+
+def _part_data(kind: str, form: Any) -> dict[str, Any]:
+    """A phone, opening hours, an area or a new site, from its form, as the API's JSON."""
+
+    def text(name: str) -> str | None:
+        value = str(form.get(name, "")).strip()
+        return value or None
+
+    if kind == "phone":
+        return {"number": text("number"), "description": text("description")}
+    if kind == "schedule":
+        days = form.getlist("byday")
+        return {
+            "byday": ",".join(days) if days else None,
+            "opens_at": text("opens_at"),
+            "closes_at": text("closes_at"),
+            "description": text("description"),
+        }
+    if kind == "service_area":
+        return {
+            "name": text("name"),
+            "extent_type": text("extent_type"),
+            "extent": text("extent"),
+            "state_province": text("state_province"),
+        }
+    return {
+        "name": text("name"),
+        "address_1": text("address_1"),
+        "city": text("city"),
+        "state_province": text("state_province"),
+        "postal_code": text("postal_code"),
+    }
+
+
+async def listing_part(request: Request) -> Response:
+    """Add or remove a phone, opening hours, a service area or a site of the listing."""
+    actor = _partner(request)
+    if actor is None:
+        return _to_login(request)
+    found = await _own_service(request, actor)
+    kind, form = request.path_params["kind"], await request.form()
+    if kind not in (*details.PARTS, "location"):
+        raise HTTPException(404)
+    data = _part_data(kind, form)
+    try:
+        if form.get("remove"):
+            part_id = _uuid(form.get("remove"))
+            if kind == "location":
+                await details.unlink_location(actor=actor, service_id=found.id, location_id=part_id)
+            else:
+                version = str(form.get("version", ""))
+                await details.delete_part(
+                    actor=actor,
+                    kind=kind,
+                    part_id=part_id,
+                    version=int(version) if version.isdigit() else 0,
+                )
+        elif kind == "phone":
+            await details.add_phone(actor=actor, service_id=found.id, data=data)
+        elif kind == "schedule":
+            await details.add_schedule(actor=actor, service_id=found.id, data=data)
+        elif kind == "service_area":
+            await details.add_service_area(actor=actor, service_id=found.id, data=data)
+        else:
+            site = await details.create_location(
+                actor=actor,
+                data={**data, "organization_id": str(actor.organization_id)},
+                geocoder=request.app.state.geocoder,
+            )
+            await details.link_location(actor=actor, service_id=found.id, location_id=site.id)
+    except (Invalid, Conflict) as refused:
+        fields = getattr(refused, "fields", None) or {"form": refused.message}
+        return await _edit_page(
+            request,
+            found=await _own_service(request, actor),
+            part_errors={f"{kind}.{k}": v for k, v in fields.items()},
+            part_values={kind: data},
+            status=refused.status,
+        )
+    return RedirectResponse(f"/portal/services/{found.id}/edit", status_code=303)
+
+
+def _uuid(value: Any) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise Invalid({"remove": "not an id"}) from None
 
 
 async def tokens(request: Request) -> Response:

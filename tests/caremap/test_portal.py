@@ -105,3 +105,48 @@ async def test_the_portal_is_for_partners(app):
         assert (await specialist.get("/portal", headers={"Accept": "text/html"})).status_code == 403
     async with asgi_client(app) as anonymous:
         assert (await anonymous.get("/portal")).headers["location"] == "/login?next=/portal"
+
+
+async def test_phones_hours_areas_and_sites_are_added_and_removed(app):
+    agency = await factories.organization()
+    mine = await factories.listing(agency)
+    url = f"/portal/services/{mine.id}"
+    async with asgi_client(app) as partner:
+        await sign_in(partner, await factories.user(agency, "partner"))
+        page = await partner.get(f"{url}/edit")
+        csrf = {"csrftoken": token(page)}
+        bad = await partner.post(f"{url}/parts/phone", data={**csrf, "number": "call us"})
+        assert bad.status_code == 422
+        assert 'id="phone-number-error"' in bad.text
+        assert 'value="call us"' in bad.text
+        for kind, data in [
+            ("phone", {"number": "(773) 555-0142", "description": "Front desk"}),
+            ("schedule", {"byday": ["MO", "WE"], "opens_at": "09:00", "closes_at": "17:00"}),
+            ("service_area", {"name": "Pilsen", "extent_type": "postal_code", "extent": "60608"}),
+            (
+                "location",
+                {
+                    "name": "Annex",
+                    "address_1": "1800 S Blue Island Ave",
+                    "city": "Chicago",
+                    "state_province": "IL",
+                    "postal_code": "60608",
+                },
+            ),
+        ]:
+            added = await partner.post(f"{url}/parts/{kind}", data={**csrf, **data})
+            assert added.status_code == 303, (kind, added.text[:300])
+        page = await partner.get(f"{url}/edit")
+        for shown in ("(773) 555-0142", "Front desk", "09:00", "Pilsen", "1800 S Blue Island Ave"):
+            assert shown in page.text
+        public = (await partner.get(f"/api/services/{mine.id}")).json()
+        assert public["phones"][0]["number"] == "(773) 555-0142"
+        assert len(public["service_at_locations"]) == 2
+        phone = public["phones"][0]
+        removed = await partner.post(
+            f"{url}/parts/phone",
+            data={**csrf, "remove": phone["id"], "version": str(phone["version"])},
+        )
+        assert removed.status_code == 303
+        assert (await partner.get(f"/api/services/{mine.id}")).json().get("phones", []) == []
+        assert (await partner.post(f"{url}/parts/spaceship", data=csrf)).status_code == 404
