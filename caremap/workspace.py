@@ -206,15 +206,19 @@ async def referral_form(request: Request) -> Response:
     if request.method == "POST":
         form = await request.form()
         values = _referral_input(form)
+        asked = str(form.get("help_request", "")) or None
         try:
             referral = await referrals.create_referral(actor=actor, data=values)
         except Invalid as refused:
             errors = refused.fields
         else:
+            if asked:  # the family's request is answered by this referral
+                await help_requests.mark_handled(actor=actor, help_request_id=_uuid(asked))
             return RedirectResponse(f"/referrals/{referral.id}", status_code=303)
         service_id = values["service_id"]
     else:
-        values = {}
+        asked = request.query_params.get("help_request") or None
+        values = await _from_help_request(actor, asked) if asked else {}
         service_id = request.query_params.get("service_id")
     service = await catalog.get_service(actor=actor, service_id=_uuid(service_id))
     return templates.TemplateResponse(
@@ -226,9 +230,25 @@ async def referral_form(request: Request) -> Response:
             "errors": errors,
             "categories": CATEGORIES,
             "shares": SHARES,
+            "help_request": asked,
         },
         status_code=422 if errors else 200,
     )
+
+
+async def _from_help_request(actor: Any, help_request_id: str) -> dict[str, Any]:
+    """Start a referral from a family's help request: their way back and language, filled in."""
+    asked = await help_requests.get_help_request(
+        actor=actor, help_request_id=_uuid(help_request_id)
+    )
+    return {
+        "person": {
+            "preferred_language": asked.preferred_language,
+            "contact_method": asked.contact_method or "school",
+            "contact_value": asked.contact_value,
+        },
+        "note": asked.message,
+    }
 
 
 def _uuid(value: Any) -> UUID:

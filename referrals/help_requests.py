@@ -81,13 +81,19 @@ async def list_help_requests(*, actor: Actor | None, status: str = "new") -> lis
     return list(await query.order_by("created_at").limit(200))
 
 
-async def mark_handled(*, actor: Actor | None, help_request_id: UUID) -> HelpRequest:
+async def get_help_request(*, actor: Actor | None, help_request_id: UUID) -> HelpRequest:
     actor = _require_school_staff(actor)
     request = await HelpRequest.get_or_none(id=help_request_id)
     if request is None:
         raise NotFound(f"No help request with id {help_request_id}.")
     if actor.role is Role.SPECIALIST and request.school_organization_id != actor.organization_id:
         raise Forbidden("This help request was sent to another school.")
+    return request
+
+
+async def mark_handled(*, actor: Actor | None, help_request_id: UUID) -> HelpRequest:
+    request = await get_help_request(actor=actor, help_request_id=help_request_id)
+    actor = _require_school_staff(actor)
     await HelpRequest.filter(id=request.id).update(
         status=HelpRequestStatus.HANDLED, handled_by=actor.user_id
     )

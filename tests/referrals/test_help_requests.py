@@ -6,7 +6,8 @@ import re
 from referrals.models import HelpRequest
 from tests import factories
 from tests.conftest import asgi_client
-from tests.referrals.test_pages import sign_in, token
+from tests.referrals.test_pages import referral_form, sign_in, token
+from tests.search_index.conftest import indexed
 
 
 async def ask(client, **fields):
@@ -82,3 +83,36 @@ async def test_bots_and_floods_are_turned_away(app, client):
     ]
     assert codes == [200] * 5 + [429]
     assert await HelpRequest.all().count() == 5
+
+
+async def test_a_referral_started_from_a_help_request_answers_it(loop, app, client):
+    sent = await ask(
+        client,
+        school_id=str(loop.school.id),
+        need="food",
+        contact_method="email",
+        contact_value="family@example.net",
+    )
+    assert sent.status_code == 200
+    asked = await HelpRequest.get()
+    async with asgi_client(app) as specialist:
+        await sign_in(specialist, loop.specialist_user)
+        listed = await specialist.get("/help-requests")
+        assert f"help_request={asked.id}" in listed.text
+        await indexed()
+        results = await specialist.get(f"/search?category=food&help_request={asked.id}")
+        assert results.status_code == 200
+        assert f"help_request={asked.id}" in results.text  # carried to each Refer link
+        form = await specialist.get(
+            f"/referrals/new?service_id={loop.service.id}&help_request={asked.id}"
+        )
+        assert 'value="family@example.net"' in form.text  # their way back, filled in
+        data = referral_form(
+            form,
+            person_contact_method="email",
+            person_contact_value="family@example.net",
+            help_request=str(asked.id),
+        )
+        created = await specialist.post("/referrals/new", data=data)
+        assert created.status_code == 303
+    assert (await HelpRequest.get(id=asked.id)).status == "handled"
