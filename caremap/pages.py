@@ -13,16 +13,39 @@ from caremap.templating import templates
 from directory import serialize, service
 from directory.errors import Invalid
 from directory.http import actor_of
-from directory.taxonomy import BY_CODE, TOP_LEVEL
+from directory.taxonomy import BY_CODE, CATEGORIES, TOP_LEVEL
 from referrals import followup, help_requests
 from referrals.messages import follow_up_page
 from search_index import service as search_service
 from search_index.query import is_open, parse_query
 
+# The home page's tiles, in the order families look for them.
+TILES = (
+    "food",
+    "housing",
+    "mental-health-counseling",
+    "legal",
+    "health",
+    "education",
+    "work",
+    "transit",
+    "goods",
+    "money",
+    "care",
+    "emergency",
+)
+
 
 async def home(request: Request) -> Response:
     return templates.TemplateResponse(
-        request, "home.html", {"categories": TOP_LEVEL, "form": {}, "errors": {}}
+        request,
+        "home.html",
+        {
+            "categories": [BY_CODE[code] for code in TILES],
+            "all_categories": CATEGORIES,
+            "form": {},
+            "errors": {},
+        },
     )
 
 
@@ -58,6 +81,7 @@ async def search_page(request: Request) -> Response:
         {
             "form": form,
             "errors": errors,
+            "all_categories": CATEGORIES,
             "result": result,
             "category_name": (category.name_es if language == "es" else category.name)
             if category

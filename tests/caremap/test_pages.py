@@ -78,3 +78,20 @@ async def test_service_page_says_whether_it_is_open_and_can_be_shared(app, clien
     assert "Abierto ahora" in page.text
     assert "lun, mar, mié" in page.text  # the days, in the page's language
     assert f'value="http://testserver/services/{listing.id}"' in page.text  # the link to share
+
+
+async def test_results_offer_the_search_apis_filters_and_keep_them(app, client):
+    organization = await factories.organization()
+    await factories.listing(organization, name="Weekly Grocery Pantry", free=True)
+    await factories.listing(organization, name="Paid tutoring", free=False, categories=["tutoring"])
+    await indexed()
+    page = await client.get(
+        "/search", params={"near": "60623", "radius": "25", "free": "true", "language": "es"}
+    )
+    assert "Weekly Grocery Pantry" in page.text
+    assert "Paid tutoring" not in page.text
+    assert '<option value="25" selected>' in page.text
+    assert 'name="free" value="true" checked' in page.text
+    assert '<details class="more-filters" open>' in page.text
+    home = await client.get("/")
+    assert "Mental health counseling" in home.text  # a tile of its own
