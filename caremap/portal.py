@@ -4,7 +4,6 @@ errors as the JSON API, shown beside the fields with the partner's input kept.
 """
 
 from typing import Any
-from uuid import UUID
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -12,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from caremap.accounts import service as accounts
 from caremap.templating import templates
+from caremap.workspace import form_uuid, to_login
 from directory import details, serialize
 from directory import service as catalog
 from directory.actor import Actor, Role
@@ -36,14 +36,10 @@ def _partner(request: Request) -> Actor | None:
     return actor
 
 
-def _to_login(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-
-
 async def listings(request: Request) -> Response:
     actor = _partner(request)
     if actor is None:
-        return _to_login(request)
+        return to_login(request)
     page = await catalog.list_services(
         actor=actor, organization_id=actor.organization_id, per_page=100
     )
@@ -58,7 +54,7 @@ async def listing_action(request: Request) -> Response:
     """ "Still accurate" and capacity, from the listings page."""
     actor = _partner(request)
     if actor is None:
-        return _to_login(request)
+        return to_login(request)
     form = await request.form()
     service_id = request.path_params["id"]
     action = request.path_params["action"]
@@ -94,7 +90,7 @@ def _service_changes(form: Any) -> dict[str, Any]:
 async def edit_listing(request: Request) -> Response:
     actor = _partner(request)
     if actor is None:
-        return _to_login(request)
+        return to_login(request)
     service = await _own_service(request, actor)
     errors: dict[str, str] = {}
     values: dict[str, Any] | None = None
@@ -204,7 +200,7 @@ async def listing_part(request: Request) -> Response:
     """Add or remove a phone, opening hours, a service area or a site of the listing."""
     actor = _partner(request)
     if actor is None:
-        return _to_login(request)
+        return to_login(request)
     found = await _own_service(request, actor)
     kind, form = request.path_params["kind"], await request.form()
     if kind not in (*details.PARTS, "location"):
@@ -212,7 +208,7 @@ async def listing_part(request: Request) -> Response:
     data = _part_data(kind, form)
     try:
         if form.get("remove"):
-            part_id = _uuid(form.get("remove"))
+            part_id = form_uuid(form.get("remove"), "remove")
             if kind == "location":
                 await details.unlink_location(actor=actor, service_id=found.id, location_id=part_id)
             else:
@@ -248,26 +244,16 @@ async def listing_part(request: Request) -> Response:
     return RedirectResponse(f"/portal/services/{found.id}/edit", status_code=303)
 
 
-def _uuid(value: Any) -> UUID:
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise Invalid({"remove": "not an id"}) from None
-
-
 async def tokens(request: Request) -> Response:
     actor = _partner(request)
     if actor is None:
-        return _to_login(request)
+        return to_login(request)
     created = None
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = await request.form()
         if form.get("revoke"):
-            try:
-                token_id = UUID(str(form.get("revoke")))
-            except ValueError:
-                raise Invalid({"revoke": "not a token id"}) from None
+            token_id = form_uuid(form.get("revoke"), "revoke")
             await accounts.revoke_token(actor=actor, token_id=token_id)
         else:
             try:

@@ -35,7 +35,8 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-def _to_login(request: Request) -> Response:
+def to_login(request: Request) -> Response:
+    """Signed-out visitors of a signed-in page go to sign in, and come back after."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
@@ -66,7 +67,7 @@ async def logout_page(request: Request) -> Response:
 async def referral_list(request: Request) -> Response:
     actor = actor_of(request)
     if actor is None:
-        return _to_login(request)
+        return to_login(request)
     status = request.query_params.get("status") or None
     overdue, _ = await referrals.list_referrals(actor=actor, overdue=True, per_page=100)
     listed, total = await referrals.list_referrals(actor=actor, status=status, per_page=100)
@@ -101,7 +102,7 @@ def _moves(request: Request, referral: Any) -> list[str]:
 
 async def referral_page(request: Request, error: str | None = None, status: int = 200) -> Response:
     if actor_of(request) is None:
-        return _to_login(request)
+        return to_login(request)
     referral = await referrals.get_referral(
         actor=actor_of(request), referral_id=request.path_params["id"]
     )
@@ -123,7 +124,7 @@ async def referral_action(request: Request) -> Response:
     """A move or a note from the referral page's forms."""
     actor = actor_of(request)
     if actor is None:
-        return _to_login(request)
+        return to_login(request)
     action = request.path_params["action"]
     if action not in ("move", "note"):
         raise HTTPException(404)
@@ -200,7 +201,7 @@ async def referral_form(request: Request) -> Response:
     """The referral form for one service (from a search result's "Refer"), and its POST."""
     actor = actor_of(request)
     if actor is None:
-        return _to_login(request)
+        return to_login(request)
     access.require_referrer_role(actor)
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -213,14 +214,16 @@ async def referral_form(request: Request) -> Response:
             errors = refused.fields
         else:
             if asked:  # the family's request is answered by this referral
-                await help_requests.mark_handled(actor=actor, help_request_id=_uuid(asked))
+                await help_requests.mark_handled(
+                    actor=actor, help_request_id=form_uuid(asked, "help_request")
+                )
             return RedirectResponse(f"/referrals/{referral.id}", status_code=303)
         service_id = values["service_id"]
     else:
         asked = request.query_params.get("help_request") or None
         values = await _from_help_request(actor, asked) if asked else {}
         service_id = request.query_params.get("service_id")
-    service = await catalog.get_service(actor=actor, service_id=_uuid(service_id))
+    service = await catalog.get_service(actor=actor, service_id=form_uuid(service_id, "service_id"))
     return templates.TemplateResponse(
         request,
         "referral_form.html",
@@ -239,7 +242,7 @@ async def referral_form(request: Request) -> Response:
 async def _from_help_request(actor: Any, help_request_id: str) -> dict[str, Any]:
     """Start a referral from a family's help request: their way back and language, filled in."""
     asked = await help_requests.get_help_request(
-        actor=actor, help_request_id=_uuid(help_request_id)
+        actor=actor, help_request_id=form_uuid(help_request_id, "help_request")
     )
     return {
         "person": {
@@ -251,17 +254,18 @@ async def _from_help_request(actor: Any, help_request_id: str) -> dict[str, Any]
     }
 
 
-def _uuid(value: Any) -> UUID:
+def form_uuid(value: Any, field: str) -> UUID:
+    """An id posted by a form, or a 422 naming the field."""
     try:
         return UUID(str(value))
     except ValueError:
-        raise Invalid({"service_id": "choose a service from the search results"}) from None
+        raise Invalid({field: "not a valid id"}) from None
 
 
 async def help_request_list(request: Request) -> Response:
     actor = actor_of(request)
     if actor is None:
-        return _to_login(request)
+        return to_login(request)
     waiting = await help_requests.list_help_requests(actor=actor)
     return templates.TemplateResponse(
         request, "help_requests.html", {"requests": waiting, "categories": BY_CODE}
@@ -271,6 +275,6 @@ async def help_request_list(request: Request) -> Response:
 async def help_request_handled(request: Request) -> Response:
     actor = actor_of(request)
     if actor is None:
-        return _to_login(request)
+        return to_login(request)
     await help_requests.mark_handled(actor=actor, help_request_id=request.path_params["id"])
     return RedirectResponse("/help-requests", status_code=303)
