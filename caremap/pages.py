@@ -17,7 +17,7 @@ from directory.taxonomy import BY_CODE, CATEGORIES, TOP_LEVEL
 from referrals import followup, help_requests
 from referrals.messages import follow_up_page
 from search_index import service as search_service
-from search_index.query import is_open, parse_query
+from search_index.query import is_open, next_opening, parse_query
 
 # The home page's tiles, in the order families look for them.
 TILES = (
@@ -104,12 +104,15 @@ async def service_page(request: Request) -> Response:
         *document.get("schedules", []),
         *(s for sal in document.get("service_at_locations", []) for s in sal.get("schedules", [])),
     ]
+    now = datetime.now(UTC)
+    open_now = is_open(schedules, now) if schedules else None
     return templates.TemplateResponse(
         request,
         "service.html",
         {
             "service": document,
-            "open_now": is_open(schedules, datetime.now(UTC)) if schedules else None,
+            "open_now": open_now,
+            "opens_at": next_opening(schedules, now) if open_now is False else None,
             "page_url": str(request.url.remove_query_params("lang")),
         },
     )

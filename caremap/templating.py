@@ -1,11 +1,12 @@
 """The Jinja2 environment for caremap's pages: templates, the language helpers and filters."""
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import get_day_names
+from babel.dates import format_datetime, get_day_names
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
@@ -53,6 +54,12 @@ def day_names(byday: str | None, language: str = "en") -> str:
     return ", ".join(names[order.index(d)] for d in byday.split(",") if d in order)
 
 
+def weekday_time(moment: datetime, language: str = "en") -> str:
+    """ "Tue 09:00" in the language, in the moment's own time zone."""
+    return format_datetime(moment, "EEE HH:mm", tzinfo=moment.tzinfo, locale=language)
+
+
+templates.env.filters["weekday_time"] = weekday_time
 templates.env.filters["replace_param"] = replace_param
 templates.env.filters["day_names"] = day_names
 templates.env.filters["language_name"] = language_name

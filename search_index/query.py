@@ -10,7 +10,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -312,3 +312,27 @@ def is_open(schedules: list[dict[str, Any]], now: datetime) -> bool:
         ):
             return True
     return False
+
+
+def next_opening(schedules: list[dict[str, Any]], now: datetime) -> datetime | None:
+    """When a closed service next opens (in its own time zone), within the coming week."""
+    found: list[datetime] = []
+    for schedule in schedules:
+        if schedule.get("freq", "WEEKLY") != "WEEKLY" or not schedule.get("opens_at"):
+            continue
+        local = now.astimezone(ZoneInfo(schedule.get("timezone_name") or "America/Chicago"))
+        days = (schedule.get("byday") or ",".join(DAYS)).split(",")
+        opens = _minutes(schedule["opens_at"])
+        for ahead in range(8):
+            day = local + timedelta(days=ahead)
+            start = day.replace(hour=opens // 60, minute=opens % 60, second=0, microsecond=0)
+            today = start.date().isoformat()
+            if (
+                DAYS[day.weekday()] in days
+                and start > local
+                and not (schedule.get("valid_from") and today < schedule["valid_from"])
+                and not (schedule.get("valid_to") and today > schedule["valid_to"])
+            ):
+                found.append(start)
+                break
+    return min(found) if found else None

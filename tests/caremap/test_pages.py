@@ -1,5 +1,8 @@
 """The public pages render from the catalog without an account."""
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from tests import factories
 from tests.search_index.conftest import indexed
 
@@ -95,3 +98,15 @@ async def test_results_offer_the_search_apis_filters_and_keep_them(app, client):
     assert '<details class="more-filters" open>' in page.text
     home = await client.get("/")
     assert "Mental health counseling" in home.text  # a tile of its own
+
+
+async def test_a_closed_service_says_when_it_opens(app, client):
+    tomorrow = datetime.now(ZoneInfo("America/Chicago")) + timedelta(days=1)
+    day = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][tomorrow.weekday()]
+    organization = await factories.organization()
+    listing = await factories.listing(
+        organization, schedules=[{"byday": day, "opens_at": "09:00", "closes_at": "17:00"}]
+    )
+    page = await client.get(f"/services/{listing.id}")
+    assert "Closed now" in page.text
+    assert f"Opens {tomorrow.strftime('%a')} 09:00" in page.text
