@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
+import directory.hsds_api
 import directory.routes
 import referrals.routes
 import search_index.routes
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     *accounts_routes.routes,
                 ],
             ),
+            Mount("/hsds", routes=directory.hsds_api.routes),
             Mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet"),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],

@@ -19,9 +19,9 @@ logger = logging.getLogger(__name__)
 
 def _wants_page(request: Request) -> bool:
     """Browsers on pages get an HTML error; the API always answers JSON."""
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
-        "accept", ""
-    )
+    return not request.url.path.startswith(
+        ("/api/", "/hsds/")
+    ) and "text/html" in request.headers.get("accept", "")
 
 
 def _page(request: Request, status: int, title: str, message: str) -> Response:

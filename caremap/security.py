@@ -84,7 +84,7 @@ def csrf_protection(app: ASGIApp, settings: Settings) -> ASGIApp:
     return asgi_csrf(
         app,
         signing_secret=str(settings.secret_key),
-        skip_if_scope=lambda scope: scope["path"].startswith("/api/"),
+        skip_if_scope=lambda scope: scope["path"].startswith(("/api/", "/hsds/")),
         cookie_secure=settings.https,
         send_csrf_failed=_csrf_failed,
     )

@@ -164,6 +164,8 @@ async def list_services(
     category: str | None = None,
     postal_code: str | None = None,
     organization_id: UUID | None = None,
+    text: str | None = None,
+    modified_after: datetime | None = None,
     page: int = 1,
     per_page: int = 25,
 ) -> Page:
@@ -179,6 +181,10 @@ async def list_services(
         query = query.filter(Q(categories__code=category) | Q(categories__parent__code=category))
     if postal_code is not None:
         query = query.filter(_serves_postal_code(postal_code))
+    if text:
+        query = query.filter(Q(name__icontains=text) | Q(description__icontains=text))
+    if modified_after is not None:
+        query = query.filter(updated_at__gt=modified_after)
     # Filters over joins can repeat a service; select the matching ids in a subquery, then
     # order and page the services themselves in SQL.
     matching = Service.filter(id__in=Subquery(query.values("id"))).order_by("name", "id")

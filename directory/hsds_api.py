@@ -1,0 +1,179 @@
+"""The read API of the HSDS 3.0 API reference (`/hsds/...`), so HSDS tools can read caremap.
+
+Same documents as caremap's own API (`directory.serialize`), in the reference's shapes: lists
+carry the one-to-one fields of each record (`?full=true` for nested services, `?minimal=true`
+for ids and modification times), in the reference's paging shape.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from directory import serialize, service
+from directory.errors import Invalid, NotFound
+from directory.http import actor_of, json_document, page_document, query_int, query_uuid
+from directory.taxonomy import BY_CODE, CATEGORIES, TAXONOMY_NAME, category_id
+
+HSDS_VERSION = "3.0"
+OPENAPI_URL = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/openapi.json"
+TAXONOMY_ID = str(category_id("__taxonomy__"))
+# The one-to-one fields of a service: what the reference's service lists carry.
+NESTED = {
+    "phones",
+    "schedules",
+    "service_areas",
+    "service_at_locations",
+    "languages",
+    "attributes",
+    "contacts",
+    "funding",
+    "cost_options",
+    "required_documents",
+    "capacities",
+    "organization",
+    "categories",
+    "intake",
+}
+
+
+def _flag(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "").lower()
+    if raw in ("", "false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    raise Invalid({name: "true or false"})
+
+
+def _datetime(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise Invalid({name: "an ISO date-time such as 2026-11-01T00:00:00Z"}) from None
+
+
+async def about(request: Request) -> JSONResponse:
+    return JSONResponse(
+        {
+            "version": HSDS_VERSION,
+            "profile": "https://docs.openreferral.org/en/latest/hsds/overview.html",
+            "openapi_url": OPENAPI_URL,
+        }
+    )
+
+
+async def services(request: Request) -> JSONResponse:
+    term = query_uuid(request, "taxonomy_term_id")
+    category = next((c.code for c in CATEGORIES if c.id == term), None) if term else None
+    if term and category is None:
+        raise Invalid({"taxonomy_term_id": "no such taxonomy term"})
+    page, per_page = query_int(request, "page", 1), query_int(request, "per_page", 25)
+    full, minimal = _flag(request, "full"), _flag(request, "minimal")
+    found = await service.list_services(
+        actor=actor_of(request),
+        category=category,
+        organization_id=query_uuid(request, "organization_id"),
+        text=(request.query_params.get("search") or "").strip()[:200] or None,
+        modified_after=_datetime(request, "modified_after"),
+        page=page,
+        per_page=per_page,
+    )
+    items = []
+    for listing in found.items:
+        document = serialize.service_document(listing)
+        if minimal:
+            items.append({"id": document["id"], "last_modified": document.get("last_modified")})
+        elif full:
+            items.append(document)
+        else:
+            items.append({k: v for k, v in document.items() if k not in NESTED})
+    return JSONResponse(page_document(items, total=found.total, page=page, per_page=per_page))
+
+
+async def service_detail(request: Request) -> JSONResponse:
+    found = await service.get_service(actor=actor_of(request), service_id=request.path_params["id"])
+    return json_document(serialize.service_document(found))
+
+
+async def organizations(request: Request) -> JSONResponse:
+    page, per_page = query_int(request, "page", 1), query_int(request, "per_page", 50)
+    found = await service.list_organizations(page=page, per_page=per_page)
+    items = [serialize.organization_document(o) for o in found.items]
+    return JSONResponse(page_document(items, total=found.total, page=page, per_page=per_page))
+
+
+async def organization_detail(request: Request) -> JSONResponse:
+    found = await service.get_organization(organization_id=request.path_params["id"])
+    return json_document(serialize.organization_document(found))
+
+
+def _taxonomy() -> dict[str, Any]:
+    return {
+        "id": TAXONOMY_ID,
+        "name": TAXONOMY_NAME,
+        "description": "caremap's categories: the Open Eligibility top level and a second level.",
+        "version": "1",
+    }
+
+
+async def taxonomies(request: Request) -> JSONResponse:
+    return JSONResponse(page_document([_taxonomy()], total=1, page=1, per_page=1))
+
+
+async def taxonomy_detail(request: Request) -> JSONResponse:
+    if str(request.path_params["id"]) != TAXONOMY_ID:
+        raise NotFound(f"No taxonomy with id {request.path_params['id']}.")
+    return json_document(_taxonomy())
+
+
+def _term(code: str) -> dict[str, Any]:
+    category = BY_CODE[code]
+    return serialize.without_nulls(
+        {
+            "id": str(category.id),
+            "code": category.code,
+            "name": category.name,
+            "description": category.description,
+            "parent_id": str(category_id(category.parent)) if category.parent else None,
+            "taxonomy": TAXONOMY_NAME,
+            "taxonomy_id": TAXONOMY_ID,
+            "language": "en",
+        }
+    )
+
+
+async def taxonomy_terms(request: Request) -> JSONResponse:
+    page, per_page = query_int(request, "page", 1), query_int(request, "per_page", 100)
+    if not 1 <= per_page <= 500:
+        raise Invalid({"per_page": "must be between 1 and 500"})
+    codes = [c.code for c in CATEGORIES]
+    chosen = codes[(page - 1) * per_page : page * per_page]
+    items = [_term(code) for code in chosen]
+    return JSONResponse(page_document(items, total=len(codes), page=page, per_page=per_page))
+
+
+async def taxonomy_term_detail(request: Request) -> JSONResponse:
+    wanted = request.path_params["id"]
+    for category in CATEGORIES:
+        if category.id == wanted:
+            return json_document(_term(category.code))
+    raise NotFound(f"No taxonomy term with id {wanted}.")
+
+
+routes = [
+    Route("/", about, methods=["GET"]),
+    Route("/services", services, methods=["GET"]),
+    Route("/services/{id:uuid}", service_detail, methods=["GET"]),
+    Route("/organizations", organizations, methods=["GET"]),
+    Route("/organizations/{id:uuid}", organization_detail, methods=["GET"]),
+    Route("/taxonomies", taxonomies, methods=["GET"]),
+    Route("/taxonomies/{id:uuid}", taxonomy_detail, methods=["GET"]),
+    Route("/taxonomy_terms", taxonomy_terms, methods=["GET"]),
+    Route("/taxonomy_terms/{id:uuid}", taxonomy_term_detail, methods=["GET"]),
+]
