@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from caremap.accounts import service as accounts
+from caremap.accounts.models import User
 from caremap.templating import templates
 from caremap.workspace import form_uuid, to_login
 from directory import details, serialize
@@ -129,10 +130,18 @@ async def _edit_page(
     status: int = 200,
 ) -> Response:
     document = serialize.service_document(found)
+    actor = actor_of(request)
+    changes = await catalog.listing_history(actor=actor, service_id=found.id, limit=30)
+    people = dict(
+        await User.filter(id__in={c.actor_user_id for c in changes if c.actor_user_id}).values_list(
+            "id", "name"
+        )
+    )
     return templates.TemplateResponse(
         request,
         "portal_edit.html",
         {
+            "history": [(c, people.get(c.actor_user_id, "caremap")) for c in changes],
             "service": document,
             "values": values or _current_values(document, found.version),
             "errors": errors or {},

@@ -250,6 +250,24 @@ async def update_organization(request: Request) -> JSONResponse:
     return json_document(_organization_document(request, organization))
 
 
+def change_document(change: Any) -> dict[str, Any]:
+    return {
+        "at": change.created_at.isoformat(),
+        "entity": change.entity,
+        "entity_id": str(change.entity_id),
+        "action": change.action,
+        "changed_fields": change.changed_fields,
+        "actor_user_id": str(change.actor_user_id) if change.actor_user_id else None,
+    }
+
+
+async def service_history(request: Request) -> JSONResponse:
+    changes = await service.listing_history(
+        actor=actor_of(request), service_id=request.path_params["id"]
+    )
+    return JSONResponse({"contents": [change_document(c) for c in changes]})
+
+
 async def taxonomy(request: Request) -> JSONResponse:
     language = "es" if request.query_params.get("lang") == "es" else "en"
     terms = await service.taxonomy_terms()
@@ -269,6 +287,7 @@ routes = [
     Route("/services/{id:uuid}", get_service, methods=["GET"]),
     Route("/services/{id:uuid}", update_service, methods=["PATCH"]),
     Route("/services/{id:uuid}", delete_service, methods=["DELETE"]),
+    Route("/services/{id:uuid}/history", service_history, methods=["GET"]),
     Route("/services/{id:uuid}/verify", verify_service, methods=["POST"]),
     Route("/services/{id:uuid}/intake", set_intake, methods=["PUT"]),
     Route("/services/{id:uuid}/phones", add_service_phone, methods=["POST"]),

@@ -29,6 +29,7 @@ from directory.errors import Invalid, NotFound
 from directory.geocoding import zip_info
 from directory.models import (
     IntakeState,
+    ListingChange,
     Organization,
     Service,
     ServiceAreaType,
@@ -379,3 +380,12 @@ async def _set_categories(service: Service, codes: list[str]) -> None:
         raise Invalid({"categories": "the taxonomy is not loaded; run `caremap db upgrade`"})
     await service.categories.clear()
     await service.categories.add(*terms)
+
+
+async def listing_history(
+    *, actor: Actor | None, service_id: UUID, limit: int = 100
+) -> list[ListingChange]:
+    """Who changed what in a listing and when, newest first: for its organization and admins."""
+    listing = await get_or_404(Service, service_id, "service")
+    access.require_listing_editor(actor, listing.organization_id)
+    return list(await ListingChange.filter(service_id=listing.id).order_by("-id").limit(limit))

@@ -150,3 +150,27 @@ async def test_phones_hours_areas_and_sites_are_added_and_removed(app):
         assert removed.status_code == 303
         assert (await partner.get(f"/api/services/{mine.id}")).json().get("phones", []) == []
         assert (await partner.post(f"{url}/parts/spaceship", data=csrf)).status_code == 404
+
+
+async def test_the_change_history_says_who_changed_what(app):
+    agency = await factories.organization()
+    mine = await factories.listing(agency)
+    editor = await factories.user(agency, "partner")
+    async with asgi_client(app) as partner:
+        await sign_in(partner, editor)
+        form = await partner.get(f"/portal/services/{mine.id}/edit")
+        await partner.post(
+            f"/portal/services/{mine.id}/edit", data=edit_form(form, name="Pantry Plus")
+        )
+        page = await partner.get(f"/portal/services/{mine.id}/edit")
+        assert f"<td>{editor.name}</td><td>update service: name</td>" in page.text
+        history = (await partner.get(f"/api/services/{mine.id}/history")).json()["contents"]
+        assert history[0]["changed_fields"] == ["name"]
+        assert history[0]["actor_user_id"] == str(editor.id)
+        assert history[-1]["action"] == "create"
+    outsider = await factories.user(await factories.organization(), "partner")
+    async with asgi_client(app) as other:
+        await sign_in(other, outsider)
+        assert (await other.get(f"/api/services/{mine.id}/history")).status_code == 403
+    async with asgi_client(app) as anonymous:
+        assert (await anonymous.get(f"/api/services/{mine.id}/history")).status_code == 401
