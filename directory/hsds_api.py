@@ -5,7 +5,6 @@ carry the one-to-one fields of each record (`?full=true` for nested services, `?
 for ids and modification times), in the reference's paging shape.
 """
 
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -14,7 +13,14 @@ from starlette.routing import Route
 
 from directory import serialize, service
 from directory.errors import Invalid, NotFound
-from directory.http import actor_of, json_document, page_document, query_int, query_uuid
+from directory.http import (
+    actor_of,
+    json_document,
+    page_document,
+    query_datetime,
+    query_int,
+    query_uuid,
+)
 from directory.taxonomy import BY_CODE, CATEGORIES, TAXONOMY_NAME, category_id
 
 HSDS_VERSION = "3.0"
@@ -48,16 +54,6 @@ def _flag(request: Request, name: str) -> bool:
     raise Invalid({name: "true or false"})
 
 
-def _datetime(request: Request, name: str) -> datetime | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    try:
-        return datetime.fromisoformat(raw)
-    except ValueError:
-        raise Invalid({name: "an ISO date-time such as 2026-11-01T00:00:00Z"}) from None
-
-
 async def about(request: Request) -> JSONResponse:
     return JSONResponse(
         {
@@ -80,7 +76,7 @@ async def services(request: Request) -> JSONResponse:
         category=category,
         organization_id=query_uuid(request, "organization_id"),
         text=(request.query_params.get("search") or "").strip()[:200] or None,
-        modified_after=_datetime(request, "modified_after"),
+        modified_after=query_datetime(request, "modified_after"),
         page=page,
         per_page=per_page,
     )

@@ -4,6 +4,7 @@ They hold no business rule; they turn an HTTP request into the plain values serv
 """
 
 import json
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -89,6 +90,17 @@ def query_int(request: Request, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise Invalid({name: "must be a whole number"}) from None
+
+
+def query_datetime(request: Request, name: str) -> datetime | None:
+    """An ISO date or date-time query parameter, or a 422 naming it."""
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise Invalid({name: "an ISO date or date-time, such as 2026-11-23"}) from None
 
 
 def query_uuid(request: Request, name: str) -> UUID | None:

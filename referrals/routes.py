@@ -1,6 +1,5 @@
 """The referral JSON API: thin handlers over `referrals.service`."""
 
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -13,6 +12,7 @@ from directory.http import (
     actor_of,
     json_document,
     page_document,
+    query_datetime,
     query_int,
     query_uuid,
     read_json,
@@ -85,16 +85,6 @@ def reminder_rules(request: Request) -> ReminderRules:
     return getattr(request.app.state, "reminder_rules", ReminderRules())
 
 
-def _date_param(request: Request, name: str) -> datetime | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    try:
-        return datetime.fromisoformat(raw)
-    except ValueError:
-        raise Invalid({name: "use an ISO date such as 2026-11-23"}) from None
-
-
 async def create(request: Request) -> JSONResponse:
     referral = await service.create_referral(actor=actor_of(request), data=await read_json(request))
     return json_document(with_timeline(referral, request), status_code=201)
@@ -109,8 +99,8 @@ async def list_(request: Request) -> JSONResponse:
         service_id=query_uuid(request, "service_id"),
         overdue=overdue,
         stale_days=reminder_rules(request).stale_days,
-        created_after=_date_param(request, "created_after"),
-        created_before=_date_param(request, "created_before"),
+        created_after=query_datetime(request, "created_after"),
+        created_before=query_datetime(request, "created_before"),
         page=page,
         per_page=per_page,
     )
