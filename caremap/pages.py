@@ -74,7 +74,6 @@ async def search_page(request: Request) -> Response:
         if r["location"]
     ]
     category = BY_CODE.get(form.get("category", ""))
-    language = language_of(request)
     return templates.TemplateResponse(
         request,
         "results.html",
@@ -83,9 +82,7 @@ async def search_page(request: Request) -> Response:
             "errors": errors,
             "all_categories": CATEGORIES,
             "result": result,
-            "category_name": (category.name_es if language == "es" else category.name)
-            if category
-            else None,
+            "category_name": category.name_in(language_of(request)) if category else None,
             "map_data": {
                 "points": points,
                 "tiles": settings.map_tiles_url,

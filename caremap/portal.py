@@ -12,10 +12,11 @@ from starlette.responses import RedirectResponse, Response
 from caremap.accounts import service as accounts
 from caremap.accounts.models import User
 from caremap.templating import templates
-from caremap.workspace import form_uuid, to_login
-from directory import details, serialize
+from caremap.workspace import form_text, form_uuid, to_login
+from directory import access, details, serialize
 from directory import service as catalog
 from directory.actor import Actor, Role
+from directory.editing import parse_version
 from directory.errors import Conflict, Forbidden, Invalid
 from directory.http import actor_of
 from directory.taxonomy import CATEGORIES
@@ -66,17 +67,20 @@ async def listing_action(request: Request) -> Response:
             actor=actor,
             service_id=service_id,
             state=str(form.get("state", "")),
-            wait_days=int(str(form.get("wait_days"))) if form.get("wait_days") else None,
+            wait_days=_whole_number(form_text(form, "wait_days")),
         )
     else:
         raise HTTPException(404)
     return RedirectResponse("/portal", status_code=303)
 
 
+def _whole_number(value: str | None) -> int | str | None:
+    """A number typed in a form; anything else is passed on for the service to refuse by name."""
+    return int(value) if value and value.isdigit() else value
+
+
 def _service_changes(form: Any) -> dict[str, Any]:
-    changes: dict[str, Any] = {
-        name: str(form.get(name, "")).strip() or None for name in TEXT_FIELDS
-    }
+    changes: dict[str, Any] = {name: form_text(form, name) for name in TEXT_FIELDS}
     changes["description"] = changes["description"] or ""
     changes["free"] = form.get("free") == "yes"
     changes["accepts_referrals"] = form.get("accepts_referrals") == "yes"
@@ -98,16 +102,12 @@ async def edit_listing(request: Request) -> Response:
     status = 200
     if request.method == "POST":
         form = await request.form()
-        values = {**_service_changes(form), "version": str(form.get("version", ""))}
-        try:
-            version = int(values["version"])
-        except ValueError:
-            version = 0
+        values = {**_service_changes(form), "version": form_text(form, "version")}
         try:
             await catalog.update_service(
                 actor=actor,
                 service_id=service.id,
-                version=version,
+                version=parse_version(values["version"]),
                 data={k: v for k, v in values.items() if k != "version"},
             )
         except Invalid as refused:
@@ -167,8 +167,7 @@ def _current_values(document: dict[str, Any], version: int) -> dict[str, Any]:
 
 async def _own_service(request: Request, actor: Actor) -> Any:
     found = await catalog.get_service(actor=actor, service_id=request.path_params["id"])
-    if found.organization_id != actor.organization_id:
-        raise Forbidden("You can change only your own organization's listings.")
+    access.require_listing_editor(actor, found.organization_id)
     return found
 
 
@@ -176,8 +175,7 @@ def _part_data(kind: str, form: Any) -> dict[str, Any]:
     """A phone, opening hours, an area or a new site, from its form, as the API's JSON."""
 
     def text(name: str) -> str | None:
-        value = str(form.get(name, "")).strip()
-        return value or None
+        return form_text(form, name)
 
     if kind == "phone":
         return {"number": text("number"), "description": text("description")}
@@ -221,12 +219,11 @@ async def listing_part(request: Request) -> Response:
             if kind == "location":
                 await details.unlink_location(actor=actor, service_id=found.id, location_id=part_id)
             else:
-                version = str(form.get("version", ""))
                 await details.delete_part(
                     actor=actor,
                     kind=kind,
                     part_id=part_id,
-                    version=int(version) if version.isdigit() else 0,
+                    version=parse_version(form_text(form, "version")),
                 )
         elif kind == "phone":
             await details.add_phone(actor=actor, service_id=found.id, data=data)

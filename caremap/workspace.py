@@ -19,13 +19,15 @@ from caremap.auth import sign_in, sign_out
 from caremap.templating import templates
 from directory import serialize
 from directory import service as catalog
+from directory.editing import parse_version
 from directory.errors import Conflict, Invalid, Unauthenticated
 from directory.http import actor_of
 from directory.taxonomy import BY_CODE, CATEGORIES
 from referrals import access, help_requests
 from referrals import service as referrals
-from referrals.lifecycle import OUTCOMES, REJECTION_REASONS, TRANSITIONS
+from referrals.lifecycle import OUTCOMES, REJECTION_REASONS, moves_for
 from referrals.routes import referral_document, with_timeline
+from referrals.schemas import SHARABLE
 
 
 def _safe_next(value: str | None) -> str:
@@ -88,30 +90,17 @@ async def referral_list(request: Request) -> Response:
     )
 
 
-def _moves(request: Request, referral: Any) -> list[str]:
-    """The moves the viewer's side may make from the referral's status."""
-    actor = actor_of(request)
-    assert actor is not None
-    party = access.party_of(actor, referral)
-    return [
-        to.value
-        for (frm, to), move in TRANSITIONS.items()
-        if frm == referral.status and (party is None or move.by is party)
-    ]
-
-
 async def referral_page(request: Request, error: str | None = None, status: int = 200) -> Response:
-    if actor_of(request) is None:
+    actor = actor_of(request)
+    if actor is None:
         return to_login(request)
-    referral = await referrals.get_referral(
-        actor=actor_of(request), referral_id=request.path_params["id"]
-    )
+    referral = await referrals.get_referral(actor=actor, referral_id=request.path_params["id"])
     return templates.TemplateResponse(
         request,
         "referral.html",
         {
             "referral": with_timeline(referral, request),
-            "moves": _moves(request, referral),
+            "moves": moves_for(referral.status, access.party_of(actor, referral)),
             "reasons": REJECTION_REASONS,
             "outcomes": OUTCOMES,
             "error": error,
@@ -130,24 +119,20 @@ async def referral_action(request: Request) -> Response:
         raise HTTPException(404)
     form = await request.form()
     referral_id = request.path_params["id"]
-
-    def text(name: str) -> str | None:
-        value = str(form.get(name, "")).strip()
-        return value or None
-
     try:
         if action == "note":
-            await referrals.add_note(actor=actor, referral_id=referral_id, note=text("note"))
+            await referrals.add_note(
+                actor=actor, referral_id=referral_id, note=form_text(form, "note")
+            )
         else:
-            version = text("version") or ""
             await referrals.transition(
                 actor=actor,
                 referral_id=referral_id,
-                to=text("to") or "",
-                version=int(version) if version.isdigit() else 0,
-                reason=text("reason"),
-                outcome=text("outcome"),
-                note=text("note"),
+                to=form_text(form, "to") or "",
+                version=parse_version(form_text(form, "version")),
+                reason=form_text(form, "reason"),
+                outcome=form_text(form, "outcome"),
+                note=form_text(form, "note"),
             )
     except (Invalid, Conflict) as refused:
         message = refused.message
@@ -157,15 +142,25 @@ async def referral_action(request: Request) -> Response:
     return RedirectResponse(f"/referrals/{referral_id}", status_code=303)
 
 
-SHARES = ("name", "age_band", "language", "contact", "needs")
+def form_text(form: Any, name: str) -> str | None:
+    """A form field, trimmed; an empty field is None, as a missing JSON field would be."""
+    value = str(form.get(name, "")).strip()
+    return value or None
+
+
+def form_uuid(value: Any, field: str) -> UUID:
+    """An id posted by a form, or a 422 naming the field."""
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise Invalid({field: "not a valid id"}) from None
 
 
 def _referral_input(form: Any) -> dict[str, Any]:
     """The referral form as the API's JSON body, so both are checked by the same rules."""
 
     def text(name: str) -> str | None:
-        value = str(form.get(name, "")).strip()
-        return value or None
+        return form_text(form, name)
 
     consent = None
     if form.get("consent_given_by"):
@@ -232,7 +227,7 @@ async def referral_form(request: Request) -> Response:
             "values": values,
             "errors": errors,
             "categories": CATEGORIES,
-            "shares": SHARES,
+            "shares": SHARABLE,
             "help_request": asked,
         },
         status_code=422 if errors else 200,
@@ -252,14 +247,6 @@ async def _from_help_request(actor: Any, help_request_id: str) -> dict[str, Any]
         },
         "note": asked.message,
     }
-
-
-def form_uuid(value: Any, field: str) -> UUID:
-    """An id posted by a form, or a 422 naming the field."""
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise Invalid({field: "not a valid id"}) from None
 
 
 async def help_request_list(request: Request) -> Response:

@@ -21,7 +21,7 @@ from directory.http import (
     query_int,
     query_uuid,
 )
-from directory.taxonomy import BY_CODE, CATEGORIES, TAXONOMY_NAME, category_id
+from directory.taxonomy import BY_CODE, BY_ID, CATEGORIES, TAXONOMY_NAME, category_id
 
 HSDS_VERSION = "3.0"
 OPENAPI_URL = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/openapi.json"
@@ -66,14 +66,14 @@ async def about(request: Request) -> JSONResponse:
 
 async def services(request: Request) -> JSONResponse:
     term = query_uuid(request, "taxonomy_term_id")
-    category = next((c.code for c in CATEGORIES if c.id == term), None) if term else None
+    category = BY_ID.get(term) if term else None
     if term and category is None:
         raise Invalid({"taxonomy_term_id": "no such taxonomy term"})
     page, per_page = query_int(request, "page", 1), query_int(request, "per_page", 25)
     full, minimal = _flag(request, "full"), _flag(request, "minimal")
     found = await service.list_services(
         actor=actor_of(request),
-        category=category,
+        category=category.code if category else None,
         organization_id=query_uuid(request, "organization_id"),
         text=(request.query_params.get("search") or "").strip()[:200] or None,
         modified_after=query_datetime(request, "modified_after"),
@@ -156,10 +156,9 @@ async def taxonomy_terms(request: Request) -> JSONResponse:
 
 async def taxonomy_term_detail(request: Request) -> JSONResponse:
     wanted = request.path_params["id"]
-    for category in CATEGORIES:
-        if category.id == wanted:
-            return json_document(_term(category.code))
-    raise NotFound(f"No taxonomy term with id {wanted}.")
+    if wanted not in BY_ID:
+        raise NotFound(f"No taxonomy term with id {wanted}.")
+    return json_document(_term(BY_ID[wanted].code))
 
 
 routes = [

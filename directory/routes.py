@@ -275,8 +275,8 @@ async def taxonomy(request: Request) -> JSONResponse:
     for term in terms:
         document = serialize.category_document(term)
         category = BY_CODE.get(term.code)
-        if language == "es" and category:
-            document["name"] = category.name_es
+        if category:
+            document["name"] = category.name_in(language)
         items.append(document)
     return JSONResponse({"language": language, "categories": items})
 

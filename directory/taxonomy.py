@@ -24,6 +24,10 @@ class Category:
     def id(self) -> UUID:
         return category_id(self.code)
 
+    def name_in(self, language: str) -> str:
+        """The category's name in `language` (Spanish, or English for any other)."""
+        return self.name_es if language == "es" else self.name
+
 
 def category_id(code: str) -> UUID:
     return uuid5(_NAMESPACE, f"{TAXONOMY_NAME}:{code}")
@@ -275,6 +279,7 @@ CATEGORIES: tuple[Category, ...] = (
 )
 
 BY_CODE: dict[str, Category] = {category.code: category for category in CATEGORIES}
+BY_ID: dict[UUID, Category] = {category.id: category for category in CATEGORIES}
 TOP_LEVEL: tuple[Category, ...] = tuple(c for c in CATEGORIES if c.parent is None)
 
 

@@ -15,7 +15,8 @@ from tortoise.transactions import in_transaction
 
 from directory.claims import now as _now
 from directory.errors import Gone, Invalid, NotFound
-from referrals.models import Referral, ReferralEvent
+from referrals import timeline
+from referrals.models import Referral
 from referrals.notify import Notice, queue
 
 LINK_DAYS = 30
@@ -74,9 +75,7 @@ async def answer(secret: str, token: str, value: str) -> Question:
         await Referral.filter(id=asked.referral_id).update(
             client_report=value, client_reported_at=at
         )
-        await ReferralEvent.create(
-            referral_id=asked.referral_id, kind="client_reported", note=f"got help: {value}"
-        )
+        await timeline.append(asked.referral_id, "client_reported", note=f"got help: {value}")
         if value == "no":
             await queue(
                 asked.referral_id,

@@ -22,6 +22,10 @@ class Move:
     needs_reason: bool = False
     needs_outcome: bool = False
 
+    def allows(self, party: Party | None) -> bool:
+        """Whether a side may make this move (None: an admin, who may correct any move)."""
+        return party is None or self.by is party
+
 
 REJECTION_REASONS = ("not_eligible", "no_capacity", "out_of_area", "could_not_contact", "other")
 OUTCOMES = (
@@ -63,3 +67,10 @@ TRANSITIONS: dict[tuple[S, S], Move] = {
 
 def allowed_from(status: S) -> list[str]:
     return [to.value for (frm, to) in TRANSITIONS if frm == status]
+
+
+def moves_for(status: S, party: Party | None) -> list[str]:
+    """The moves from `status` that `party` may make: the buttons a referral page offers."""
+    return [
+        to.value for (frm, to), move in TRANSITIONS.items() if frm == status and move.allows(party)
+    ]

@@ -14,8 +14,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from directory.claims import now as _now
+from referrals import timeline
 from referrals.lifecycle import ENDED, WAITING, WORKING
-from referrals.models import MailOutbox, Referral, ReferralEvent, ReferralStatus
+from referrals.models import MailOutbox, Referral, ReferralStatus
 
 
 class Recipient(StrEnum):
@@ -97,7 +98,7 @@ async def _queue_once(referral_id: object, notice: Notice, key: str, note: str |
         async with in_transaction():
             await queue(referral_id, notice, key)
             if note is not None:
-                await ReferralEvent.create(referral_id=referral_id, kind=notice.value, note=note)
+                await timeline.append(referral_id, notice.value, note=note)
     except IntegrityError:  # another worker queued it first
         return False
     return True

@@ -17,7 +17,7 @@ from directory.actor import Actor
 from directory.errors import Conflict, Forbidden, Invalid, NotFound
 from directory.models import IntakeState, Organization, Service
 from directory.schemas import validate
-from referrals import access, notify
+from referrals import access, notify, timeline
 from referrals.fhir import referral_bundle
 from referrals.lifecycle import (
     FINAL,
@@ -28,7 +28,7 @@ from referrals.lifecycle import (
     WORKING,
     allowed_from,
 )
-from referrals.models import Consent, Referral, ReferralEvent, ReferralStatus, Urgency
+from referrals.models import Consent, Referral, ReferralStatus, Urgency
 from referrals.schemas import SHARABLE, ReferralInput
 
 FIRST_CONTACT_DAYS = {Urgency.URGENT: 1, Urgency.SOON: 3, Urgency.ROUTINE: 7}
@@ -86,27 +86,11 @@ async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
                 follow_up=consent.follow_up,
                 recorded_by=actor.user_id,
             )
-        await _event(referral, actor, "created", None, status, validated.note)
+        await timeline.append(
+            referral.id, "created", actor=actor, to_status=status, note=validated.note
+        )
         await notify.on_status(referral, status, referral.version)
     return await get_referral(actor=actor, referral_id=referral.id)
-
-
-async def _event(
-    referral: Referral,
-    actor: Actor | None,
-    kind: str,
-    from_status: Any,
-    to_status: Any,
-    note: str | None = None,
-) -> None:
-    await ReferralEvent.create(
-        referral_id=referral.id,
-        kind=kind,
-        actor_user_id=actor.user_id if actor else None,
-        from_status=getattr(from_status, "value", from_status),
-        to_status=getattr(to_status, "value", to_status),
-        note=note,
-    )
 
 
 async def get_referral(*, actor: Actor | None, referral_id: UUID) -> Referral:
@@ -197,7 +181,7 @@ async def transition(
             f"A {referral.status.value} referral cannot become {target.value}.",
             allowed=allowed_from(referral.status),
         )
-    if party is not None and move.by is not party:
+    if not move.allows(party):
         raise Forbidden(f"Only the {move.by.value} side can make this referral {target.value}.")
     if target is ReferralStatus.REQUESTED and not await _has_consent(referral):
         raise Invalid({"consent": "a referral cannot be sent without recorded consent"})
@@ -224,8 +208,13 @@ async def transition(
                 "This referral was changed by someone else; reload it.",
                 current_version=current.version,
             )
-        await _event(
-            referral, actor, "transition", referral.status, target, note or reason or outcome
+        await timeline.append(
+            referral.id,
+            "transition",
+            actor=actor,
+            from_status=referral.status,
+            to_status=target,
+            note=note or reason or outcome,
         )
         await notify.on_status(referral, target, version + 1)
     return await get_referral(actor=actor, referral_id=referral.id)
@@ -243,7 +232,7 @@ async def add_note(*, actor: Actor | None, referral_id: UUID, note: Any) -> Refe
     async with in_transaction():
         # A note is an update: it keeps an accepted referral from being reported as stale.
         await Referral.filter(id=referral.id).update(updated_at=_now())
-        await _event(referral, actor, "note", None, None, note.strip())
+        await timeline.append(referral.id, "note", actor=actor, note=note.strip())
     return await get_referral(actor=actor, referral_id=referral.id)
 
 
@@ -260,18 +249,18 @@ async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referra
         )
         if not withdrawn:
             raise Conflict("There is no active consent on this referral.")
-        await _event(referral, actor, "consent_withdrawn", None, None)
+        await timeline.append(referral.id, "consent_withdrawn", actor=actor)
         if referral.status not in FINAL:
             await Referral.filter(id=referral.id).update(
                 status=ReferralStatus.CANCELLED, version=F("version") + 1, updated_at=_now()
             )
-            await _event(
-                referral,
-                actor,
+            await timeline.append(
+                referral.id,
                 "transition",
-                referral.status,
-                ReferralStatus.CANCELLED,
-                "consent withdrawn",
+                actor=actor,
+                from_status=referral.status,
+                to_status=ReferralStatus.CANCELLED,
+                note="consent withdrawn",
             )
     return await get_referral(actor=actor, referral_id=referral.id)
 
