@@ -49,6 +49,12 @@ async def test_an_agency_keeps_its_listings_current(app):
         )
         assert full.status_code == 303
         assert (await Service.get(id=mine.id)).intake_state == "full"
+        unclear = await partner.post(
+            f"/portal/services/{mine.id}/intake",
+            data={"csrftoken": token(listings), "state": "waitlist", "wait_days": "soon"},
+        )
+        assert unclear.status_code == 422  # named, not a crash
+        assert (await Service.get(id=mine.id)).intake_state == "full"
 
         form = await partner.get(f"/portal/services/{mine.id}/edit")
         bad = await partner.post(
