@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import json
 import logging
 import os
 import secrets
@@ -11,6 +12,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -23,9 +25,20 @@ from caremap.accounts.models import User
 from caremap.mail import mail_loops
 from caremap.search import backend_for, drainer_for, install_change_listeners
 from caremap.settings import Settings, load_settings
+from directory.actor import SYSTEM
 from directory.details import retry_pending_geocodes
 from directory.errors import DomainError
 from directory.geocoding import Geocoder
+from directory.hsds_export import Rows, export_rows, nest
+from directory.hsds_import import (
+    OUTCOMES,
+    ImportRefused,
+    ImportReport,
+    import_package,
+    read_taxonomy_map,
+)
+from directory.hsds_package import read_package, write_csv_package
+from directory.hsds_tables import TABLES
 from directory.models import ListingChange, Organization, Service
 from search_index.documents import all_documents
 from search_index.outbox import enqueue_services
@@ -131,6 +144,71 @@ async def _retry_geocodes(settings: Settings, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=GEOCODE_RETRY_SECONDS)
 
 
+def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    """Import an HSDS 3.0 data set: all of it, or nothing and every error named."""
+
+    async def work() -> None:
+        package = read_package(Path(args.path))
+        total = sum(len(table) for table in package.tables.values())
+        with tqdm(total=total, unit="record", disable=args.quiet or None, file=sys.stderr) as bar:
+            report = await import_package(
+                package,
+                actor=SYSTEM,
+                geocoder=_geocoder(settings),
+                taxonomy_map=read_taxonomy_map(Path(args.taxonomy_map))
+                if args.taxonomy_map
+                else None,
+                default_category=args.default_category,
+                dry_run=args.dry_run,
+                progress=bar.update,
+            )
+        _print_import_report(report, dry_run=args.dry_run)
+
+    asyncio.run(db.upgrade(settings))
+    try:
+        asyncio.run(_with_database(settings, work))
+    except ImportRefused as refused:
+        for problem in refused.problems:
+            print(f"{'warning' if problem.warning else 'error'}: {problem}", file=sys.stderr)
+        sys.exit(f"caremap: {refused.message}")
+
+
+def _print_import_report(report: ImportReport, *, dry_run: bool) -> None:
+    for problem in report.warnings:
+        print(f"warning: {problem}", file=sys.stderr)
+    outcomes = ("checked",) if dry_run else OUTCOMES
+    print(f"{'table':<26}" + "".join(f"{outcome:>11}" for outcome in outcomes))
+    for table in TABLES:
+        if table in report.counts:
+            counts = report.counts[table]
+            print(f"{table:<26}" + "".join(f"{counts[o]:>11}" for o in outcomes))
+    totals = report.totals()
+    print(f"{'total':<26}" + "".join(f"{totals[o]:>11}" for o in outcomes))
+    if report.warnings:
+        print(f"{len(report.warnings)} warning(s): values kept for export but not used (above).")
+    if report.pending_geocodes:
+        print(f"{report.pending_geocodes} location(s) wait for the geocoder: `caremap worker`.")
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
+    """Export the catalog as an HSDS 3.0 CSV package (a folder) or JSON package (a .json file)."""
+    path = Path(args.path)
+    form = args.format or ("json" if path.suffix == ".json" else "csv")
+
+    rows: Rows = {}
+
+    async def work() -> None:
+        rows.update(await export_rows())
+
+    asyncio.run(_with_database(settings, work))
+    if form == "json":
+        path.write_text(json.dumps(nest(rows), indent=2, ensure_ascii=False) + "\n")
+    else:
+        write_csv_package(path, rows)
+    counts = ", ".join(f"{len(rows[t])} {t}" for t in ("organization", "service", "location"))
+    print(f"Exported {counts} records as an HSDS 3.0 {form.upper()} package to {path}.")
+
+
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> None:
     """Rebuild the whole search index aside and swap it in when complete."""
 
@@ -228,6 +306,25 @@ def parser() -> argparse.ArgumentParser:
     reindex = commands.add_parser("reindex", help="rebuild the search index from the database")
     reindex.add_argument("--quiet", action="store_true", help="no progress bar")
     reindex.set_defaults(run=cmd_reindex)
+
+    hsds_import = commands.add_parser(
+        "import", help="import an HSDS 3.0 data set (CSV package folder or JSON file)"
+    )
+    hsds_import.add_argument("path", help="a CSV package folder, its datapackage.json, or .json")
+    hsds_import.add_argument(
+        "--taxonomy-map", help="CSV of taxonomy,code,category mapping other terms to categories"
+    )
+    hsds_import.add_argument(
+        "--default-category", help="category for services whose terms map to none"
+    )
+    hsds_import.add_argument("--dry-run", action="store_true", help="check only; write nothing")
+    hsds_import.add_argument("--quiet", action="store_true", help="no progress bar")
+    hsds_import.set_defaults(run=cmd_import)
+
+    export = commands.add_parser("export", help="export the catalog as an HSDS 3.0 data set")
+    export.add_argument("path", help="a folder for the CSV package, or a .json file")
+    export.add_argument("--format", choices=["csv", "json"], help="default: from the path")
+    export.set_defaults(run=cmd_export)
 
     seed = commands.add_parser("seed", help="load the demo data (idempotent)")
     seed.set_defaults(run=cmd_seed)

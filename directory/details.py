@@ -65,7 +65,7 @@ async def create_location(
         raise Invalid({"organization_id": "must be a UUID"}) from None
     access.require_listing_editor(actor, organization_id)
     values = validate(LocationInput, data).values()
-    values.update(_placement_values(await _place(values, geocoder)))
+    values.update(await placement(values, geocoder))
     async with in_transaction():
         location = await Location.create(
             id=location_id or uuid4(), organization_id=organization_id, **values
@@ -92,7 +92,7 @@ async def update_location(
     validated, changed = merge_patch(LocationInput, current, data)
     values = validated.values()
     if moved or "location_type" in changed or "latitude" in changed:
-        values.update(_placement_values(await _place(values, geocoder)))
+        values.update(await placement(values, geocoder))
     async with in_transaction():
         await update_versioned(Location, location.id, version, values, "location")
         await record_change(
@@ -128,6 +128,11 @@ async def delete_location(*, actor: Actor | None, location_id: UUID, version: in
                 entity_id=link.id,
                 action="delete",
             )
+
+
+async def placement(values: dict[str, Any], geocoder: Geocoder) -> dict[str, Any]:
+    """The coordinate and geocoding columns for a location's validated values."""
+    return _placement_values(await _place(values, geocoder))
 
 
 async def _place(values: dict[str, Any], geocoder: Geocoder) -> Placement:

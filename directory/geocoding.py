@@ -10,6 +10,7 @@ A family's "near" text is never cached or logged: it may be a home address.
 """
 
 import asyncio
+import copy
 import functools
 import logging
 import re
@@ -138,12 +139,23 @@ class Geocoder:
     ) -> None:
         self.provider_name = provider
         self._provider = None
+        self._deferring = False
         if provider:
             try:
                 provider_class = get_geocoder_for_service(provider)
             except GeocoderNotFound as error:
                 raise ValueError(f"unknown geocoder {provider!r}") from error
             self._provider = provider_class(timeout=timeout, **(options or {}))
+
+    def deferring(self) -> "Geocoder":
+        """This geocoder, but leaving provider lookups to `retry_pending_geocodes`.
+
+        A bulk import uses it: each address gets its ZIP centroid at once (offline) and waits as
+        pending for the worker, so a slow or rate-limited provider never holds up the import.
+        """
+        deferring = copy.copy(self)
+        deferring._deferring = True
+        return deferring
 
     async def place_listing(
         self,
@@ -160,6 +172,10 @@ class Geocoder:
             if centroid:
                 return Placement(centroid.point, GeocodeStatus.OK, ZIP_CENTROID)
             return Placement(None, GeocodeStatus.FAILED, None)
+        if self._deferring:
+            return Placement(
+                centroid.point if centroid else None, GeocodeStatus.PENDING, ZIP_CENTROID
+            )
         query = ", ".join(p for p in (address_1, city, state_province, postal_code, country) if p)
         try:
             point = await self._cached_listing_lookup(query)

@@ -278,3 +278,37 @@ class ListingChange(Model):
     class Meta:
         table = "listing_change"
         ordering = ("id",)
+
+
+class KeptRecord(Model):
+    """An HSDS record as it was imported, kept so an export gives back what caremap does not use.
+
+    For records caremap models (organizations, services, locations, phones...) an export lays the
+    current values over the kept one, so a partner's edits win and the rest comes back as it came.
+    Fields caremap could not use are named in `unused` ("*" for the whole record). Records of
+    tables caremap does not model (contacts, funding, programs...) are exported as kept. Each goes
+    when the organization, service or location it belongs to is deleted.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    hsds_table = fields.CharField(max_length=40)
+    record_id = fields.UUIDField()
+    organization = fields.ForeignKeyField(
+        "models.Organization",
+        related_name=False,
+        null=True,
+        on_delete=fields.CASCADE,
+        db_index=True,
+    )
+    service = fields.ForeignKeyField(
+        "models.Service", related_name=False, null=True, on_delete=fields.CASCADE, db_index=True
+    )
+    location = fields.ForeignKeyField(
+        "models.Location", related_name=False, null=True, on_delete=fields.CASCADE, db_index=True
+    )
+    data = fields.JSONField()
+    unused = fields.JSONField(default=list)
+
+    class Meta:
+        table = "hsds_record"
+        unique_together = (("hsds_table", "record_id"),)

@@ -97,7 +97,7 @@ def category_document(term: TaxonomyTerm) -> dict[str, Any]:
 def phone_document(phone: Phone) -> dict[str, Any]:
     owner = {"service_id": str(phone.service_id)} if phone.service_id else {}
     if phone.location_id:
-        owner = {"location_id": str(phone.location_id)}
+        owner["location_id"] = str(phone.location_id)
     return without_nulls(
         {
             "id": str(phone.id),

@@ -1,0 +1,240 @@
+"""Exporting the catalog as an HSDS 3.0 data set: the CSV package and the nested JSON package.
+
+Rows are built from caremap's records with the same documents the API serves
+(`directory.serialize`), then laid over the records kept from an import (`KeptRecord`), so what
+caremap does not model comes back as it came and what partners edited comes back edited. The CSV
+package holds every record. The JSON package (an array of organizations with their services and
+locations nested) holds every record that hangs off an organization; records that name none
+(such as an unused taxonomy) travel only in the CSV package.
+"""
+
+from collections import defaultdict
+from typing import Any
+from uuid import NAMESPACE_URL, uuid5
+
+from directory import serialize
+from directory.hsds_tables import LISTS, TABLES
+from directory.models import KeptRecord, Location, Organization, Service
+from directory.service import SERVICE_PREFETCH
+from directory.taxonomy import CATEGORIES, TAXONOMY_NAME, category_id
+
+Rows = dict[str, list[dict[str, Any]]]
+TAXONOMY_ID = str(category_id("__taxonomy__"))
+# caremap's internal fields that are not part of an exported record.
+_INTERNAL = {"version", "geocode_status", "postal_code", "intake", "last_verified_at"}
+# Tables whose rows caremap builds; a kept record of these goes out only through its row.
+_BUILT = {"organization", "service", "location", "service_at_location", "phone", "schedule"}
+_BUILT |= {"service_area", "address", "accessibility", "language", "attribute"}
+# caremap derives these only from complete columns; a kept one with unusable values goes as kept.
+_PARTIAL = {"address", "accessibility"}
+
+
+def _flat(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in document.items()
+        if key not in _INTERNAL and not isinstance(value, list | dict)
+    }
+
+
+def _derived_id(*parts: object) -> str:
+    return str(uuid5(NAMESPACE_URL, "caremap:" + ":".join(str(p) for p in parts)))
+
+
+async def export_rows() -> Rows:
+    """Every catalog record as HSDS rows by table."""
+    rows: Rows = defaultdict(list)
+    for organization in await Organization.all().order_by("name", "id"):
+        rows["organization"].append(_flat(serialize.organization_document(organization)))
+    locations = await Location.all().order_by("id").prefetch_related("phones")
+    for location in locations:
+        document = serialize.location_document(location, list(location.phones))
+        rows["location"].append(_flat(document))
+        rows["address"].extend(document.get("addresses", []))
+        rows["accessibility"].extend(document.get("accessibility", []))
+        _phones(rows, document.get("phones", []))
+    services = await Service.all().order_by("name", "id").prefetch_related(*SERVICE_PREFETCH)
+    for listing in services:
+        document = serialize.service_document(listing)
+        rows["service"].append(_flat(document))
+        rows["language"].extend(document.get("languages", []))
+        _phones(rows, document.get("phones", []))
+        rows["schedule"].extend(_flat(s) for s in document.get("schedules", []))
+        rows["service_area"].extend(_flat(a) for a in document.get("service_areas", []))
+        for link in document.get("service_at_locations", []):
+            rows["service_at_location"].append(_flat(link))
+            rows["schedule"].extend(_flat(s) for s in link.get("schedules", []))
+        for category in document.get("categories", []):
+            rows["attribute"].append(
+                {
+                    "id": _derived_id(listing.id, "attribute", category["code"]),
+                    "link_id": str(listing.id),
+                    "link_type": "category",
+                    "link_entity": "service",
+                    "taxonomy_term_id": category["id"],
+                }
+            )
+    rows["taxonomy"].append(
+        {"id": TAXONOMY_ID, "name": TAXONOMY_NAME, "description": "caremap's categories."}
+    )
+    for category in CATEGORIES:
+        rows["taxonomy_term"].append(
+            serialize.without_nulls(
+                {
+                    "id": str(category.id),
+                    "code": category.code,
+                    "name": category.name,
+                    "description": category.description,
+                    "parent_id": str(category_id(category.parent)) if category.parent else None,
+                    "taxonomy": TAXONOMY_NAME,
+                    "taxonomy_id": TAXONOMY_ID,
+                    "language": "en",
+                }
+            )
+        )
+    return await _with_kept_records(rows)
+
+
+def _phones(rows: Rows, phones: list[dict[str, Any]]) -> None:
+    for phone in phones:
+        if any(p["id"] == phone["id"] for p in rows["phone"]):
+            continue
+        rows["phone"].append(_flat(phone))
+        rows["language"].extend(phone.get("languages", []))
+
+
+async def _with_kept_records(rows: Rows) -> Rows:
+    """Lay each row over the record kept from an import, and add the kept records caremap does
+    not use. Sub-records caremap stores as columns (addresses, languages, category attributes)
+    are matched by what they describe, since caremap's own ids for them are derived."""
+    kept: dict[str, dict[str, KeptRecord]] = defaultdict(dict)
+    by_subject: dict[tuple[str, ...], KeptRecord] = {}
+    for record in await KeptRecord.all().order_by("id"):
+        kept[record.hsds_table][str(record.record_id)] = record
+        if record.unused != ["*"]:
+            for subject in _subjects(record.hsds_table, record.data):
+                by_subject.setdefault(subject, record)
+    used: set[int] = set()
+    for table, table_rows in rows.items():
+        laid_over = []
+        for row in table_rows:
+            match = kept[table].get(row["id"])
+            for subject in _subjects(table, row) if match is None else ():
+                match = match or by_subject.get(subject)
+            if match is None:
+                laid_over.append(row)
+            elif match.id not in used:  # one kept language can stand for a service's and a phone's
+                used.add(match.id)
+                laid_over.append(_overlay(table, row, match))
+        rows[table] = laid_over
+    for table, records in kept.items():
+        for record in records.values():
+            if record.id not in used and (
+                record.unused == ["*"] or table not in _BUILT or table in _PARTIAL
+            ):
+                rows[table].append(dict(record.data))
+    return rows
+
+
+def _subject(table: str, values: dict[str, Any]) -> tuple[str, ...]:
+    """What a derived sub-record describes, to match it to the record it was imported from."""
+    return next(iter(_subjects(table, values)), (table, str(values.get("id"))))
+
+
+def _subjects(table: str, values: dict[str, Any]) -> list[tuple[str, ...]]:
+    if table in ("address", "accessibility"):
+        return [(table, str(values.get("location_id")))]
+    if table == "language":
+        owners = [values.get(key) for key in ("phone_id", "service_id") if values.get(key)]
+        return [(table, str(owner), str(values.get("code"))) for owner in owners]
+    if table == "attribute":
+        return [(table, str(values.get("link_id")), str(values.get("taxonomy_term_id")))]
+    return []
+
+
+def _overlay(table: str, current: dict[str, Any], kept: KeptRecord) -> dict[str, Any]:
+    """The kept record with caremap's current values for the fields caremap holds; a value
+    caremap could not use (`unused`) goes out as it came."""
+    modelled = TABLES[table].modelled
+    merged = dict(current, id=str(kept.record_id))
+    for key, value in kept.data.items():
+        if key not in modelled or key in kept.unused:
+            merged[key] = value
+    return merged
+
+
+# --- the nested JSON package --------------------------------------------------------------------
+
+# Where each table's records nest: (parent table, the field naming the parent).
+_NESTING: dict[str, tuple[tuple[str, str], ...]] = {
+    "service": (("organization", "organization_id"),),
+    "location": (("organization", "organization_id"),),
+    "program": (("organization", "organization_id"),),
+    "organization_identifier": (("organization", "organization_id"),),
+    "funding": (("service", "service_id"), ("organization", "organization_id")),
+    "contact": (
+        ("service", "service_id"),
+        ("service_at_location", "service_at_location_id"),
+        ("location", "location_id"),
+        ("organization", "organization_id"),
+    ),
+    "phone": (
+        ("service", "service_id"),
+        ("location", "location_id"),
+        ("service_at_location", "service_at_location_id"),
+        ("contact", "contact_id"),
+        ("organization", "organization_id"),
+    ),
+    "schedule": (
+        ("service", "service_id"),
+        ("service_at_location", "service_at_location_id"),
+        ("location", "location_id"),
+    ),
+    "service_at_location": (("service", "service_id"),),
+    "service_area": (("service", "service_id"),),
+    "cost_option": (("service", "service_id"),),
+    "required_document": (("service", "service_id"),),
+    "language": (("service", "service_id"), ("location", "location_id"), ("phone", "phone_id")),
+    "address": (("location", "location_id"),),
+    "accessibility": (("location", "location_id"),),
+    "attribute": (("*", "link_id"),),
+    "metadata": (("*", "resource_id"),),
+}
+_LIST_KEY = {table: key for key, table in LISTS.items()}
+
+
+def nest(rows: Rows) -> list[dict[str, Any]]:
+    """The rows as an HSDS organization package: organizations with everything nested."""
+    documents: dict[tuple[str, str], dict[str, Any]] = {}
+    for table, table_rows in rows.items():
+        for row in table_rows:
+            documents[(table, row["id"])] = dict(row)
+    by_id = {record_id: document for (_t, record_id), document in documents.items()}
+    offered_by = {
+        str(link.get("location_id")): documents.get(("service", str(link.get("service_id"))))
+        for link in rows.get("service_at_location", [])
+    }
+    for (table, _record_id), document in documents.items():
+        for parent_table, key in _NESTING.get(table, ()):
+            parent_id = document.get(key)
+            if table == "location" and ("organization", str(parent_id)) not in documents:
+                # A location naming an organization outside the data set goes with the
+                # organization whose service is offered there, as caremap stores it.
+                service = offered_by.get(document["id"])
+                parent_id = service.get("organization_id") if service else None
+            parent = (
+                by_id.get(str(parent_id))
+                if parent_table == "*"
+                else documents.get((parent_table, str(parent_id)))
+            )
+            if parent is not None:
+                parent.setdefault(_LIST_KEY[table], []).append(document)
+        if table == "attribute":
+            term = documents.get(("taxonomy_term", str(document.get("taxonomy_term_id"))))
+            if term is not None:
+                document["taxonomy_term"] = term
+        if table == "taxonomy_term":
+            taxonomy = documents.get(("taxonomy", str(document.get("taxonomy_id"))))
+            if taxonomy is not None:
+                document["taxonomy_detail"] = taxonomy
+    return [documents[("organization", row["id"])] for row in rows.get("organization", [])]

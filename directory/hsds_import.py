@@ -1,0 +1,780 @@
+"""Importing an HSDS 3.0 data set into the catalog: check everything first, then write all of it.
+
+The importer works in two passes. The plan pass reads the data set against the catalog and
+caremap's field rules (`directory.schemas`, the same rules as a partner's own edit) and collects
+every problem. Errors (the data set breaks HSDS, or a record caremap needs cannot be made) refuse
+the whole import. Warnings (valid HSDS that caremap cannot use, such as a non-US postal code or a
+geojson service area) let it go ahead: that value or record is kept as it came, so an export gives
+it back, but caremap does not use it. The write pass then writes everything in one transaction,
+recording each change in the listing history (which also feeds the search outbox).
+
+Records are matched by their HSDS id, so importing the same data again changes nothing and a newer
+version of it updates the catalog in place.
+"""
+
+import csv
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from directory import access, details
+from directory.actor import Actor
+from directory.editing import record_change
+from directory.errors import DomainError, Invalid
+from directory.geocoding import Geocoder
+from directory.hsds_package import Package, Problem, Record
+from directory.hsds_tables import TABLES
+from directory.models import (
+    KeptRecord,
+    Location,
+    Organization,
+    Phone,
+    Schedule,
+    Service,
+    ServiceArea,
+    ServiceAtLocation,
+    TaxonomyTerm,
+)
+from directory.schemas import (
+    Input,
+    LocationInput,
+    OrganizationInput,
+    PhoneInput,
+    ScheduleInput,
+    ServiceAreaInput,
+    ServiceInput,
+    validate,
+)
+from directory.taxonomy import BY_CODE, BY_ID
+
+OUTCOMES = ("created", "updated", "unchanged", "skipped")
+# Coordinates only make sense together: when one is unusable, neither is used.
+_PAIRED = {"latitude": "longitude", "longitude": "latitude"}
+_ADDRESS = ("address_1", "address_2", "city", "state_province", "postal_code", "country")
+
+
+class ImportRefused(DomainError):
+    """The data set has errors; nothing was written. `problems` names each one."""
+
+    status = 422
+    code = "import_refused"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        errors = [p for p in problems if not p.warning]
+        super().__init__(
+            f"The data set has {len(errors)} error(s); nothing was written.",
+            problems=[str(p) for p in errors],
+        )
+        self.problems = problems
+
+
+@dataclass
+class ImportReport:
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
+    pending_geocodes: int = 0
+
+    def count(self, table: str, outcome: str) -> None:
+        self.counts.setdefault(table, Counter())[outcome] += 1
+
+    def totals(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for counts in self.counts.values():
+            total.update(counts)
+        return total
+
+
+# --- the taxonomy mapping file ------------------------------------------------------------------
+
+TaxonomyMap = dict[str, str]
+
+
+def read_taxonomy_map(path: Path) -> TaxonomyMap:
+    """A CSV of `taxonomy,code,category` (or `term_id,category`) rows: another vocabulary's
+    terms and the caremap category each one means. A blank taxonomy matches any vocabulary."""
+    mapping: TaxonomyMap = {}
+    problems: list[Problem] = []
+    try:
+        rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ImportRefused([Problem(path.name, "file", f"cannot be read ({error})")]) from None
+    for line, row in enumerate(rows, start=2):
+        where = f"{path.name} row {line}"
+        category = (row.get("category") or "").strip()
+        if category not in BY_CODE:
+            problems.append(Problem(where, "category", f"{category!r} is not a caremap category"))
+        term_id = (row.get("term_id") or "").strip()
+        code = (row.get("code") or "").strip()
+        if not (term_id or code):
+            problems.append(Problem(where, "code", "give a term code or a term_id"))
+        key = term_id.lower() if term_id else _term_key((row.get("taxonomy") or "").strip(), code)
+        mapping[key] = category
+    if problems:
+        raise ImportRefused(problems)
+    return mapping
+
+
+def _term_key(taxonomy: str, code: str) -> str:
+    return f"{taxonomy.lower()}|{code.lower()}"
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Write:
+    """One record to write: a caremap row (`model`) and the HSDS record kept beside it."""
+
+    record: Record
+    model: type[Model] | None
+    values: dict[str, Any] = field(default_factory=dict)
+    unused: list[str] = field(default_factory=list)
+    organization_id: UUID | None = None
+    service_id: UUID | None = None
+    location_id: UUID | None = None
+    categories: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    package: Package
+    taxonomy_map: TaxonomyMap
+    default_category: str | None = None
+    writes: dict[tuple[str, str], _Write] = field(default_factory=dict)
+    skipped: list[Record] = field(default_factory=list)
+    existing: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _index: dict[tuple[str, str], dict[str, list[Record]]] = field(default_factory=dict)
+
+    def linked(self, table: str, key: str, record_id: str) -> list[Record]:
+        """The records of `table` whose `key` names `record_id` (indexed on first use)."""
+        index = self._index.get((table, key))
+        if index is None:
+            index = self._index[(table, key)] = {}
+            for record in self.package.records(table):
+                if record.values.get(key) is not None:
+                    index.setdefault(str(record.values[key]), []).append(record)
+        return index.get(record_id, [])
+
+    def modelled(self, table: str, record_id: Any) -> _Write | None:
+        write = self.writes.get((table, str(record_id)))
+        return write if write and write.model else None
+
+    def add(self, write: _Write) -> _Write:
+        self.writes[(write.record.table, write.record.id)] = write
+        return write
+
+    def consumed(self, records: Iterable[Record], owner: dict[str, Any], unused: bool) -> None:
+        """Records whose values went into another record's columns (languages, category
+        attributes): an export lays the current values over them instead of repeating them."""
+        for record in records:
+            self.add(_Write(record, None, unused=["*"] if unused else [], **owner))
+
+    def keep(self, record: Record, reason: str | None = None, **owner: UUID | None) -> _Write:
+        """Keep a record caremap does not use (`unused` "*"), to export it as it came."""
+        if reason:
+            self.package.warn(record, "record", reason)
+        return self.add(_Write(record, None, unused=["*"], **owner))
+
+
+async def plan_import(
+    package: Package,
+    taxonomy_map: TaxonomyMap | None = None,
+    default_category: str | None = None,
+) -> _Plan:
+    if default_category is not None and default_category not in BY_CODE:
+        raise Invalid({"default_category": f"{default_category!r} is not a caremap category"})
+    plan = _Plan(package, taxonomy_map or {}, default_category)
+    named = _named_ids(package)
+    plan.existing = {
+        "organization": {
+            str(o.id): o for o in await Organization.filter(id__in=named["organization"])
+        },
+        "service": {str(s.id): s for s in await Service.filter(id__in=named["service"])},
+        "location": {str(loc.id): loc for loc in await Location.filter(id__in=named["location"])},
+    }
+    for record in package.records("organization"):
+        _plan_organization(plan, record)
+    services = [_plan_service(plan, record) for record in package.records("service")]
+    for record in package.records("location"):
+        await _plan_location(plan, record)
+    for write in services:
+        if write is not None:
+            await _plan_service_links(plan, write)
+    for record in package.records("phone"):
+        await _plan_phone(plan, record)
+    for record in package.records("schedule"):
+        await _plan_schedule(plan, record)
+    for record in package.records("service_area"):
+        _plan_part(plan, record, ServiceArea, ServiceAreaInput, _service_of(plan, record))
+    for table in TABLES:
+        for record in package.records(table):
+            if (table, record.id) not in plan.writes and record not in plan.skipped:
+                plan.keep(record, **await _owner_of(plan, record))
+    return plan
+
+
+def _named_ids(package: Package) -> dict[str, set[str]]:
+    """Every organization, service and location id the data set names, to look up at once."""
+    named: dict[str, set[str]] = {"organization": set(), "service": set(), "location": set()}
+    for table in TABLES:
+        for record in package.records(table):
+            if table in named:
+                named[table].add(record.id)
+            for key in ("organization_id", "service_id", "location_id"):
+                if _is_uuid(str(record.values.get(key))):
+                    named[key.removesuffix("_id")].add(str(record.values[key]))
+            for key in ("link_id", "resource_id"):
+                if _is_uuid(str(record.values.get(key))):
+                    for ids in named.values():
+                        ids.add(str(record.values[key]))
+    return named
+
+
+def _pick(record: Record, names: Iterable[str], rename: dict[str, str] | None = None) -> dict:
+    rename = rename or {}
+    return {
+        rename.get(name, name): record.values[name]
+        for name in names
+        if record.values.get(name) is not None
+    }
+
+
+def _lenient(
+    package: Package, record: Record, schema: type[Input], values: dict[str, Any]
+) -> tuple[Input | None, list[str], dict[str, str]]:
+    """Validate with caremap's rules, leaving unused (with a warning) any optional field that
+    breaks them. Returns the valid input (or None), the unused fields and the fatal errors."""
+    values, unused = dict(values), []
+    while True:
+        try:
+            return validate(schema, values), unused, {}
+        except Invalid as invalid:
+            fatal = {}
+            for name, message in invalid.fields.items():
+                base = name.split(".")[0]
+                required = schema.model_fields.get(base)
+                if base not in values or (required and required.is_required()):
+                    fatal[base] = message
+                    continue
+                values.pop(base)
+                unused.append(base)
+                package.warn(record, base, f"{message}; kept for export but not used by caremap")
+                if (pair := _PAIRED.get(base)) in values:
+                    values.pop(pair)
+                    unused.append(pair)
+                    package.warn(record, pair, f"not used without a usable {base}")
+            if fatal:
+                return None, unused, fatal
+
+
+def _plan_organization(plan: _Plan, record: Record) -> None:
+    values = _pick(record, ("name", "alternate_name", "description", "email", "website", "kind"))
+    valid, unused, fatal = _lenient(plan.package, record, OrganizationInput, values)
+    for name, message in fatal.items():
+        plan.package.error(record, name, message)
+    if valid is not None:
+        columns = valid.values()
+        columns.pop("referral_email")  # private: never taken from a shared data set
+        plan.add(_Write(record, Organization, columns, unused, organization_id=UUID(record.id)))
+
+
+def _organization_known(plan: _Plan, organization_id: Any) -> bool:
+    """In the data set (and valid) or already in the catalog."""
+    if not organization_id:
+        return False
+    return bool(plan.modelled("organization", organization_id)) or (
+        str(organization_id) in plan.existing["organization"]
+    )
+
+
+def _plan_service(plan: _Plan, record: Record) -> _Write | None:
+    package = plan.package
+    organization_id = record.values.get("organization_id")
+    if not organization_id:
+        package.error(record, "organization_id", "required: the organization providing it")
+        return None
+    if not _organization_known(plan, organization_id):
+        package.error(
+            record, "organization_id", f"no organization {organization_id} in the data set"
+        )
+        return None
+    categories = _categories(plan, record)
+    if not categories and plan.default_category:
+        categories = [plan.default_category]
+        package.warn(
+            record, "attributes", f"no caremap category; given the default, {categories[0]}"
+        )
+    if not categories:
+        package.warn(
+            record,
+            "attributes",
+            "no caremap category: link a caremap taxonomy term or map the service's terms "
+            "in a taxonomy mapping file; service skipped",
+        )
+        plan.skipped.append(record)
+        return None
+    values = _pick(
+        record,
+        (
+            [
+                "name",
+                "alternate_name",
+                "description",
+                "url",
+                "email",
+                "status",
+                "interpretation_services",
+                "application_process",
+                "fees_description",
+                "eligibility_description",
+                "minimum_age",
+                "maximum_age",
+                "free",
+                "accepts_referrals",
+            ]
+        ),
+    )
+    values["languages"] = [
+        r.values["code"]
+        for r in plan.linked("language", "service_id", record.id)
+        if r.values.get("code")
+    ]
+    values["categories"] = categories
+    valid, unused, fatal = _lenient(package, record, ServiceInput, values)
+    for name, message in fatal.items():
+        package.error(record, name, message)
+    if valid is None:
+        return None
+    columns = valid.values()
+    owner = {"organization_id": UUID(str(organization_id)), "service_id": UUID(record.id)}
+    columns["organization_id"] = owner["organization_id"]
+    columns["last_verified_at"] = _assured(record.values.get("assured_date"))
+    languages = plan.linked("language", "service_id", record.id)
+    plan.consumed(languages, owner, unused="languages" in unused)
+    plan.consumed(
+        [a for a in plan.linked("attribute", "link_id", record.id) if _caremap_term(a)],
+        owner,
+        unused=False,
+    )
+    categories = columns.pop("categories")
+    return plan.add(_Write(record, Service, columns, unused, categories=categories, **owner))
+
+
+def _caremap_term(attribute: Record) -> bool:
+    term_id = str(attribute.values.get("taxonomy_term_id") or "")
+    return _is_uuid(term_id) and UUID(term_id) in BY_ID
+
+
+def _assured(raw: Any) -> datetime | None:
+    if not raw:
+        return None
+    day = date.fromisoformat(str(raw)[:10])
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+
+
+def _categories(plan: _Plan, record: Record) -> list[str]:
+    """caremap categories from the service's attributes: caremap's own terms, or other
+    vocabularies' terms through the mapping file."""
+    codes = []
+    for attribute in plan.linked("attribute", "link_id", record.id):
+        term_id = str(attribute.values.get("taxonomy_term_id") or "").lower()
+        category = BY_ID.get(UUID(term_id)) if _is_uuid(term_id) else None
+        code = category.code if category else plan.taxonomy_map.get(term_id)
+        term = plan.package.get("taxonomy_term", term_id)
+        if code is None and term is not None:
+            term_code = str(term.values.get("code") or "")
+            taxonomy = str(term.values.get("taxonomy") or "")
+            code = plan.taxonomy_map.get(_term_key(taxonomy, term_code)) or plan.taxonomy_map.get(
+                _term_key("", term_code)
+            )
+            if code is None and taxonomy == "caremap" and term_code in BY_CODE:
+                code = term_code
+        if code and code not in codes:
+            codes.append(code)
+    return codes
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+async def _plan_location(plan: _Plan, record: Record) -> None:
+    package = plan.package
+    organization_id = record.values.get("organization_id")
+    if not organization_id or not _organization_known(plan, organization_id):
+        offered = [
+            plan.modelled("service", link.values.get("service_id"))
+            for link in plan.linked("service_at_location", "location_id", record.id)
+        ]
+        owner = next((w.organization_id for w in offered if w), None)
+        if owner is None:
+            package.error(
+                record,
+                "organization_id",
+                "names no organization in the data set, and no service in it is offered here",
+            )
+            return
+        package.warn(
+            record,
+            "organization_id",
+            f"no organization {organization_id or '(none)'} in the data set; the location "
+            f"belongs to {owner}, whose service is offered here",
+        )
+        organization_id, borrowed = owner, True
+    else:
+        borrowed = False
+    values = _pick(
+        record,
+        ["name", "description", "location_type", "url", "transportation", "latitude", "longitude"],
+    )
+    if values.get("location_type") == "postal":
+        values["location_type"] = "physical"
+    addresses = plan.linked("address", "location_id", record.id)
+    address = next((a for a in addresses if a.values.get("address_type") == "physical"), None)
+    address = address or (addresses[0] if addresses else None)
+    if address:
+        values.update(_pick(address, _ADDRESS))
+    access_rows = plan.linked("accessibility", "location_id", record.id)
+    if access_rows and access_rows[0].values.get("description"):
+        values["accessibility"] = access_rows[0].values["description"]
+    valid, unused, fatal = _lenient(package, record, LocationInput, values)
+    for name, message in fatal.items():
+        package.error(record, name, message)
+    if valid is None:
+        return
+    owner = {"organization_id": UUID(str(organization_id)), "location_id": UUID(record.id)}
+    columns = {**valid.values(), "organization_id": owner["organization_id"]}
+    unused = [*unused, "organization_id"] if borrowed else unused
+    plan.add(_Write(record, Location, columns, unused, **owner))
+    # The address and accessibility rows caremap took its columns from; any others are kept.
+    if address:
+        plan.add(_Write(address, None, unused=[u for u in unused if u in _ADDRESS], **owner))
+    if access_rows:
+        plan.add(_Write(access_rows[0], None, **owner))
+
+
+async def _plan_service_links(plan: _Plan, service: _Write) -> None:
+    for record in plan.linked("service_at_location", "service_id", service.record.id):
+        location_id = record.values.get("location_id")
+        location = plan.modelled("location", location_id)
+        organization_id = location.organization_id if location else None
+        if location is None and str(location_id) in plan.existing["location"]:
+            organization_id = plan.existing["location"][str(location_id)].organization_id
+        owner = {"organization_id": service.organization_id, "service_id": service.service_id}
+        if organization_id is None:
+            plan.package.error(record, "location_id", f"no location {location_id} in the data set")
+        elif organization_id != service.organization_id:
+            plan.keep(
+                record,
+                "caremap links a service only to its own organization's "
+                "locations; link kept for export but not used",
+                **owner,
+            )
+        else:
+            values = {
+                "service_id": service.service_id,
+                "location_id": UUID(str(location_id)),
+                "description": record.values.get("description"),
+            }
+            plan.add(_Write(record, ServiceAtLocation, values, **owner))
+
+
+def _service_of(plan: _Plan, record: Record) -> _Write | None:
+    return plan.modelled("service", record.values.get("service_id"))
+
+
+def _plan_part(
+    plan: _Plan,
+    record: Record,
+    model: type[Model],
+    schema: type[Input],
+    service: _Write | None,
+    values: dict[str, Any] | None = None,
+    owner: dict[str, Any] | None = None,
+) -> None:
+    """A phone, schedule or service area: used when caremap's rules allow, else kept."""
+    if service is None and owner is None:
+        return
+    owner = owner or {"organization_id": service.organization_id, "service_id": service.service_id}
+    if values is None:
+        values = _pick(record, schema.model_fields)
+    valid, unused, fatal = _lenient(plan.package, record, schema, values)
+    if valid is None:
+        reason = "; ".join(f"{k}: {v}" for k, v in fatal.items())
+        plan.keep(record, f"{reason}; kept for export but not used by caremap", **owner)
+        return
+    links = {k: v for k, v in owner.items() if k in ("service_id", "location_id")}
+    plan.add(_Write(record, model, {**valid.values(), **links}, unused, **owner))
+
+
+async def _plan_phone(plan: _Plan, record: Record) -> None:
+    service = _service_of(plan, record)
+    location = plan.modelled("location", record.values.get("location_id"))
+    values = _pick(record, ("number", "extension", "type", "description"))
+    if isinstance(values.get("number"), str):
+        values["number"] = values["number"].strip().strip("\"'")  # spreadsheet quoting
+    values["languages"] = [
+        r.values["code"]
+        for r in plan.linked("language", "phone_id", record.id)
+        if r.values.get("code")
+    ]
+    if service is not None:
+        owner = {"organization_id": service.organization_id, "service_id": service.service_id}
+        if location is not None:
+            owner["location_id"] = location.location_id
+    elif location is not None:
+        owner = {"organization_id": location.organization_id, "location_id": location.location_id}
+    else:
+        return
+    _plan_part(plan, record, Phone, PhoneInput, service, values, owner)
+    write = plan.modelled("phone", record.id)
+    languages = plan.linked("language", "phone_id", record.id)
+    plan.consumed(languages, owner, unused=write is None or "languages" in write.unused)
+
+
+async def _plan_schedule(plan: _Plan, record: Record) -> None:
+    link = plan.modelled("service_at_location", record.values.get("service_at_location_id"))
+    service = plan.modelled("service", link.service_id) if link else _service_of(plan, record)
+    if service is None:
+        return
+    values = _pick(record, ScheduleInput.model_fields)
+    for name in ("opens_at", "closes_at"):
+        if isinstance(values.get(name), str) and len(values[name]) == 8:
+            values[name] = values[name][:5]  # HH:MM:SS
+    owner = {"organization_id": service.organization_id, "service_id": service.service_id}
+    _plan_part(plan, record, Schedule, ScheduleInput, service, values, owner)
+    write = plan.modelled("schedule", record.id)
+    if write is not None:
+        write.values["service_id"] = None if link else service.service_id
+        write.values["service_at_location_id"] = UUID(link.record.id) if link else None
+
+
+async def _owner_of(plan: _Plan, record: Record) -> dict[str, UUID | None]:
+    """The organization, service and location a kept record goes with (deleted with them)."""
+    values = record.values
+    owner: dict[str, UUID | None] = {}
+    linked = values.get("link_id") or values.get("resource_id")
+    for table, key in (("service", "service_id"), ("location", "location_id")):
+        target = values.get(key) or linked
+        write = plan.modelled(table, target)
+        if write is not None:
+            owner[key] = UUID(write.record.id)
+            owner["organization_id"] = write.organization_id
+        elif target and str(target) in plan.existing[table]:
+            owner[key] = UUID(str(target))
+            owner["organization_id"] = plan.existing[table][str(target)].organization_id
+    organization = values.get("organization_id") or linked
+    if "organization_id" not in owner and _organization_known(plan, organization):
+        owner["organization_id"] = UUID(str(organization))
+    return owner
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+_WRITE_ORDER = (
+    "organization",
+    "location",
+    "service",
+    "service_at_location",
+    "phone",
+    "schedule",
+    "service_area",
+)
+_ENTITY = {"service_at_location": "service_at_location", "service_area": "service_area"}
+
+
+async def import_package(
+    package: Package,
+    *,
+    actor: Actor | None,
+    geocoder: Geocoder,
+    taxonomy_map: TaxonomyMap | None = None,
+    default_category: str | None = None,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Check the data set and, if it has no errors, write it in one transaction.
+
+    Services whose terms map to no caremap category get `default_category`, or are skipped.
+    Raises `ImportRefused` naming every error. `progress` is called with the number of records
+    written as the write goes on (the CLI draws a progress bar with it).
+    """
+    actor = access.require_admin(actor)
+    await _check_terms_loaded()
+    plan = await plan_import(package, taxonomy_map, default_category)
+    if package.errors:
+        raise ImportRefused(package.problems)
+    report = ImportReport(warnings=[p for p in package.problems if p.warning])
+    for record in plan.skipped:
+        report.count(record.table, "skipped")
+    geocoder = geocoder.deferring()
+    for write in plan.writes.values():
+        if write.model is Location:
+            await _place(write, plan, geocoder)
+    if dry_run:
+        for write in plan.writes.values():
+            report.count(write.record.table, "checked")
+        return report
+    async with in_transaction():
+        for table in _WRITE_ORDER:
+            for write in [w for w in plan.writes.values() if w.record.table == table and w.model]:
+                outcome = await _write_row(write, actor)
+                report.count(table, outcome)
+                if progress:
+                    progress(1)
+        await _remove_parts_left_out(plan, actor)
+        for write in plan.writes.values():
+            outcome = await _keep(write)
+            if write.model is None:
+                report.count(write.record.table, outcome)
+            if progress and write.model is None:
+                progress(1)
+    report.pending_geocodes = sum(
+        1
+        for w in plan.writes.values()
+        if w.model is Location and w.values.get("geocode_status") == "pending"
+    )
+    return report
+
+
+async def _check_terms_loaded() -> None:
+    if not await TaxonomyTerm.exists():
+        raise Invalid({"taxonomy": "the taxonomy is not loaded; run `caremap db upgrade`"})
+
+
+async def _place(write: _Write, plan: _Plan, geocoder: Geocoder) -> None:
+    """Coordinates for a location without them: its ZIP centroid now, the provider later."""
+    current = plan.existing["location"].get(write.record.id)
+    given = write.values.get("latitude") is not None
+    if (
+        not given
+        and current is not None
+        and all(getattr(current, k) == write.values.get(k) for k in _ADDRESS if k in write.values)
+        and current.latitude is not None
+    ):
+        write.values.update(
+            latitude=current.latitude,
+            longitude=current.longitude,
+            geocode_status=current.geocode_status,
+            geocode_source=current.geocode_source,
+        )
+        return
+    write.values.update(await details.placement(write.values, geocoder))
+
+
+async def _write_row(write: _Write, actor: Actor) -> str:
+    model = write.model
+    assert model is not None
+    row_id = UUID(write.record.id)
+    current = await model.get_or_none(id=row_id)
+    table = write.record.table
+    if current is None:
+        created = await model.create(id=row_id, **write.values)
+        changed: list[str] = []
+        outcome = "created"
+    else:
+        changed = [k for k, v in write.values.items() if _differs(getattr(current, k), v)]
+        if table == "service":
+            old = sorted(t.code for t in await current.categories.all())
+            if old != sorted(write.categories):
+                changed.append("categories")
+        if not changed:
+            return "unchanged"
+        values = {k: write.values[k] for k in changed if k in write.values}
+        if hasattr(current, "version"):
+            values["version"] = current.version + 1
+        await model.filter(id=row_id).update(**values)
+        created = current
+        outcome = "updated"
+    if table == "service" and (outcome == "created" or "categories" in changed):
+        terms = await TaxonomyTerm.filter(code__in=write.categories)
+        await created.categories.clear()
+        await created.categories.add(*terms)
+    await record_change(
+        actor=actor,
+        organization_id=write.organization_id,
+        service_id=write.service_id,
+        entity=_ENTITY.get(table, table),
+        entity_id=row_id,
+        action="import",
+        changed_fields=changed,
+    )
+    return outcome
+
+
+def _differs(current: Any, new: Any) -> bool:
+    if hasattr(current, "value"):
+        current = current.value
+    if hasattr(new, "value"):
+        new = new.value
+    if isinstance(current, datetime) and isinstance(new, datetime):
+        return current.astimezone(UTC) != new.astimezone(UTC)
+    return current != new
+
+
+async def _remove_parts_left_out(plan: _Plan, actor: Actor) -> None:
+    """A service or location in the data set is the whole record: parts it no longer lists go."""
+    wanted = {table: {k[1] for k in plan.writes if k[0] == table} for table in TABLES}
+    services = [UUID(w.record.id) for w in plan.writes.values() if w.model is Service]
+    locations = [UUID(w.record.id) for w in plan.writes.values() if w.model is Location]
+    left_out = [
+        ("service_at_location", await ServiceAtLocation.filter(service_id__in=services)),
+        ("phone", await Phone.filter(service_id__in=services)),
+        ("phone", await Phone.filter(location_id__in=locations, service_id=None)),
+        ("schedule", await Schedule.filter(service_id__in=services)),
+        ("schedule", await Schedule.filter(service_at_location__service_id__in=services)),
+        ("service_area", await ServiceArea.filter(service_id__in=services)),
+    ]
+    for table, rows in left_out:
+        for row in rows:
+            if str(row.id) in wanted[table]:
+                continue
+            await row.delete()
+            owner = await _organization_of(row)
+            await record_change(
+                actor=actor,
+                organization_id=owner,
+                service_id=getattr(row, "service_id", None),
+                entity=table,
+                entity_id=row.id,
+                action="delete",
+            )
+
+
+async def _organization_of(row: Model) -> UUID:
+    if getattr(row, "service_id", None):
+        return (await Service.get(id=row.service_id)).organization_id
+    if isinstance(row, Schedule):
+        link = await ServiceAtLocation.get(id=row.service_at_location_id)
+        return (await Service.get(id=link.service_id)).organization_id
+    return (await Location.get(id=row.location_id)).organization_id
+
+
+async def _keep(write: _Write) -> str:
+    record = write.record
+    current = await KeptRecord.get_or_none(hsds_table=record.table, record_id=record.id)
+    values = {
+        "data": record.values,
+        "unused": write.unused,
+        "organization_id": write.organization_id,
+        "service_id": write.service_id,
+        "location_id": write.location_id,
+    }
+    if current is None:
+        await KeptRecord.create(hsds_table=record.table, record_id=record.id, **values)
+        return "created"
+    if all(not _differs(getattr(current, k), v) for k, v in values.items()):
+        return "unchanged"
+    await KeptRecord.filter(id=current.id).update(**values)
+    return "updated"

@@ -1,0 +1,345 @@
+"""Reading and writing HSDS 3.0 data sets: the CSV package and the nested JSON forms.
+
+Both forms are read into the same tables of flat records (the CSV layout), each remembering
+where it came from, so every problem can be reported with its file, row and field. Nothing here
+touches the database: `directory.hsds_import` decides what the records mean for the catalog.
+"""
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from directory.hsds_tables import (
+    BOOLEANS,
+    BY_FILE,
+    DATES,
+    DATETIMES,
+    ENUMS,
+    LISTS,
+    NUMBERS,
+    OBJECTS,
+    REFERENCES,
+    TABLES,
+)
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one field of one record; `warning` ones do not stop an import."""
+
+    where: str
+    field: str
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.where}, {self.field}: {self.message}"
+
+
+@dataclass
+class Record:
+    table: str
+    values: dict[str, Any]
+    where: str
+
+    @property
+    def id(self) -> str:
+        return str(self.values.get("id", ""))
+
+
+@dataclass
+class Package:
+    """The records of a data set by table and id, and the problems found reading it."""
+
+    tables: dict[str, dict[str, Record]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def records(self, table: str) -> list[Record]:
+        return list(self.tables.get(table, {}).values())
+
+    def get(self, table: str, record_id: Any) -> Record | None:
+        return self.tables.get(table, {}).get(str(record_id)) if record_id else None
+
+    def error(self, record: Record | str, name: str, message: str) -> None:
+        where = record.where if isinstance(record, Record) else record
+        self.problems.append(Problem(where, name, message))
+
+    def warn(self, record: Record, name: str, message: str) -> None:
+        self.problems.append(Problem(record.where, name, message, warning=True))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if not p.warning]
+
+    def add(self, record: Record, *, merge: bool) -> None:
+        """Add a record; the same id twice is an error in CSV and merged in nested JSON."""
+        if not _is_uuid(record.values.get("id")):
+            self.error(record, "id", "required, a UUID")
+            return
+        table = self.tables.setdefault(record.table, {})
+        earlier = table.get(record.id)
+        if earlier is None:
+            table[record.id] = record
+            return
+        if not merge:
+            self.error(record, "id", f"the same id as {earlier.where}")
+            return
+        for key, value in record.values.items():
+            if key in earlier.values and earlier.values[key] != value:
+                self.error(record, key, f"differs from the copy at {earlier.where}")
+            else:
+                earlier.values.setdefault(key, value)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def read_package(path: Path) -> Package:
+    """Read a CSV package (a folder, or its datapackage.json) or a JSON file."""
+    package = Package()
+    if path.is_file() and path.name == "datapackage.json":
+        path = path.parent
+    if path.is_dir():
+        _read_csv_folder(path, package)
+    elif path.is_file():
+        _read_json_file(path, package)
+    else:
+        package.error(str(path), "path", "no such file or folder")
+    for table in package.tables.values():
+        for record in table.values():
+            check_record(record, package)
+    return package
+
+
+def _read_csv_folder(folder: Path, package: Package) -> None:
+    files = sorted(folder.glob("*.csv"))
+    known = [f for f in files if f.name in BY_FILE]
+    for unknown in sorted(set(files) - set(known)):
+        package.problems.append(
+            Problem(unknown.name, "file", "not an HSDS 3.0 table; ignored", warning=True)
+        )
+    if not known:
+        package.error(folder.name, "folder", "holds no HSDS tables (organizations.csv, ...)")
+    for path in known:
+        table = BY_FILE[path.name]
+        for where, values in _csv_rows(path, package):
+            package.add(Record(table.name, values, where), merge=False)
+
+
+def _csv_rows(path: Path, package: Package) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        package.error(path.name, "file", f"is not UTF-8 text (byte {error.start})")
+        return
+    reader = csv.DictReader(text.splitlines())
+    for line, row in enumerate(reader, start=2):
+        where = f"{path.name} row {line}"
+        if None in row:
+            package.error(where, "row", "has more cells than the header has columns")
+        values = {}
+        for name, raw in row.items():
+            if name is None or raw is None or raw.strip() == "":
+                continue
+            values[name.strip()] = _cell(raw.strip(), name.strip())
+        yield where, values
+
+
+def _cell(raw: str, name: str) -> Any:
+    """A CSV cell as the JSON value its field holds; one that is not stays text for the checks."""
+    if name in NUMBERS:
+        try:
+            number = float(raw)
+        except ValueError:
+            return raw
+        return int(number) if number.is_integer() and "." not in raw else number
+    if name in BOOLEANS and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    return raw
+
+
+def _read_json_file(path: Path, package: Package) -> None:
+    try:
+        document = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        package.error(path.name, "file", f"is not valid JSON ({error})")
+        return
+    if isinstance(document, dict) and _is_tabular(document):
+        for key, rows in document.items():
+            table = BY_FILE.get(key) or TABLES.get(key)
+            if table is None or not isinstance(rows, list):
+                package.error(path.name, key, "not an HSDS 3.0 table")
+                continue
+            for index, row in enumerate(rows):
+                where = f"{path.name} {key} row {index + 1}"
+                if isinstance(row, dict):
+                    package.add(Record(table.name, dict(row), where), merge=False)
+                else:
+                    package.error(where, "row", "must be an object")
+        return
+    items = document if isinstance(document, list) else [document]
+    for index, item in enumerate(items):
+        where = f"{path.name} /{index}" if isinstance(document, list) else f"{path.name} /"
+        if not isinstance(item, dict):
+            package.error(where, "record", "must be an object")
+            continue
+        flatten(_kind_of(item), item, where.rstrip("/"), package)
+
+
+def _is_tabular(document: dict[str, Any]) -> bool:
+    return bool(document) and all(k in BY_FILE or k in TABLES for k in document)
+
+
+def _kind_of(item: dict[str, Any]) -> str:
+    """Which record a top-level JSON object is: the packages hold services or organizations."""
+    if "status" in item:
+        return "service"
+    if "name" not in item and ("service" in item or "service_id" in item):
+        return "service_at_location"
+    return "organization"
+
+
+def flatten(table: str, item: dict[str, Any], where: str, package: Package) -> str | None:
+    """Add a nested record and everything inside it; returns its id."""
+    values: dict[str, Any] = {}
+    children: list[tuple[str, str, dict[str, Any], str]] = []
+    for key, value in item.items():
+        if key in LISTS and isinstance(value, list):
+            for index, child in enumerate(value):
+                if isinstance(child, dict):
+                    children.append((LISTS[key], key, child, f"{where}/{key}/{index}"))
+                else:
+                    package.error(f"{where}/{key}/{index}", key, "must be an object")
+        elif key in OBJECTS and isinstance(value, dict):
+            child_id = flatten(OBJECTS[key], value, f"{where}/{key}", package)
+            if child_id:
+                values.setdefault(f"{OBJECTS[key]}_id", child_id)
+        else:
+            values[key] = value
+    record = Record(table, values, where)
+    package.add(record, merge=True)
+    for child_table, _key, child, child_where in children:
+        child = dict(child)
+        if child_table == "attribute":
+            child.setdefault("link_id", record.id)
+            child.setdefault("link_entity", table)
+        elif child_table == "metadata":
+            child.setdefault("resource_id", record.id)
+            child.setdefault("resource_type", table)
+        else:
+            child.setdefault(f"{table}_id", record.id)
+        flatten(child_table, child, child_where, package)
+    return record.id or None
+
+
+# --- the standard's own rules -------------------------------------------------------------------
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
+
+
+def check_record(record: Record, package: Package) -> None:
+    """The rules HSDS 3.0 itself sets: required fields, formats, enums and id references."""
+    table = TABLES[record.table]
+    values = record.values
+    for name in table.required:
+        if name != "id" and values.get(name) in (None, ""):
+            package.error(record, name, "required")
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name in REFERENCES and not _is_uuid(value):
+            package.error(record, name, f"{value!r} is not a UUID")
+        elif name in NUMBERS and (isinstance(value, bool) or not isinstance(value, int | float)):
+            package.error(record, name, f"{value!r} is not a number")
+        elif name in BOOLEANS and not isinstance(value, bool):
+            package.error(record, name, f"{value!r} is not true or false")
+        elif name in DATES and not _parses(date.fromisoformat, value, 10):
+            package.error(record, name, f"{value!r} is not a date (YYYY-MM-DD)")
+        elif name in DATETIMES and not _parses(datetime.fromisoformat, value, 40):
+            package.error(record, name, f"{value!r} is not a date and time (ISO 8601)")
+        elif (record.table, name) in ENUMS and value not in ENUMS[(record.table, name)]:
+            allowed = ", ".join(ENUMS[(record.table, name)])
+            package.error(record, name, f"{value!r} is not one of: {allowed}")
+        elif name.endswith("email") and not (isinstance(value, str) and _EMAIL.match(value)):
+            package.error(record, name, f"{value!r} is not an email address")
+
+
+def _parses(parse: Any, value: Any, longest: int) -> bool:
+    if not isinstance(value, str) or len(value) > longest:
+        return False
+    try:
+        parse(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def write_csv_package(folder: Path, tables: dict[str, list[dict[str, Any]]]) -> None:
+    """One CSV per table (HSDS columns first, then extensions) and a datapackage.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    resources = []
+    for name, table in TABLES.items():
+        rows = tables.get(name, [])
+        extra = sorted({key for row in rows for key in row} - set(table.columns))
+        columns = [*table.columns, *[c for c in table.extensions if c not in extra], *extra]
+        with (folder / table.file).open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="raise")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({key: _csv_value(value) for key, value in row.items()})
+        resources.append(
+            {
+                "name": name,
+                "path": table.file,
+                "profile": "tabular-data-resource",
+                "format": "csv",
+                "mediatype": "text/csv",
+                "encoding": "utf-8",
+                "schema": {
+                    "fields": [{"name": c, "type": _field_type(c)} for c in columns],
+                    "primaryKey": "id",
+                },
+            }
+        )
+    descriptor = {
+        "name": "caremap-hsds-export",
+        "profile": "tabular-data-package",
+        "title": "HSDS 3.0 data package exported by caremap",
+        "resources": resources,
+    }
+    (folder / "datapackage.json").write_text(json.dumps(descriptor, indent=2) + "\n")
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _field_type(column: str) -> str:
+    if column in NUMBERS:
+        return "number"
+    if column in BOOLEANS:
+        return "boolean"
+    if column in DATES:
+        return "date"
+    if column in DATETIMES:
+        return "datetime"
+    return "string"

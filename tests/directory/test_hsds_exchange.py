@@ -1,0 +1,374 @@
+"""HSDS 3.0 import and export: the official examples without loss, the seed data round trip,
+bad data refused with every error named, and updates in place by HSDS id."""
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from directory import details, serialize
+from directory.actor import SYSTEM
+from directory.geocoding import Geocoder
+from directory.hsds_export import export_rows, nest
+from directory.hsds_import import ImportRefused, import_package, read_taxonomy_map
+from directory.hsds_package import Package, read_package, write_csv_package
+from directory.models import (
+    GeocodeStatus,
+    KeptRecord,
+    ListingChange,
+    Location,
+    Organization,
+    Phone,
+    Service,
+)
+from directory.service import SERVICE_PREFETCH
+from directory.taxonomy import category_id
+from seeds.load import load_catalog
+from tests.directory.test_geocoding import nominatim, nominatim_geocoder  # noqa: F401
+from tests.test_seeds import HSDS
+
+EXAMPLES = HSDS.parents[1] / "examples"
+TABULAR = json.loads((HSDS / "tabular.json").read_text())["properties"]
+
+
+def _normal(name: str, value: Any) -> Any:
+    """Values as caremap writes them back: text trimmed, times as HH:MM, URLs with a path,
+    phone numbers without a spreadsheet's quotes."""
+    if isinstance(value, str):
+        value = value.strip()
+    if name in ("opens_at", "closes_at") and isinstance(value, str):
+        return value[:5]
+    if name == "number" and isinstance(value, str):
+        return value.strip('"')
+    if isinstance(value, str) and value.startswith("http") and value.count("/") == 2:
+        return value + "/"
+    return value
+
+
+def missing_from(original: Package, exported: Package) -> list[str]:
+    """Every table, record and field value of `original` that `exported` lacks."""
+    lost = []
+    for table, records in original.tables.items():
+        for record_id, record in records.items():
+            copy = exported.get(table, record_id)
+            if copy is None:
+                lost.append(f"{table} {record_id}")
+                continue
+            for name, value in record.values.items():
+                if name == "last_modified":  # the catalog's own modification time
+                    continue
+                if _normal(name, copy.values.get(name)) != _normal(name, value):
+                    lost.append(
+                        f"{table} {record_id} {name}: {value!r} != {copy.values.get(name)!r}"
+                    )
+    return lost
+
+
+def schema_errors_in_csv_package(folder: Path) -> list[str]:
+    """Each exported table's rows checked against the HSDS 3.0 tabular schema."""
+    package = read_package(folder)
+    assert not package.errors, package.errors
+    errors = []
+    for table, records in package.tables.items():
+        validator = jsonschema.Draft202012Validator(TABULAR[table]["items"])
+        for record in records.values():
+            errors += [f"{record.where}: {e.message}" for e in validator.iter_errors(record.values)]
+    return errors
+
+
+async def run_import(path: Path, **options: Any):
+    return await import_package(read_package(path), actor=SYSTEM, geocoder=Geocoder(), **options)
+
+
+async def export_to(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    rows = await export_rows()
+    folder = tmp_path / name
+    write_csv_package(folder, rows)
+    document = tmp_path / f"{name}.json"
+    document.write_text(json.dumps(nest(rows)))
+    return folder, document
+
+
+# --- the official examples ----------------------------------------------------------------------
+
+
+async def test_official_csv_example_imports_without_loss(app, tmp_path):
+    report = await run_import(EXAMPLES / "csv", default_category="mental-health-counseling")
+    assert report.totals()["created"] == 21
+    # Valid HSDS that caremap cannot use is named, kept and exported as it came.
+    warned = {(p.where, p.field) for p in report.warnings}
+    assert ("locations.csv row 2", "postal_code") in warned
+    assert ("locations.csv row 2", "latitude") in warned
+    assert ("service_areas.csv row 2", "record") in warned
+    folder, _document = await export_to(tmp_path, "export")
+    assert missing_from(read_package(EXAMPLES / "csv"), read_package(folder)) == []
+    assert schema_errors_in_csv_package(folder) == []
+    # What caremap does use is in the catalog.
+    listing = await Service.get(id="ac148810-d857-441c-9679-408f346de14b").prefetch_related(
+        *SERVICE_PREFETCH
+    )
+    assert listing.languages == ["ur"]
+    assert [p.number for p in await Phone.filter(service_id=listing.id)] == ["+44 1234 234567"]
+    assert (listing.minimum_age, listing.maximum_age) == (12, 100)
+    location = await Location.get(id="3a19ff88-4620-4d17-9830-ac1d859eb5d5")
+    assert (location.address_1, location.city, location.latitude) == (
+        "1-30 Main Street",
+        "MyCity",
+        None,
+    )
+
+
+@pytest.mark.parametrize("example", ["organization_full.json", "service_full.json"])
+async def test_official_json_examples_import_without_loss(app, tmp_path, example):
+    await run_import(EXAMPLES / example, default_category="mental-health-counseling")
+    _folder, document = await export_to(tmp_path, "export")
+    exported = json.loads(document.read_text())
+    validator = jsonschema.Draft202012Validator(
+        json.loads((HSDS / "organization_package.json").read_text())
+    )
+    assert [e.message for e in validator.iter_errors(exported)][:3] == []
+    original = read_package(EXAMPLES / example)
+    # The example's metadata record names no record in it, so it cannot nest in a package.
+    original.tables.pop("metadata", None)
+    assert missing_from(original, read_package(document)) == []
+
+
+# --- the seed data round trip -------------------------------------------------------------------
+
+
+async def catalog_documents() -> list[dict[str, Any]]:
+    services = await Service.all().order_by("id").prefetch_related(*SERVICE_PREFETCH)
+    documents = []
+    for listing in services:
+        document = serialize.service_document(listing)
+        for key in ("last_modified", "version"):
+            document.pop(key)
+        documents.append(json.loads(json.dumps(document).replace('"version": ', '"v": ')))
+    return documents
+
+
+def _without_versions(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_versions(v) for k, v in value.items() if k not in ("v", "version")}
+    if isinstance(value, list):
+        return [_without_versions(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("form", ["csv", "json"])
+async def test_seed_data_exports_and_reimports_identically(app, tmp_path, form):
+    await load_catalog(geocoder=Geocoder())
+    before = _without_versions(await catalog_documents())
+    folder, document = await export_to(tmp_path, "first")
+    assert schema_errors_in_csv_package(folder) == []
+    await Organization.all().delete()
+    assert await Service.all().count() == 0
+    path = folder if form == "csv" else document
+    report = await run_import(path)
+    assert report.warnings == []
+    assert report.totals()["created"] > 0
+    assert report.totals()["skipped"] == 0
+    assert _without_versions(await catalog_documents()) == before
+    second, _ = await export_to(tmp_path, "second")
+    assert missing_from(read_package(folder), read_package(second)) == []
+    again = await run_import(path)
+    assert set(again.totals()) == {"unchanged"}
+
+
+# --- bad data -----------------------------------------------------------------------------------
+
+ORG = "0b6c7d0e-1111-4a8e-9f00-000000000001"
+SERVICE = "0b6c7d0e-2222-4a8e-9f00-000000000001"
+
+
+def write_tables(folder: Path, tables: dict[str, list[dict[str, Any]]]) -> Path:
+    folder.mkdir()
+    for name, rows in tables.items():
+        with (folder / name).open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return folder
+
+
+def good_tables() -> dict[str, list[dict[str, Any]]]:
+    return {
+        "organizations.csv": [{"id": ORG, "name": "Northside Pantry", "description": "Food."}],
+        "services.csv": [
+            {
+                "id": SERVICE,
+                "organization_id": ORG,
+                "name": "Saturday groceries",
+                "status": "active",
+                "minimum_age": "",
+            }
+        ],
+        "phones.csv": [
+            {
+                "id": "0b6c7d0e-3333-4a8e-9f00-000000000001",
+                "service_id": SERVICE,
+                "number": "312-555-0100",
+            },
+            {
+                "id": "0b6c7d0e-3333-4a8e-9f00-000000000002",
+                "service_id": SERVICE,
+                "number": "312-555-0101",
+            },
+        ],
+        "attributes.csv": [
+            {
+                "id": "0b6c7d0e-4444-4a8e-9f00-000000000001",
+                "link_id": SERVICE,
+                "link_entity": "service",
+                "taxonomy_term_id": str(category_id("food-pantry")),
+            }
+        ],
+    }
+
+
+async def test_a_bad_csv_package_is_refused_with_every_error_named(app, tmp_path):
+    tables = good_tables()
+    tables["organizations.csv"] += [
+        {"id": "not-a-uuid", "name": "Bad id", "description": "x"},
+        {"id": "0b6c7d0e-1111-4a8e-9f00-000000000002", "name": "", "description": "x"},
+    ]
+    tables["services.csv"] += [
+        {
+            "id": SERVICE,
+            "organization_id": ORG,
+            "name": "Twice",
+            "status": "active",
+            "minimum_age": "",
+        },
+        {
+            "id": "0b6c7d0e-2222-4a8e-9f00-000000000003",
+            "organization_id": ORG,
+            "name": "Bad values",
+            "status": "open",
+            "minimum_age": "twelve",
+        },
+        {
+            "id": "0b6c7d0e-2222-4a8e-9f00-000000000004",
+            "organization_id": "0b6c7d0e-9999-4a8e-9f00-000000000009",
+            "name": "Orphan",
+            "status": "active",
+            "minimum_age": "",
+        },
+    ]
+    tables["schedules.csv"] = [
+        {
+            "id": "0b6c7d0e-5555-4a8e-9f00-000000000001",
+            "service_id": SERVICE,
+            "valid_from": "2024-13-01",
+        }
+    ]
+    folder = write_tables(tmp_path / "bad", tables)
+    with pytest.raises(ImportRefused) as refused:
+        await run_import(folder)
+    named = {(p.where, p.field) for p in refused.value.problems if not p.warning}
+    assert named == {
+        ("organizations.csv row 3", "id"),
+        ("organizations.csv row 4", "name"),
+        ("services.csv row 3", "id"),
+        ("services.csv row 4", "status"),
+        ("services.csv row 4", "minimum_age"),
+        ("services.csv row 5", "organization_id"),
+        ("schedules.csv row 2", "valid_from"),
+    }
+    assert "services.csv row 4, minimum_age: 'twelve' is not a number" in [
+        str(p) for p in refused.value.problems
+    ]
+    assert await Organization.all().count() == 0
+    assert await KeptRecord.all().count() == 0
+    assert await ListingChange.all().count() == 0
+
+
+async def test_a_newer_version_updates_in_place_by_id(app, tmp_path):
+    first = await run_import(write_tables(tmp_path / "v1", good_tables()))
+    assert first.counts["service"]["created"] == 1
+    assert first.counts["phone"]["created"] == 2
+    tables = good_tables()
+    tables["services.csv"][0]["name"] = "Saturday and Sunday groceries"
+    tables["phones.csv"].pop()
+    second = await run_import(write_tables(tmp_path / "v2", tables))
+    assert second.counts["service"] == {"updated": 1}
+    assert second.counts["organization"] == {"unchanged": 1}
+    listing = await Service.get(id=SERVICE)
+    assert (listing.name, listing.version) == ("Saturday and Sunday groceries", 2)
+    assert await Phone.filter(service_id=SERVICE).count() == 1
+    actions = await ListingChange.filter(service_id=SERVICE).values_list("entity", "action")
+    assert ("service", "import") in actions
+    assert ("phone", "delete") in actions
+
+
+async def test_dry_run_checks_and_writes_nothing(app, tmp_path):
+    report = await run_import(write_tables(tmp_path / "v1", good_tables()), dry_run=True)
+    assert report.totals()["checked"] > 0
+    assert await Service.all().count() == 0
+
+
+async def test_other_vocabularies_map_to_categories_through_the_mapping_file(app, tmp_path):
+    tables = good_tables()
+    term = "0b6c7d0e-6666-4a8e-9f00-000000000001"
+    tables["attributes.csv"][0]["taxonomy_term_id"] = term
+    tables["taxonomy_terms.csv"] = [
+        {
+            "id": term,
+            "code": "BD-1800.2000",
+            "name": "Food Pantries",
+            "description": "x",
+            "taxonomy": "AIRS",
+        }
+    ]
+    folder = write_tables(tmp_path / "airs", tables)
+    skipped = await run_import(folder)
+    assert skipped.counts["service"] == {"skipped": 1}
+    assert await Service.all().count() == 0
+
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("taxonomy,code,category\nAIRS,BD-1800.2000,food-pantry\n")
+    await run_import(folder, taxonomy_map=read_taxonomy_map(mapping))
+    listing = await Service.get(id=SERVICE).prefetch_related("categories")
+    assert [c.code for c in listing.categories] == ["food-pantry"]
+    rows = await export_rows()
+    assert term in {row["id"] for row in rows["taxonomy_term"]}  # the other term is kept
+
+    mapping.write_text("taxonomy,code,category\nAIRS,BD-1800.2000,groceries\n")
+    with pytest.raises(ImportRefused) as refused:
+        read_taxonomy_map(mapping)
+    assert [str(p) for p in refused.value.problems] == [
+        "map.csv row 2, category: 'groceries' is not a caremap category"
+    ]
+
+
+async def test_imported_addresses_are_geocoded_in_the_background(app, tmp_path, nominatim):  # noqa: F811
+    tables = good_tables()
+    location = "0b6c7d0e-7777-4a8e-9f00-000000000001"
+    tables["locations.csv"] = [
+        {"id": location, "organization_id": ORG, "location_type": "physical"}
+    ]
+    tables["addresses.csv"] = [
+        {
+            "id": "0b6c7d0e-8888-4a8e-9f00-000000000001",
+            "location_id": location,
+            "address_1": "1600 W Pershing Rd",
+            "city": "Chicago",
+            "state_province": "IL",
+            "postal_code": "60609",
+            "country": "US",
+            "address_type": "physical",
+        }
+    ]
+    geocoder = nominatim_geocoder(nominatim)
+    report = await import_package(
+        read_package(write_tables(tmp_path / "located", tables)), actor=SYSTEM, geocoder=geocoder
+    )
+    assert report.pending_geocodes == 1
+    placed = await Location.get(id=location)
+    assert placed.geocode_status is GeocodeStatus.PENDING
+    assert placed.latitude is not None  # the ZIP centroid until the provider answers
+    assert await details.retry_pending_geocodes(geocoder=geocoder) == 1
+    assert (await Location.get(id=location)).geocode_status is GeocodeStatus.OK
