@@ -5,8 +5,6 @@ carry the one-to-one fields of each record (`?full=true` for nested services, `?
 for ids and modification times), in the reference's paging shape.
 """
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -21,11 +19,10 @@ from directory.http import (
     query_int,
     query_uuid,
 )
-from directory.taxonomy import BY_CODE, BY_ID, CATEGORIES, TAXONOMY_NAME, category_id
+from directory.taxonomy import BY_ID, CATEGORIES
 
 HSDS_VERSION = "3.0"
 OPENAPI_URL = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/openapi.json"
-TAXONOMY_ID = str(category_id("__taxonomy__"))
 # The one-to-one fields of a service: what the reference's service lists carry.
 NESTED = {
     "phones",
@@ -109,39 +106,14 @@ async def organization_detail(request: Request) -> JSONResponse:
     return json_document(serialize.organization_document(found))
 
 
-def _taxonomy() -> dict[str, Any]:
-    return {
-        "id": TAXONOMY_ID,
-        "name": TAXONOMY_NAME,
-        "description": "caremap's categories: the Open Eligibility top level and a second level.",
-        "version": "1",
-    }
-
-
 async def taxonomies(request: Request) -> JSONResponse:
-    return JSONResponse(page_document([_taxonomy()], total=1, page=1, per_page=1))
+    return JSONResponse(page_document([serialize.taxonomy_document()], total=1, page=1, per_page=1))
 
 
 async def taxonomy_detail(request: Request) -> JSONResponse:
-    if str(request.path_params["id"]) != TAXONOMY_ID:
+    if str(request.path_params["id"]) != serialize.TAXONOMY_ID:
         raise NotFound(f"No taxonomy with id {request.path_params['id']}.")
-    return json_document(_taxonomy())
-
-
-def _term(code: str) -> dict[str, Any]:
-    category = BY_CODE[code]
-    return serialize.without_nulls(
-        {
-            "id": str(category.id),
-            "code": category.code,
-            "name": category.name,
-            "description": category.description,
-            "parent_id": str(category_id(category.parent)) if category.parent else None,
-            "taxonomy": TAXONOMY_NAME,
-            "taxonomy_id": TAXONOMY_ID,
-            "language": "en",
-        }
-    )
+    return json_document(serialize.taxonomy_document())
 
 
 async def taxonomy_terms(request: Request) -> JSONResponse:
@@ -150,7 +122,7 @@ async def taxonomy_terms(request: Request) -> JSONResponse:
         raise Invalid({"per_page": "must be between 1 and 500"})
     codes = [c.code for c in CATEGORIES]
     chosen = codes[(page - 1) * per_page : page * per_page]
-    items = [_term(code) for code in chosen]
+    items = [serialize.taxonomy_term_document(code) for code in chosen]
     return JSONResponse(page_document(items, total=len(codes), page=page, per_page=per_page))
 
 
@@ -158,7 +130,7 @@ async def taxonomy_term_detail(request: Request) -> JSONResponse:
     wanted = request.path_params["id"]
     if wanted not in BY_ID:
         raise NotFound(f"No taxonomy term with id {wanted}.")
-    return json_document(_term(BY_ID[wanted].code))
+    return json_document(serialize.taxonomy_term_document(BY_ID[wanted].code))
 
 
 routes = [

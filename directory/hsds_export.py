@@ -16,10 +16,9 @@ from directory import serialize
 from directory.hsds_tables import LISTS, TABLES
 from directory.models import KeptRecord, Location, Organization, Service
 from directory.service import SERVICE_PREFETCH
-from directory.taxonomy import CATEGORIES, TAXONOMY_NAME, category_id
+from directory.taxonomy import CATEGORIES
 
 Rows = dict[str, list[dict[str, Any]]]
-TAXONOMY_ID = str(category_id("__taxonomy__"))
 # caremap's internal fields that are not part of an exported record.
 _INTERNAL = {"version", "geocode_status", "postal_code", "intake", "last_verified_at"}
 # Tables whose rows caremap builds; a kept record of these goes out only through its row.
@@ -74,24 +73,8 @@ async def export_rows() -> Rows:
                     "taxonomy_term_id": category["id"],
                 }
             )
-    rows["taxonomy"].append(
-        {"id": TAXONOMY_ID, "name": TAXONOMY_NAME, "description": "caremap's categories."}
-    )
-    for category in CATEGORIES:
-        rows["taxonomy_term"].append(
-            serialize.without_nulls(
-                {
-                    "id": str(category.id),
-                    "code": category.code,
-                    "name": category.name,
-                    "description": category.description,
-                    "parent_id": str(category_id(category.parent)) if category.parent else None,
-                    "taxonomy": TAXONOMY_NAME,
-                    "taxonomy_id": TAXONOMY_ID,
-                    "language": "en",
-                }
-            )
-        )
+    rows["taxonomy"].append(serialize.taxonomy_document())
+    rows["taxonomy_term"].extend(serialize.taxonomy_term_document(c.code) for c in CATEGORIES)
     return await _with_kept_records(rows)
 
 

@@ -275,7 +275,7 @@ def _lenient(
 
 
 def _plan_organization(plan: _Plan, record: Record) -> None:
-    values = _pick(record, ("name", "alternate_name", "description", "email", "website", "kind"))
+    values = _pick(record, OrganizationInput.model_fields)
     valid, unused, fatal = _lenient(plan.package, record, OrganizationInput, values)
     for name, message in fatal.items():
         plan.package.error(record, name, message)
@@ -320,27 +320,7 @@ def _plan_service(plan: _Plan, record: Record) -> _Write | None:
         )
         plan.skipped.append(record)
         return None
-    values = _pick(
-        record,
-        (
-            [
-                "name",
-                "alternate_name",
-                "description",
-                "url",
-                "email",
-                "status",
-                "interpretation_services",
-                "application_process",
-                "fees_description",
-                "eligibility_description",
-                "minimum_age",
-                "maximum_age",
-                "free",
-                "accepts_referrals",
-            ]
-        ),
-    )
+    values = _pick(record, ServiceInput.model_fields)
     values["languages"] = [
         r.values["code"]
         for r in plan.linked("language", "service_id", record.id)

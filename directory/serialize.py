@@ -22,7 +22,9 @@ from directory.models import (
     ServiceAtLocation,
     TaxonomyTerm,
 )
-from directory.taxonomy import BY_CODE
+from directory.taxonomy import BY_CODE, TAXONOMY_NAME, category_id
+
+TAXONOMY_ID = str(category_id("__taxonomy__"))
 
 
 def without_nulls(value: Any) -> Any:
@@ -90,6 +92,32 @@ def category_document(term: TaxonomyTerm) -> dict[str, Any]:
             "code": term.code,
             "name": term.name,
             "parent_code": category.parent if category else None,
+        }
+    )
+
+
+def taxonomy_document() -> dict[str, Any]:
+    return {
+        "id": TAXONOMY_ID,
+        "name": TAXONOMY_NAME,
+        "description": "caremap's categories: the Open Eligibility top level and a second level.",
+        "version": "1",
+    }
+
+
+def taxonomy_term_document(code: str) -> dict[str, Any]:
+    """One of caremap's categories as an HSDS taxonomy term."""
+    category = BY_CODE[code]
+    return without_nulls(
+        {
+            "id": str(category.id),
+            "code": category.code,
+            "name": category.name,
+            "description": category.description,
+            "parent_id": str(category_id(category.parent)) if category.parent else None,
+            "taxonomy": TAXONOMY_NAME,
+            "taxonomy_id": TAXONOMY_ID,
+            "language": "en",
         }
     )
 
