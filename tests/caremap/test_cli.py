@@ -128,3 +128,30 @@ def test_user_commands(cli_env):
     assert "role" in wrong.stderr
     reset = caremap("user", "password", "new.partner@test.example.org", env=cli_env)
     assert "New password (shown once)" in reset.stdout
+
+
+def test_import_and_export_commands(cli_env, tmp_path):
+    """`caremap import` names every error and writes nothing, then imports, reports counts,
+    and `caremap export` writes both package forms."""
+    examples = Path(__file__).resolve().parents[3] / "shared" / "hsds-3.0" / "examples"
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "organizations.csv").write_text("id,name,description\nnot-a-uuid,,x\n")
+    refused = caremap("import", str(bad), "--quiet", env=cli_env)
+    assert refused.returncode == 1
+    assert "error: organizations.csv row 2, id: required, a UUID" in refused.stderr
+    assert "nothing was written" in refused.stderr
+
+    args = ("import", str(examples / "csv"), "--default-category", "legal-aid", "--quiet")
+    first = caremap(*args, env=cli_env)
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"^total\s+21\s+0\s+0\s+0$", first.stdout, re.MULTILINE), first.stdout
+    assert "warning: locations.csv row 2, postal_code" in first.stderr
+    again = caremap(*args, env=cli_env)
+    assert re.search(r"^total\s+0\s+0\s+21\s+0$", again.stdout, re.MULTILINE), again.stdout
+
+    exported = caremap("export", str(tmp_path / "out"), env=cli_env)
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "out" / "services.csv").read_text().count("Community Counselling") == 1
+    assert caremap("export", str(tmp_path / "out.json"), env=cli_env).returncode == 0
+    assert "Community Counselling" in (tmp_path / "out.json").read_text()
