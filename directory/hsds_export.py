@@ -10,7 +10,6 @@ locations nested) holds every record that hangs off an organization; records tha
 
 from collections import defaultdict
 from typing import Any
-from uuid import NAMESPACE_URL, uuid5
 
 from directory import serialize
 from directory.hsds_tables import LISTS, TABLES
@@ -36,13 +35,10 @@ def _flat(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _derived_id(*parts: object) -> str:
-    return str(uuid5(NAMESPACE_URL, "caremap:" + ":".join(str(p) for p in parts)))
-
-
 async def export_rows() -> Rows:
     """Every catalog record as HSDS rows by table."""
     rows: Rows = defaultdict(list)
+    phones: set[str] = set()  # a phone of a service at a location comes with both
     for organization in await Organization.all().order_by("name", "id"):
         rows["organization"].append(_flat(serialize.organization_document(organization)))
     locations = await Location.all().order_by("id").prefetch_related("phones")
@@ -51,13 +47,13 @@ async def export_rows() -> Rows:
         rows["location"].append(_flat(document))
         rows["address"].extend(document.get("addresses", []))
         rows["accessibility"].extend(document.get("accessibility", []))
-        _phones(rows, document.get("phones", []))
+        _phones(rows, document.get("phones", []), phones)
     services = await Service.all().order_by("name", "id").prefetch_related(*SERVICE_PREFETCH)
     for listing in services:
         document = serialize.service_document(listing)
         rows["service"].append(_flat(document))
         rows["language"].extend(document.get("languages", []))
-        _phones(rows, document.get("phones", []))
+        _phones(rows, document.get("phones", []), phones)
         rows["schedule"].extend(_flat(s) for s in document.get("schedules", []))
         rows["service_area"].extend(_flat(a) for a in document.get("service_areas", []))
         for link in document.get("service_at_locations", []):
@@ -66,7 +62,7 @@ async def export_rows() -> Rows:
         for category in document.get("categories", []):
             rows["attribute"].append(
                 {
-                    "id": _derived_id(listing.id, "attribute", category["code"]),
+                    "id": serialize.derived_id(listing.id, "attribute", category["code"]),
                     "link_id": str(listing.id),
                     "link_type": "category",
                     "link_entity": "service",
@@ -78,10 +74,11 @@ async def export_rows() -> Rows:
     return await _with_kept_records(rows)
 
 
-def _phones(rows: Rows, phones: list[dict[str, Any]]) -> None:
+def _phones(rows: Rows, phones: list[dict[str, Any]], seen: set[str]) -> None:
     for phone in phones:
-        if any(p["id"] == phone["id"] for p in rows["phone"]):
+        if phone["id"] in seen:
             continue
+        seen.add(phone["id"])
         rows["phone"].append(_flat(phone))
         rows["language"].extend(phone.get("languages", []))
 
@@ -119,12 +116,8 @@ async def _with_kept_records(rows: Rows) -> Rows:
     return rows
 
 
-def _subject(table: str, values: dict[str, Any]) -> tuple[str, ...]:
-    """What a derived sub-record describes, to match it to the record it was imported from."""
-    return next(iter(_subjects(table, values)), (table, str(values.get("id"))))
-
-
 def _subjects(table: str, values: dict[str, Any]) -> list[tuple[str, ...]]:
+    """What a derived sub-record describes, to match it to the record it was imported from."""
     if table in ("address", "accessibility"):
         return [(table, str(values.get("location_id")))]
     if table == "language":

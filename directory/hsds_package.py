@@ -81,7 +81,7 @@ class Package:
 
     def add(self, record: Record, *, merge: bool) -> None:
         """Add a record; the same id twice is an error in CSV and merged in nested JSON."""
-        if not _is_uuid(record.values.get("id")):
+        if not is_uuid(record.values.get("id")):
             self.error(record, "id", "required, a UUID")
             return
         table = self.tables.setdefault(record.table, {})
@@ -243,7 +243,8 @@ def flatten(table: str, item: dict[str, Any], where: str, package: Package) -> s
 # --- the standard's own rules -------------------------------------------------------------------
 
 
-def _is_uuid(value: Any) -> bool:
+def is_uuid(value: Any) -> bool:
+    """A UUID written as text, as HSDS ids are."""
     try:
         UUID(str(value))
     except ValueError:
@@ -261,7 +262,7 @@ def check_record(record: Record, package: Package) -> None:
     for name, value in values.items():
         if value is None:
             continue
-        if name in REFERENCES and not _is_uuid(value):
+        if name in REFERENCES and not is_uuid(value):
             package.error(record, name, f"{value!r} is not a UUID")
         elif name in NUMBERS and (isinstance(value, bool) or not isinstance(value, int | float)):
             package.error(record, name, f"{value!r} is not a number")

@@ -36,7 +36,7 @@ def without_nulls(value: Any) -> Any:
     return value
 
 
-def _derived_id(parent: UUID, kind: str, key: str = "") -> str:
+def derived_id(parent: UUID, kind: str, key: str = "") -> str:
     """Stable ids for HSDS sub-objects caremap stores as columns (address, language)."""
     return str(uuid5(NAMESPACE_URL, f"caremap:{parent}:{kind}:{key}"))
 
@@ -56,7 +56,7 @@ def languages_document(codes: list[str], **link: UUID) -> list[dict[str, Any]]:
     owner_key, owner_id = next(iter(link.items()))
     return [
         {
-            "id": _derived_id(owner_id, "language", code),
+            "id": derived_id(owner_id, "language", code),
             owner_key: str(owner_id),
             "name": language_name(code),
             "code": code,
@@ -185,7 +185,7 @@ def location_document(location: Location, phones: list[Phone] | None = None) -> 
     if location.address_1 and location.city and location.state_province and location.postal_code:
         addresses.append(
             {
-                "id": _derived_id(location.id, "address"),
+                "id": derived_id(location.id, "address"),
                 "location_id": str(location.id),
                 "address_1": location.address_1,
                 "address_2": location.address_2,
@@ -209,7 +209,7 @@ def location_document(location: Location, phones: list[Phone] | None = None) -> 
         "addresses": addresses,
         "accessibility": [
             {
-                "id": _derived_id(location.id, "accessibility"),
+                "id": derived_id(location.id, "accessibility"),
                 "location_id": str(location.id),
                 "description": location.accessibility,
             }
