@@ -16,7 +16,7 @@ import csv
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -24,12 +24,12 @@ from uuid import UUID
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from directory import access, details
+from directory import access, details, hsds
 from directory.actor import Actor
 from directory.editing import record_change
 from directory.errors import DomainError, Invalid
 from directory.geocoding import Geocoder
-from directory.hsds_package import Package, Problem, Record
+from directory.hsds_package import Package, Problem, Record, is_uuid
 from directory.hsds_tables import TABLES
 from directory.models import (
     KeptRecord,
@@ -148,7 +148,7 @@ class _Plan:
     taxonomy_map: TaxonomyMap
     default_category: str | None = None
     writes: dict[tuple[str, str], _Write] = field(default_factory=dict)
-    skipped: list[Record] = field(default_factory=list)
+    skipped: set[tuple[str, str]] = field(default_factory=set)  # (table, id)
     existing: dict[str, dict[str, Any]] = field(default_factory=dict)
     _index: dict[tuple[str, str], dict[str, list[Record]]] = field(default_factory=dict)
 
@@ -203,20 +203,21 @@ async def plan_import(
         _plan_organization(plan, record)
     services = [_plan_service(plan, record) for record in package.records("service")]
     for record in package.records("location"):
-        await _plan_location(plan, record)
+        _plan_location(plan, record)
     for write in services:
         if write is not None:
-            await _plan_service_links(plan, write)
+            _plan_service_links(plan, write)
     for record in package.records("phone"):
-        await _plan_phone(plan, record)
+        _plan_phone(plan, record)
     for record in package.records("schedule"):
-        await _plan_schedule(plan, record)
+        _plan_schedule(plan, record)
     for record in package.records("service_area"):
         _plan_part(plan, record, ServiceArea, ServiceAreaInput, _service_of(plan, record))
     for table in TABLES:
         for record in package.records(table):
-            if (table, record.id) not in plan.writes and record not in plan.skipped:
-                plan.keep(record, **await _owner_of(plan, record))
+            key = (table, record.id)
+            if key not in plan.writes and key not in plan.skipped:
+                plan.keep(record, **_owner_of(plan, record))
     return plan
 
 
@@ -228,22 +229,17 @@ def _named_ids(package: Package) -> dict[str, set[str]]:
             if table in named:
                 named[table].add(record.id)
             for key in ("organization_id", "service_id", "location_id"):
-                if _is_uuid(str(record.values.get(key))):
+                if is_uuid(str(record.values.get(key))):
                     named[key.removesuffix("_id")].add(str(record.values[key]))
             for key in ("link_id", "resource_id"):
-                if _is_uuid(str(record.values.get(key))):
+                if is_uuid(str(record.values.get(key))):
                     for ids in named.values():
                         ids.add(str(record.values[key]))
     return named
 
 
-def _pick(record: Record, names: Iterable[str], rename: dict[str, str] | None = None) -> dict:
-    rename = rename or {}
-    return {
-        rename.get(name, name): record.values[name]
-        for name in names
-        if record.values.get(name) is not None
-    }
+def _pick(record: Record, names: Iterable[str]) -> dict[str, Any]:
+    return {name: record.values[name] for name in names if record.values.get(name) is not None}
 
 
 def _lenient(
@@ -318,7 +314,7 @@ def _plan_service(plan: _Plan, record: Record) -> _Write | None:
             "no caremap category: link a caremap taxonomy term or map the service's terms "
             "in a taxonomy mapping file; service skipped",
         )
-        plan.skipped.append(record)
+        plan.skipped.add((record.table, record.id))
         return None
     values = _pick(record, ServiceInput.model_fields)
     values["languages"] = [
@@ -335,7 +331,7 @@ def _plan_service(plan: _Plan, record: Record) -> _Write | None:
     columns = valid.values()
     owner = {"organization_id": UUID(str(organization_id)), "service_id": UUID(record.id)}
     columns["organization_id"] = owner["organization_id"]
-    columns["last_verified_at"] = _assured(record.values.get("assured_date"))
+    columns["last_verified_at"] = hsds.assured_at(record.values)
     languages = plan.linked("language", "service_id", record.id)
     plan.consumed(languages, owner, unused="languages" in unused)
     plan.consumed(
@@ -349,14 +345,7 @@ def _plan_service(plan: _Plan, record: Record) -> _Write | None:
 
 def _caremap_term(attribute: Record) -> bool:
     term_id = str(attribute.values.get("taxonomy_term_id") or "")
-    return _is_uuid(term_id) and UUID(term_id) in BY_ID
-
-
-def _assured(raw: Any) -> datetime | None:
-    if not raw:
-        return None
-    day = date.fromisoformat(str(raw)[:10])
-    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    return is_uuid(term_id) and UUID(term_id) in BY_ID
 
 
 def _categories(plan: _Plan, record: Record) -> list[str]:
@@ -365,7 +354,7 @@ def _categories(plan: _Plan, record: Record) -> list[str]:
     codes = []
     for attribute in plan.linked("attribute", "link_id", record.id):
         term_id = str(attribute.values.get("taxonomy_term_id") or "").lower()
-        category = BY_ID.get(UUID(term_id)) if _is_uuid(term_id) else None
+        category = BY_ID.get(UUID(term_id)) if is_uuid(term_id) else None
         code = category.code if category else plan.taxonomy_map.get(term_id)
         term = plan.package.get("taxonomy_term", term_id)
         if code is None and term is not None:
@@ -381,15 +370,7 @@ def _categories(plan: _Plan, record: Record) -> list[str]:
     return codes
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-async def _plan_location(plan: _Plan, record: Record) -> None:
+def _plan_location(plan: _Plan, record: Record) -> None:
     package = plan.package
     organization_id = record.values.get("organization_id")
     if not organization_id or not _organization_known(plan, organization_id):
@@ -444,7 +425,7 @@ async def _plan_location(plan: _Plan, record: Record) -> None:
         plan.add(_Write(access_rows[0], None, **owner))
 
 
-async def _plan_service_links(plan: _Plan, service: _Write) -> None:
+def _plan_service_links(plan: _Plan, service: _Write) -> None:
     for record in plan.linked("service_at_location", "service_id", service.record.id):
         location_id = record.values.get("location_id")
         location = plan.modelled("location", location_id)
@@ -498,7 +479,7 @@ def _plan_part(
     plan.add(_Write(record, model, {**valid.values(), **links}, unused, **owner))
 
 
-async def _plan_phone(plan: _Plan, record: Record) -> None:
+def _plan_phone(plan: _Plan, record: Record) -> None:
     service = _service_of(plan, record)
     location = plan.modelled("location", record.values.get("location_id"))
     values = _pick(record, ("number", "extension", "type", "description"))
@@ -523,7 +504,7 @@ async def _plan_phone(plan: _Plan, record: Record) -> None:
     plan.consumed(languages, owner, unused=write is None or "languages" in write.unused)
 
 
-async def _plan_schedule(plan: _Plan, record: Record) -> None:
+def _plan_schedule(plan: _Plan, record: Record) -> None:
     link = plan.modelled("service_at_location", record.values.get("service_at_location_id"))
     service = plan.modelled("service", link.service_id) if link else _service_of(plan, record)
     if service is None:
@@ -540,7 +521,7 @@ async def _plan_schedule(plan: _Plan, record: Record) -> None:
         write.values["service_at_location_id"] = UUID(link.record.id) if link else None
 
 
-async def _owner_of(plan: _Plan, record: Record) -> dict[str, UUID | None]:
+def _owner_of(plan: _Plan, record: Record) -> dict[str, UUID | None]:
     """The organization, service and location a kept record goes with (deleted with them)."""
     values = record.values
     owner: dict[str, UUID | None] = {}
@@ -571,7 +552,6 @@ _WRITE_ORDER = (
     "schedule",
     "service_area",
 )
-_ENTITY = {"service_at_location": "service_at_location", "service_area": "service_area"}
 
 
 async def import_package(
@@ -596,8 +576,8 @@ async def import_package(
     if package.errors:
         raise ImportRefused(package.problems)
     report = ImportReport(warnings=[p for p in package.problems if p.warning])
-    for record in plan.skipped:
-        report.count(record.table, "skipped")
+    for table, _record_id in plan.skipped:
+        report.count(table, "skipped")
     geocoder = geocoder.deferring()
     for write in plan.writes.values():
         if write.model is Location:
@@ -685,7 +665,7 @@ async def _write_row(write: _Write, actor: Actor) -> str:
         actor=actor,
         organization_id=write.organization_id,
         service_id=write.service_id,
-        entity=_ENTITY.get(table, table),
+        entity=table,
         entity_id=row_id,
         action="import",
         changed_fields=changed,
@@ -705,40 +685,40 @@ def _differs(current: Any, new: Any) -> bool:
 
 async def _remove_parts_left_out(plan: _Plan, actor: Actor) -> None:
     """A service or location in the data set is the whole record: parts it no longer lists go."""
-    wanted = {table: {k[1] for k in plan.writes if k[0] == table} for table in TABLES}
-    services = [UUID(w.record.id) for w in plan.writes.values() if w.model is Service]
-    locations = [UUID(w.record.id) for w in plan.writes.values() if w.model is Location]
+    owners = {
+        UUID(w.record.id): w.organization_id
+        for w in plan.writes.values()
+        if w.model in (Service, Location)
+    }
+    services = [key for key in owners if plan.modelled("service", key)]
+    locations = [key for key in owners if plan.modelled("location", key)]
+    links = await ServiceAtLocation.filter(service_id__in=services)
+    service_of_link = {link.id: link.service_id for link in links}
     left_out = [
-        ("service_at_location", await ServiceAtLocation.filter(service_id__in=services)),
         ("phone", await Phone.filter(service_id__in=services)),
         ("phone", await Phone.filter(location_id__in=locations, service_id=None)),
         ("schedule", await Schedule.filter(service_id__in=services)),
-        ("schedule", await Schedule.filter(service_at_location__service_id__in=services)),
+        ("schedule", await Schedule.filter(service_at_location_id__in=list(service_of_link))),
         ("service_area", await ServiceArea.filter(service_id__in=services)),
+        # Links last: removing one takes its schedules with it.
+        ("service_at_location", links),
     ]
     for table, rows in left_out:
         for row in rows:
-            if str(row.id) in wanted[table]:
+            if plan.modelled(table, row.id):
                 continue
+            service_id = getattr(row, "service_id", None) or service_of_link.get(
+                getattr(row, "service_at_location_id", None)
+            )
             await row.delete()
-            owner = await _organization_of(row)
             await record_change(
                 actor=actor,
-                organization_id=owner,
-                service_id=getattr(row, "service_id", None),
+                organization_id=owners[service_id or row.location_id],
+                service_id=service_id,
                 entity=table,
                 entity_id=row.id,
                 action="delete",
             )
-
-
-async def _organization_of(row: Model) -> UUID:
-    if getattr(row, "service_id", None):
-        return (await Service.get(id=row.service_id)).organization_id
-    if isinstance(row, Schedule):
-        link = await ServiceAtLocation.get(id=row.service_at_location_id)
-        return (await Service.get(id=link.service_id)).organization_id
-    return (await Location.get(id=row.location_id)).organization_id
 
 
 async def _keep(write: _Write) -> str:

@@ -5,6 +5,7 @@ import csv
 import json
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import jsonschema
 import pytest
@@ -22,7 +23,9 @@ from directory.models import (
     Location,
     Organization,
     Phone,
+    Schedule,
     Service,
+    ServiceAtLocation,
 )
 from directory.service import SERVICE_PREFETCH
 from directory.taxonomy import category_id
@@ -372,3 +375,38 @@ async def test_imported_addresses_are_geocoded_in_the_background(app, tmp_path, 
     assert placed.latitude is not None  # the ZIP centroid until the provider answers
     assert await details.retry_pending_geocodes(geocoder=geocoder) == 1
     assert (await Location.get(id=location)).geocode_status is GeocodeStatus.OK
+
+
+async def test_a_newer_version_drops_a_location_link_and_its_hours(app, tmp_path):
+    tables = good_tables()
+    location, link = "0b6c7d0e-7777-4a8e-9f00-000000000002", "0b6c7d0e-9999-4a8e-9f00-000000000001"
+    tables["locations.csv"] = [
+        {
+            "id": location,
+            "organization_id": ORG,
+            "location_type": "physical",
+            "latitude": "41.8",
+            "longitude": "-87.6",
+        }
+    ]
+    tables["service_at_location.csv"] = [
+        {"id": link, "service_id": SERVICE, "location_id": location}
+    ]
+    tables["schedules.csv"] = [
+        {
+            "id": "0b6c7d0e-5555-4a8e-9f00-000000000002",
+            "service_at_location_id": link,
+            "byday": "SA",
+            "opens_at": "09:00",
+            "closes_at": "12:00",
+        }
+    ]
+    await run_import(write_tables(tmp_path / "v1", tables))
+    assert await Schedule.filter(service_at_location_id=link).count() == 1
+    del tables["service_at_location.csv"], tables["schedules.csv"]
+    report = await run_import(write_tables(tmp_path / "v2", tables))
+    assert report.counts["location"] == {"unchanged": 1}
+    assert not await ServiceAtLocation.exists(id=link)
+    assert await Schedule.all().count() == 0
+    removed = await ListingChange.filter(action="delete").values_list("entity", "service_id")
+    assert sorted(removed) == [("schedule", UUID(SERVICE)), ("service_at_location", UUID(SERVICE))]
