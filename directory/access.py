@@ -5,6 +5,8 @@
 - Only a partner admin (of that organization) or an admin edits an organization's profile;
   only an admin creates organizations.
 - Specialists read; they change no listings.
+- Anyone may report a problem with a public listing; those who may change the listing (its
+  organization's partners, admins) read and resolve the reports.
 Denials raise: `Unauthenticated` (401) for anonymous callers, `Forbidden` (403) otherwise.
 """
 

@@ -12,9 +12,9 @@ from uuid import UUID
 from tortoise.expressions import F
 from tortoise.models import Model
 
-from directory.actor import Actor
+from directory.actor import SYSTEM, Actor
 from directory.errors import Conflict, Invalid, NotFound
-from directory.models import ListingChange
+from directory.models import ListingChange, Service
 from directory.schemas import InputModel, validate
 
 ModelType = TypeVar("ModelType", bound=Model)
@@ -129,6 +129,10 @@ async def delete_versioned(model: type[Model], object_id: UUID, version: int, la
     )
 
 
+# What a person may do to a listing that vouches for it (restarts its verification clock).
+VOUCHING_ACTIONS = frozenset({"create", "update", "delete", "verify", "intake"})
+
+
 async def record_change(
     *,
     actor: Actor | None,
@@ -140,7 +144,12 @@ async def record_change(
     changed_fields: list[str] | None = None,
 ) -> ListingChange:
     """Append to the listing history and tell the listeners. Call inside the write's
-    transaction, so a failed listener undoes the write too."""
+    transaction, so a failed listener undoes the write too.
+
+    A person's edit of a listing or its parts vouches for it, the same as "still accurate":
+    it restarts the verification clock and clears any stale mark or re-verification flag.
+    Changes made by caremap itself (imports, geocoding, the freshness sweep) do not.
+    """
     change = await ListingChange.create(
         organization_id=organization_id,
         service_id=service_id,
@@ -150,6 +159,14 @@ async def record_change(
         changed_fields=changed_fields or [],
         actor_user_id=actor.user_id if actor else None,
     )
+    if service_id and actor and actor != SYSTEM and action in VOUCHING_ACTIONS:
+        await Service.filter(id=service_id).update(
+            last_verified_at=change.created_at,
+            last_verified_by=actor.user_id,
+            stale_since=None,
+            review_signals=None,
+            review_requested_at=None,
+        )
     for listener in _change_listeners:
         await listener(change)
     return change

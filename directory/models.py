@@ -43,6 +43,15 @@ class IntakeState(StrEnum):
     FULL = "full"
 
 
+class ProblemKind(StrEnum):
+    WRONG_PHONE = "wrong_phone"
+    WRONG_ADDRESS = "wrong_address"
+    WRONG_HOURS = "wrong_hours"
+    CLOSED = "closed"
+    MOVED = "moved"
+    OTHER = "other"
+
+
 class ServiceAreaType(StrEnum):
     POSTAL_CODE = "postal_code"
     COUNTY = "county"
@@ -118,6 +127,12 @@ class Service(Versioned):
     intake_updated_at = fields.DatetimeField(null=True)
     last_verified_at = fields.DatetimeField(null=True)
     last_verified_by = fields.UUIDField(null=True)
+    # Set by the freshness sweep when the listing passes its verification period, cleared when
+    # someone vouches for it again (`directory.freshness`).
+    stale_since = fields.DatetimeField(null=True)
+    # Why referral outcomes asked for a re-verification: counts by reason, cleared on verifying.
+    review_signals = fields.JSONField(null=True)
+    review_requested_at = fields.DatetimeField(null=True)
     categories: fields.ManyToManyRelation[TaxonomyTerm] = fields.ManyToManyField(
         "models.TaxonomyTerm", related_name="services", through="service_category"
     )
@@ -312,3 +327,27 @@ class KeptRecord(Model):
     class Meta:
         table = "hsds_record"
         unique_together = (("hsds_table", "record_id"),)
+
+
+class ProblemReport(Model):
+    """Someone told us a listing is wrong (from its public page), tracked until resolved.
+
+    Reports are anonymous: no name, address or contact of the person reporting is asked for.
+    The listing's organization and the admins see them and resolve them with a short note.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    service = fields.ForeignKeyField(
+        "models.Service", related_name="problem_reports", on_delete=fields.CASCADE, db_index=True
+    )
+    organization_id = fields.UUIDField(db_index=True)
+    kind = fields.CharEnumField(ProblemKind, max_length=20)
+    details = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    resolved_at = fields.DatetimeField(null=True, db_index=True)
+    resolved_by = fields.UUIDField(null=True)
+    resolution = fields.TextField(null=True)
+
+    class Meta:
+        table = "problem_report"
+        ordering = ("-created_at",)

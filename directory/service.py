@@ -326,10 +326,7 @@ async def verify_service(*, actor: Actor | None, service_id: UUID) -> Service:
     """ "Still accurate": reset the verification clock without changing the listing."""
     service = await get_or_404(Service, service_id, "service")
     actor = access.require_listing_editor(actor, service.organization_id)
-    async with in_transaction():
-        await Service.filter(id=service.id).update(
-            last_verified_at=now(), last_verified_by=actor.user_id
-        )
+    async with in_transaction():  # recording a person's "verify" restarts the clock
         await record_change(
             actor=actor,
             organization_id=service.organization_id,

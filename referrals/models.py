@@ -105,7 +105,8 @@ class MailStatus(StrEnum):
 
 
 class MailOutbox(Model):
-    """An email to send about a referral, written in the same transaction as the change.
+    """An email to send about a referral or a listing, written in the same transaction as the
+    change.
 
     It holds no address and no text: the recipient (the receiving organization, the referring
     specialist or the family) and the message are worked out when it is sent, so the outbox
@@ -118,7 +119,14 @@ class MailOutbox(Model):
     kind = fields.CharField(max_length=30)
     recipient = fields.CharField(max_length=20)
     referral = fields.ForeignKeyField(
-        "models.Referral", related_name="mail", on_delete=fields.CASCADE, db_index=True
+        "models.Referral", related_name="mail", null=True, on_delete=fields.CASCADE, db_index=True
+    )
+    # Listing notices (verification reminders, flags, problem reports) name the listing instead.
+    service = fields.ForeignKeyField(
+        "models.Service", related_name=False, null=True, on_delete=fields.CASCADE, db_index=True
+    )
+    problem = fields.ForeignKeyField(
+        "models.ProblemReport", related_name=False, null=True, on_delete=fields.CASCADE
     )
     status = fields.CharEnumField(MailStatus, max_length=10, default=MailStatus.PENDING)
     created_at = fields.DatetimeField(auto_now_add=True)

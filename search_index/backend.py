@@ -59,6 +59,10 @@ class SearchBackend(Protocol):
         """Build a complete new index aside and swap it in; returns the document count."""
 
 
+# Bump when search documents change shape (a field added, renamed or given new meaning).
+DOCUMENT_VERSION = 2
+
+
 def make_backend(
     kind: str,
     *,
@@ -78,5 +82,7 @@ def make_backend(
             raise ValueError("SEARCH_BACKEND=meilisearch needs MEILI_URL")
         from search_index.meili import MeilisearchBackend
 
-        return MeilisearchBackend(meili_url, meili_key, f"{prefix}_services")
+        # The index name carries the document version, so an upgrade that changes documents
+        # starts a new index, which `open` finds empty and the app rebuilds from the catalog.
+        return MeilisearchBackend(meili_url, meili_key, f"{prefix}_services_v{DOCUMENT_VERSION}")
     raise ValueError(f"unknown SEARCH_BACKEND {kind!r}: use embedded or meilisearch")

@@ -26,6 +26,14 @@ from search_index.query import weekly_slots
 NO_MAXIMUM_AGE = 999
 
 
+def standing(status: str, stale: bool) -> int:
+    """Where a listing ranks before relevance or distance: 0 open and verified, 1 stale (not
+    verified within the period), 2 temporarily closed. Lower comes first."""
+    if status != ServiceStatus.ACTIVE:
+        return 2
+    return 1 if stale else 0
+
+
 def document_id(service_id: UUID | str, location_id: UUID | str | None) -> str:
     return f"{service_id}_{location_id or 'remote'}"
 
@@ -96,6 +104,7 @@ async def _documents(
         "minimum_age",
         "maximum_age",
         "last_verified_at",
+        "stale_since",
         "intake_state",
         "intake_wait_days",
     )
@@ -198,7 +207,8 @@ def _base_document(
         "free": row["free"],
         "accepts_referrals": row["accepts_referrals"],
         "status": row["status"],
-        "closed_rank": 0 if row["status"] == ServiceStatus.ACTIVE else 1,
+        "stale": row["stale_since"] is not None,
+        "standing": standing(row["status"], row["stale_since"] is not None),
         "minimum_age": row["minimum_age"] or 0,
         "maximum_age": row["maximum_age"] if row["maximum_age"] is not None else NO_MAXIMUM_AGE,
         "phone": phones[0]["number"] if phones else "",

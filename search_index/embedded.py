@@ -138,7 +138,7 @@ def _schema() -> tantivy.Schema:
         builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
     for name in ("free", "accepts_referrals", "everywhere", "has_geo"):
         builder.add_boolean_field(name, indexed=True, fast=True)
-    for name in ("minimum_age", "maximum_age", "closed_rank"):
+    for name in ("minimum_age", "maximum_age", "standing"):
         builder.add_integer_field(name, indexed=True, fast=True)
     for name in ("latitude", "longitude"):
         builder.add_float_field(name, indexed=True, fast=True)
@@ -150,7 +150,7 @@ def _schema() -> tantivy.Schema:
 
 SCHEMA = _schema()
 # Bump when the schema above changes: an index of another version is rebuilt, not opened.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _new_folder_name() -> str:
@@ -195,7 +195,7 @@ def _tantivy_document(document: dict[str, Any]) -> tantivy.Document:
             "has_geo": geo is not None,
             "minimum_age": document["minimum_age"],
             "maximum_age": document["maximum_age"],
-            "closed_rank": document["closed_rank"],
+            "standing": document["standing"],
             "latitude": geo["lat"] if geo else 0.0,
             "longitude": geo["lng"] if geo else 0.0,
             "service_key": uuid.UUID(document["service_id"]).int >> 64,
@@ -582,10 +582,10 @@ class _Search:
         if not hits:
             return []
         addresses = [address for _score, address in hits]
-        keys, closed, has_geo, lats, lngs, categories, languages = self._columns(
+        keys, standings, has_geo, lats, lngs, categories, languages = self._columns(
             addresses,
             "service_key",
-            "closed_rank",
+            "standing",
             "has_geo",
             "latitude",
             "longitude",
@@ -601,7 +601,7 @@ class _Search:
                     "address": address,
                     "score": score,
                     "service_key": keys[position],
-                    "closed_rank": closed[position],
+                    "standing": standings[position],
                     "distance": distance,
                     "serves_area": False,
                     "categories": categories[position],
@@ -623,8 +623,8 @@ class _Search:
 
     def _order(self, row: dict[str, Any]) -> tuple[Any, ...]:
         if self.query.sort == "distance":
-            return (row["closed_rank"], *self._distance_key(row), row["service_key"])
-        return (row["closed_rank"], -row["score"], row["service_key"])
+            return (row["standing"], *self._distance_key(row), row["service_key"])
+        return (row["standing"], -row["score"], row["service_key"])
 
     def _hit(self, row: dict[str, Any]) -> Hit:
         document = json.loads(self.searcher.doc(row["address"]).get_first("payload"))

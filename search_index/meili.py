@@ -57,7 +57,7 @@ def index_settings() -> MeilisearchSettings:
     return MeilisearchSettings(
         searchable_attributes=SEARCHABLE,
         filterable_attributes=FILTERABLE,
-        sortable_attributes=["_geo", "closed_rank"],
+        sortable_attributes=["_geo", "standing"],
         ranking_rules=["sort", "words", "typo", "proximity", "attribute", "exactness"],
         distinct_attribute="service_id",
         synonyms={phrase: list(others) for phrase, others in synonym_map().items()},
@@ -183,7 +183,7 @@ class MeilisearchBackend:
 
     async def search(self, query: BackendQuery) -> Found:
         point = query.place.point if query.place else None
-        sort = ["closed_rank:asc"]
+        sort = ["standing:asc"]
         if query.sort == "distance" and point is not None:
             sort.append(f"_geoPoint({point.latitude}, {point.longitude}):asc")
         try:

@@ -197,6 +197,8 @@ def result_document(hit: Hit, highlighter: "Highlighter", now: datetime) -> dict
         "accepts_referrals": document["accepts_referrals"],
         "status": document["status"],
         "temporarily_closed": document["status"] == "temporarily closed",
+        "stale": document.get("stale", False),
+        "last_verified_at": document.get("last_verified_at") or None,
         "open_now": is_open(document["schedules"], now),
         "distance": distance,
         "serves_area": hit.serves_area,

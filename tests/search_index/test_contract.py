@@ -4,14 +4,15 @@ A small catalog around Little Village, Chicago (ZIP 60623) is built through the 
 service layer, the outbox drains into the backend, and the public search API is asked.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from directory import service
+from directory import freshness, service
 from directory.actor import SYSTEM
 from directory.geocoding import Geocoder
+from directory.models import Service
 from search_index import service as search_service
 from search_index.models import UnmetSearch
 from search_index.query import SearchQuery
@@ -188,6 +189,25 @@ async def test_inactive_never_appears_and_closed_ranks_last(search_client, world
     closed = result["results"][-1]
     assert closed["temporarily_closed"] is True
     assert not any(r["temporarily_closed"] for r in result["results"][:-1])
+
+
+async def test_stale_ranks_below_fresh_and_above_closed(search_client, world):
+    """A listing nobody verified within the period stays visible, below the fresh ones."""
+    pantry = world["pantry"]
+    long_ago = datetime.now(UTC) - timedelta(days=181)
+    await Service.filter(id=pantry.id).update(last_verified_at=long_ago)
+    assert await freshness.mark_stale(freshness.FreshnessRules(stale_days=180)) == [pantry.id]
+    await indexed()
+
+    results = (await _search(search_client, category="food-pantry"))["results"]
+    assert [(r["name"], r["stale"], r["temporarily_closed"]) for r in results] == [
+        ("Kansas City Food Pantry", False, False),
+        ("Little Village Food Pantry", True, False),
+        ("Corner Food Pantry", False, True),
+    ]
+    assert results[1]["last_verified_at"].startswith(long_ago.date().isoformat())
+    near = await _search(search_client, q="pantry", near="60623", sort="distance")
+    assert _names(near)[-2:] == ["Little Village Food Pantry", "Corner Food Pantry"]
 
 
 async def test_filters(search_client, world):
