@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", pages.home, name="home"),
             Route("/search", pages.search_page, name="search_page"),
             Route("/services/{id:uuid}", pages.service_page, name="service_page"),
+            Route("/services/{id:uuid}/report", pages.report_problem, methods=["POST"]),
             Route("/healthz", pages.health, name="health"),
             Route("/ask", pages.ask_for_help, methods=["GET", "POST"], name="ask"),
             Route("/help-requests", workspace.help_request_list, methods=["GET"]),
@@ -58,6 +59,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             Route("/portal", portal.listings, name="portal"),
             Route("/portal/tokens", portal.tokens, methods=["GET", "POST"]),
+            Route("/portal/problems", portal.problem_list, name="problems"),
+            Route(
+                "/portal/problems/{id:uuid}/resolve", portal.resolve_problem, methods=["POST"]
+            ),
             Route("/portal/services/{id:uuid}/edit", portal.edit_listing, methods=["GET", "POST"]),
             Route(
                 "/portal/services/{id:uuid}/parts/{kind:str}",

@@ -1,19 +1,24 @@
-"""Wiring referral mail into the app and the worker: SMTP settings, who a user is, and the loops.
+"""Wiring mail into the app and the worker: SMTP settings, who a user is, and the loops.
 
 `MAIL_DRAINER=inprocess` (the default, for a one-command install) sends mail and runs the
-reminder sweep inside the app process; `external` leaves both to `caremap worker`.
+reminder sweep (referral reminders, listing freshness and quality) inside the app process;
+`external` leaves both to `caremap worker`.
 """
 
 import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from uuid import UUID
 
 from caremap.accounts.models import User
 from caremap.settings import Settings
+from directory.actor import Role
+from directory.freshness import FreshnessRules
+from referrals.listing_quality import QualityRules, flag_struggling
 from referrals.mail import Address, MailConfig, MailDrainer
-from referrals.notify import ReminderRules, sweep
+from referrals.notify import ReminderRules, sweep, sweep_listings
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +36,20 @@ def mail_config(settings: Settings) -> MailConfig:
         timeout=settings.smtp_timeout,
         time_zone=settings.time_zone,
         stale_days=settings.stale_days,
+        listing_stale_days=settings.listing_stale_days,
+    )
+
+
+def freshness_rules(settings: Settings) -> FreshnessRules:
+    return FreshnessRules(
+        stale_days=settings.listing_stale_days, reminder_days=settings.listing_reminder_days
+    )
+
+
+def quality_rules(settings: Settings) -> QualityRules:
+    return QualityRules(
+        threshold=settings.listing_flag_threshold,
+        window_days=settings.listing_flag_window_days,
     )
 
 
@@ -48,20 +67,34 @@ async def user_address(user_id: UUID) -> Address | None:
     return Address(user.email, user.language) if user else None
 
 
+async def admin_addresses() -> list[Address]:
+    """Where admins get problem reports: every active admin."""
+    admins = await User.filter(role=Role.ADMIN, is_active=True).order_by("email")
+    return [Address(user.email, user.language) for user in admins]
+
+
 def mail_drainer(settings: Settings) -> MailDrainer:
-    return MailDrainer(mail_config(settings), user_address)
+    return MailDrainer(mail_config(settings), user_address, admins=admin_addresses)
+
+
+async def sweep_once(settings: Settings, at: datetime | None = None) -> int:
+    """One pass of every time-driven rule: referral reminders, listings gone or going stale,
+    listings whose referral outcomes ask for a re-verification. Returns the notices queued."""
+    await flag_struggling(quality_rules(settings), at)
+    return await sweep(reminder_rules(settings), at) + await sweep_listings(
+        freshness_rules(settings), at
+    )
 
 
 async def sweep_reminders(settings: Settings, stop: asyncio.Event) -> None:
-    """Queue due reminders, escalations and follow-ups every few minutes until stopped."""
-    rules = reminder_rules(settings)
+    """Run `sweep_once` every few minutes until stopped."""
     while not stop.is_set():
         try:
-            queued = await sweep(rules)
+            queued = await sweep_once(settings)
             if queued:
-                logger.info("queued %d referral reminders and follow-ups", queued)
+                logger.info("queued %d reminders and follow-ups", queued)
         except Exception:
-            logger.exception("referral reminder sweep failed; trying again later")
+            logger.exception("reminder sweep failed; trying again later")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.reminder_sweep_seconds)
 

@@ -6,13 +6,14 @@ from typing import Any
 from limits import parse as parse_limit
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from caremap.i18n import language_of
 from caremap.templating import templates
-from directory import serialize, service
+from directory import problems, serialize, service
 from directory.errors import Invalid
 from directory.http import actor_of
+from directory.models import ProblemKind
 from directory.taxonomy import BY_CODE, CATEGORIES, TOP_LEVEL
 from referrals import followup, help_requests
 from referrals.messages import follow_up_page
@@ -94,7 +95,12 @@ async def search_page(request: Request) -> Response:
     )
 
 
-async def service_page(request: Request) -> Response:
+async def service_page(
+    request: Request,
+    report_values: dict[str, str] | None = None,
+    report_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     found = await service.get_service(actor=actor_of(request), service_id=request.path_params["id"])
     document = serialize.service_document(found)
     schedules = [
@@ -110,9 +116,36 @@ async def service_page(request: Request) -> Response:
             "service": document,
             "open_now": open_now,
             "opens_at": next_opening(schedules, now) if open_now is False else None,
-            "page_url": str(request.url.remove_query_params("lang")),
+            "page_url": str(request.url.remove_query_params(["lang", "reported"])),
+            "reported": request.query_params.get("reported") == "1",
+            "report_values": report_values or {},
+            "report_errors": report_errors or {},
+            "problem_kinds": [kind.value for kind in ProblemKind],
         },
+        status_code=status_code,
     )
+
+
+REPORT_LIMIT = parse_limit("10/hour")
+
+
+async def report_problem(request: Request) -> Response:
+    """The public page's "report a problem" form: limited per address, with a honeypot."""
+    form = await request.form()
+    values = {name: str(form.get(name, "")).strip() for name in ("kind", "details")}
+    page = f"/services/{request.path_params['id']}?reported=1"
+    if form.get("website"):  # the honeypot: thanked, nothing stored
+        return RedirectResponse(page, status_code=303)
+    client = request.client.host if request.client else "unknown"
+    if not request.app.state.ask_limiter.hit(REPORT_LIMIT, "report", client):
+        return _too_many(request)
+    try:
+        await problems.report_problem(service_id=request.path_params["id"], data=values)
+    except Invalid as refused:
+        return await service_page(
+            request, report_values=values, report_errors=refused.fields, status_code=422
+        )
+    return RedirectResponse(page, status_code=303)
 
 
 async def health(request: Request) -> Response:
@@ -146,6 +179,19 @@ async def follow_up(request: Request) -> Response:
 ASK_LIMIT = parse_limit("5/hour")
 
 
+def _too_many(request: Request) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "status": 429,
+            "title": "Too many requests",
+            "message": "Please wait a while before sending another request.",
+        },
+        status_code=429,
+    )
+
+
 async def ask_for_help(request: Request) -> Response:
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -156,16 +202,7 @@ async def ask_for_help(request: Request) -> Response:
             return _asked(request)
         client = request.client.host if request.client else "unknown"
         if not request.app.state.ask_limiter.hit(ASK_LIMIT, "ask", client):
-            return templates.TemplateResponse(
-                request,
-                "error.html",
-                {
-                    "status": 429,
-                    "title": "Too many requests",
-                    "message": "Please wait a while before sending another request.",
-                },
-                status_code=429,
-            )
+            return _too_many(request)
         try:
             await help_requests.create_help_request(
                 {

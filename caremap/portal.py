@@ -1,6 +1,6 @@
-"""The partner portal: an agency's own listings (edit, capacity, "still accurate") and its API
-tokens. Thin handlers over `directory.service` and the accounts service: the same rules and
-errors as the JSON API, shown beside the fields with the partner's input kept.
+"""The partner portal: an agency's own listings (edit, capacity, "still accurate", problem
+reports) and its API tokens. Thin handlers over `directory.service` and the accounts service:
+the same rules and errors as the JSON API, shown beside the fields with the partner's input kept.
 """
 
 from typing import Any
@@ -11,9 +11,10 @@ from starlette.responses import RedirectResponse, Response
 
 from caremap.accounts import service as accounts
 from caremap.accounts.models import User
+from caremap.mail import freshness_rules
 from caremap.templating import templates
 from caremap.workspace import form_text, form_uuid, to_login
-from directory import access, details, serialize
+from directory import access, details, freshness, problems, serialize
 from directory import service as catalog
 from directory.actor import Actor, Role
 from directory.editing import parse_version
@@ -62,6 +63,8 @@ async def listing_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action == "verify":
         await catalog.verify_service(actor=actor, service_id=service_id)
+        if form.get("next") == "edit":
+            return RedirectResponse(f"/portal/services/{service_id}/edit", status_code=303)
     elif action == "intake":
         await catalog.set_intake(
             actor=actor,
@@ -132,16 +135,19 @@ async def _edit_page(
     document = serialize.service_document(found)
     actor = actor_of(request)
     changes = await catalog.listing_history(actor=actor, service_id=found.id, limit=30)
-    people = dict(
-        await User.filter(id__in={c.actor_user_id for c in changes if c.actor_user_id}).values_list(
-            "id", "name"
-        )
-    )
+    named = {c.actor_user_id for c in changes if c.actor_user_id} | {found.last_verified_by}
+    people = dict(await User.filter(id__in=named - {None}).values_list("id", "name"))
+    rules = freshness_rules(request.app.state.settings)
+    reports = await problems.list_problems(actor=actor, service_id=found.id)
     return templates.TemplateResponse(
         request,
         "portal_edit.html",
         {
             "history": [(c, people.get(c.actor_user_id, "caremap")) for c in changes],
+            "verifier": people.get(found.last_verified_by),
+            "stale_on": freshness.stale_at(found, rules).date().isoformat(),
+            "review": found.review_signals,
+            "problems": reports.items,
             "service": document,
             "values": values or _current_values(document, found.version),
             "errors": errors or {},
@@ -248,6 +254,38 @@ async def listing_part(request: Request) -> Response:
             status=refused.status,
         )
     return RedirectResponse(f"/portal/services/{found.id}/edit", status_code=303)
+
+
+async def problem_list(request: Request) -> Response:
+    """Open problem reports: a partner's own organization's, or (admins) everyone's."""
+    actor = actor_of(request)
+    if actor is None:
+        return to_login(request)
+    if actor.role not in (*EDITORS, Role.ADMIN):
+        raise Forbidden("Problem reports are for partner agencies and admins.")
+    show_all = request.query_params.get("status") == "all"
+    found = await problems.list_problems(actor=actor, include_resolved=show_all)
+    return templates.TemplateResponse(
+        request,
+        "portal_problems.html",
+        {"reports": found.items, "open_count": found.open_count, "show_all": show_all},
+    )
+
+
+async def resolve_problem(request: Request) -> Response:
+    actor = actor_of(request)
+    if actor is None:
+        return to_login(request)
+    form = await request.form()
+    await problems.resolve_problem(
+        actor=actor,
+        problem_id=request.path_params["id"],
+        data={"resolution": form_text(form, "resolution")},
+    )
+    back = form.get("next")
+    if isinstance(back, str) and back.startswith("/portal/"):
+        return RedirectResponse(back, status_code=303)
+    return RedirectResponse("/portal/problems", status_code=303)
 
 
 async def tokens(request: Request) -> Response:

@@ -1,7 +1,7 @@
 """Wiring the search index into the app and the CLI: which backend, who writes, and the outbox.
 
-The catalog's change listener (`enqueue_change`) is installed in every process that can write
-to the catalog, so no write escapes the outbox.
+The catalog's change listeners (`install_change_listeners`) are installed in every process that
+can write to the catalog, so no write escapes the search outbox or the listing notices.
 """
 
 import asyncio
@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from caremap.settings import Settings
 from directory.editing import listen_to_changes, stop_listening
+from referrals.notify import on_listing_change
 from search_index.backend import SearchBackend, SearchUnavailable, make_backend
 from search_index.outbox import Drainer, enqueue_change
 
@@ -18,7 +19,10 @@ logger = logging.getLogger(__name__)
 
 
 def install_change_listeners() -> None:
+    """Every process that writes the catalog installs these: the search outbox and the
+    listing notices (stale, flagged, problem reported) both hear every change."""
     listen_to_changes(enqueue_change)
+    listen_to_changes(on_listing_change)
 
 
 def backend_for(settings: Settings, *, writer: bool) -> SearchBackend:

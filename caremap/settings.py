@@ -42,6 +42,10 @@ class Settings:
     escalate_after_days: int = 2
     follow_up_days: int = 3
     reminder_sweep_seconds: float = 300.0
+    listing_stale_days: int = 180
+    listing_reminder_days: int = 14
+    listing_flag_threshold: int = 3
+    listing_flag_window_days: int = 90
     geocoder: str | None = None
     geocoder_options: dict[str, Any] = field(default_factory=dict)
     geocoder_timeout: float = 5.0
@@ -107,6 +111,10 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         escalate_after_days=config("REFERRAL_ESCALATE_AFTER_DAYS", cast=int, default=2),
         follow_up_days=config("REFERRAL_FOLLOW_UP_DAYS", cast=int, default=3),
         reminder_sweep_seconds=config("REMINDER_SWEEP_SECONDS", cast=float, default=300.0),
+        listing_stale_days=config("LISTING_STALE_DAYS", cast=int, default=180),
+        listing_reminder_days=config("LISTING_REMINDER_DAYS", cast=int, default=14),
+        listing_flag_threshold=config("LISTING_FLAG_THRESHOLD", cast=int, default=3),
+        listing_flag_window_days=config("LISTING_FLAG_WINDOW_DAYS", cast=int, default=90),
         geocoder=geocoder,
         geocoder_options=geocoder_options if geocoder else {},
         geocoder_timeout=config("GEOCODER_TIMEOUT", cast=float, default=5.0),
@@ -130,6 +138,16 @@ def _check(settings: Settings) -> None:
     for name, (value, allowed) in choices.items():
         if value not in allowed:
             raise ValueError(f"{name} is {value!r}; use one of {', '.join(allowed)}")
+    positive = {
+        "LISTING_STALE_DAYS": settings.listing_stale_days,
+        "LISTING_FLAG_THRESHOLD": settings.listing_flag_threshold,
+        "LISTING_FLAG_WINDOW_DAYS": settings.listing_flag_window_days,
+    }
+    for name, number in positive.items():
+        if number < 1:
+            raise ValueError(f"{name} is {number}; it must be 1 or more")
+    if not 0 <= settings.listing_reminder_days < settings.listing_stale_days:
+        raise ValueError("LISTING_REMINDER_DAYS must be 0 or more and less than LISTING_STALE_DAYS")
     try:
         ZoneInfo(settings.time_zone)
     except (ZoneInfoNotFoundError, ValueError):

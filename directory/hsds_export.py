@@ -19,7 +19,16 @@ from directory.taxonomy import CATEGORIES
 
 Rows = dict[str, list[dict[str, Any]]]
 # caremap's internal fields that are not part of an exported record.
-_INTERNAL = {"version", "geocode_status", "postal_code", "intake", "last_verified_at"}
+_INTERNAL = {
+    "version",
+    "geocode_status",
+    "postal_code",
+    "intake",
+    "last_verified_at",
+    "verified_by",
+    "stale",
+    "stale_since",
+}
 # Tables whose rows caremap builds; a kept record of these goes out only through its row.
 _BUILT = {"organization", "service", "location", "service_at_location", "phone", "schedule"}
 _BUILT |= {"service_area", "address", "accessibility", "language", "attribute"}

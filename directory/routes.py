@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from directory import access, details, serialize, service
+from directory import access, details, problems, serialize, service
+from directory.errors import Invalid
 from directory.http import (
     actor_of,
     json_document,
@@ -72,6 +73,41 @@ async def verify_service(request: Request) -> JSONResponse:
         actor=actor_of(request), service_id=request.path_params["id"]
     )
     return json_document(serialize.service_document(verified))
+
+
+async def report_problem(request: Request) -> JSONResponse:
+    """Anyone, signed in or not, reports that a public listing is wrong."""
+    report = await problems.report_problem(
+        service_id=request.path_params["id"], data=await read_json_object(request)
+    )
+    return JSONResponse({"id": str(report.id), "status": "open"}, status_code=201)
+
+
+async def list_problems(request: Request) -> JSONResponse:
+    status = request.query_params.get("status", "open")
+    if status not in ("open", "all"):
+        raise Invalid({"status": "must be open or all"})
+    found = await problems.list_problems(
+        actor=actor_of(request),
+        organization_id=query_uuid(request, "organization_id"),
+        service_id=query_uuid(request, "service_id"),
+        include_resolved=status == "all",
+    )
+    return JSONResponse(
+        {
+            "items": [serialize.problem_document(r) for r in found.items],
+            "open": found.open_count,
+        }
+    )
+
+
+async def resolve_problem(request: Request) -> JSONResponse:
+    resolved = await problems.resolve_problem(
+        actor=actor_of(request),
+        problem_id=request.path_params["id"],
+        data=await read_json_object(request),
+    )
+    return JSONResponse(serialize.problem_document(resolved))
 
 
 async def set_intake(request: Request) -> JSONResponse:
@@ -290,6 +326,9 @@ routes = [
     Route("/services/{id:uuid}/history", service_history, methods=["GET"]),
     Route("/services/{id:uuid}/verify", verify_service, methods=["POST"]),
     Route("/services/{id:uuid}/intake", set_intake, methods=["PUT"]),
+    Route("/services/{id:uuid}/problems", report_problem, methods=["POST"]),
+    Route("/problems", list_problems, methods=["GET"]),
+    Route("/problems/{id:uuid}/resolve", resolve_problem, methods=["POST"]),
     Route("/services/{id:uuid}/phones", add_service_phone, methods=["POST"]),
     Route("/services/{id:uuid}/schedules", add_schedule, methods=["POST"]),
     Route("/services/{id:uuid}/service_areas", add_service_area, methods=["POST"]),

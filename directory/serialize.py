@@ -16,6 +16,7 @@ from directory.models import (
     Location,
     Organization,
     Phone,
+    ProblemReport,
     Schedule,
     Service,
     ServiceArea,
@@ -279,6 +280,28 @@ def service_document(service: Service) -> dict[str, Any]:
                 (category_document(term) for term in service.categories), key=lambda c: c["code"]
             ),
             "last_verified_at": _iso(service.last_verified_at),
+            # Who vouched: someone at caremap (the organization's staff or an admin), or the
+            # data set it was imported from. Never which person: that is for the portal.
+            "verified_by": ("staff" if service.last_verified_by else "data_source")
+            if service.last_verified_at
+            else None,
+            "stale": service.stale_since is not None,
+            "stale_since": _iso(service.stale_since),
             "version": service.version,
         }
     )
+
+
+def problem_document(report: ProblemReport) -> dict[str, Any]:
+    """A problem report for the organization and the admins (expects `service` loaded)."""
+    return {
+        "id": str(report.id),
+        "service": {"id": str(report.service_id), "name": report.service.name},
+        "organization_id": str(report.organization_id),
+        "kind": report.kind.value,
+        "details": report.details,
+        "status": "resolved" if report.resolved_at else "open",
+        "created_at": _iso(report.created_at),
+        "resolved_at": _iso(report.resolved_at),
+        "resolution": report.resolution,
+    }

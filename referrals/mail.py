@@ -1,4 +1,5 @@
-"""Sending the referral mail outbox over SMTP (aiosmtplib), at least once and never lost.
+"""Sending the mail outbox (referral and listing notices) over SMTP with aiosmtplib, at least
+once and never lost.
 
 The drainer claims due rows (`directory.claims`), works out each recipient and message at send
 time, sends them over one SMTP connection, and marks each row sent only after the server took
@@ -15,7 +16,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -25,11 +26,12 @@ from uuid import UUID
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from directory import freshness
 from directory.claims import claim, release
 from directory.claims import now as _now
-from directory.models import Organization
+from directory.models import Organization, ProblemReport, Service
 from referrals import followup
-from referrals.messages import Facts, compose
+from referrals.messages import Facts, ListingFacts, Message, compose, compose_listing
 from referrals.models import MailOutbox, MailStatus, Referral
 from referrals.notify import Notice, Recipient
 
@@ -55,6 +57,7 @@ class MailConfig:
     time_zone: str = "UTC"
     organization_language: str = "en"
     stale_days: int = 14
+    listing_stale_days: int = 180
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,11 @@ class Address:
 
 
 UserLookup = Callable[[UUID], Awaitable[Address | None]]
+AdminLookup = Callable[[], Awaitable[list[Address]]]
+
+
+async def no_admins() -> list[Address]:
+    return []
 
 
 class Undeliverable(Exception):
@@ -109,8 +117,12 @@ async def _recipient(row: MailOutbox, referral: Referral, config: MailConfig, us
     return Address(referral.contact_value, referral.preferred_language)
 
 
-async def prepare(row: MailOutbox, config: MailConfig, users: UserLookup) -> EmailMessage:
+async def prepare(
+    row: MailOutbox, config: MailConfig, users: UserLookup, admins: AdminLookup = no_admins
+) -> EmailMessage:
     """The email for an outbox row, as it should read now."""
+    if row.referral_id is None:
+        return await _prepare_listing(row, config, admins)
     referral = await Referral.get(id=row.referral_id).prefetch_related("service", "consent")
     address = await _recipient(row, referral, config, users)
     names = dict(
@@ -136,10 +148,54 @@ async def prepare(row: MailOutbox, config: MailConfig, users: UserLookup) -> Ema
         link = f"{config.base_url}/help/{followup.make_token(config.secret, referral.id)}"
     else:
         link = f"{config.base_url}/referrals/{referral.id}"
+    return _email(row, config, text, link, to=address.email)
+
+
+async def _prepare_listing(row: MailOutbox, config: MailConfig, admins: AdminLookup):
+    """A listing notice: to the organization that runs it, or to every admin (in Bcc)."""
+    if row.service_id is None:
+        raise Undeliverable("the listing is gone")
+    service = await Service.get(id=row.service_id).prefetch_related("organization")
+    problem = await ProblemReport.get_or_none(id=row.problem_id) if row.problem_id else None
+    facts = ListingFacts(
+        service=service.name,
+        organization=service.organization.name,
+        stale_on=freshness.verified_basis(service) + timedelta(days=config.listing_stale_days),
+        stale_days=config.listing_stale_days,
+        signals=service.review_signals or {},
+        problem=problem.kind.value if problem else None,
+    )
+    if Recipient(row.recipient) is Recipient.ADMINS:
+        addresses = [address.email for address in await admins()]
+        if not addresses:
+            raise Undeliverable("there is no active admin")
+        text = compose_listing(Notice(row.kind), facts, config.organization_language)
+        link = f"{config.base_url}/portal/problems"
+        return _email(row, config, text, link, to="undisclosed-recipients:;", bcc=addresses)
+    email = service.organization.email or service.organization.referral_email
+    if not email:
+        raise Undeliverable("the organization has no email address")
+    text = compose_listing(Notice(row.kind), facts, config.organization_language)
+    return _email(
+        row, config, text, f"{config.base_url}/portal/services/{service.id}/edit", to=email
+    )
+
+
+def _email(
+    row: MailOutbox,
+    config: MailConfig,
+    text: Message,
+    link: str,
+    *,
+    to: str,
+    bcc: list[str] | None = None,
+) -> EmailMessage:
     context = {"message": text, "link": link}
     email = EmailMessage()
     email["From"] = config.sender
-    email["To"] = address.email
+    email["To"] = to
+    if bcc:
+        email["Bcc"] = ", ".join(bcc)
     email["Subject"] = text.subject
     email["Date"] = formatdate(localtime=False)
     email["Message-ID"] = message_id(row.key, config.base_url)
@@ -186,12 +242,14 @@ class MailDrainer:
         config: MailConfig,
         users: UserLookup,
         *,
+        admins: AdminLookup = no_admins,
         batch_size: int = 50,
         claim_seconds: float = 300,
         poll_seconds: float = 1.0,
     ) -> None:
         self.config = config
         self.users = users
+        self.admins = admins
         self.batch_size = batch_size
         self.claim_seconds = claim_seconds
         self.poll_seconds = poll_seconds
@@ -216,7 +274,7 @@ class MailDrainer:
         try:
             for index, row in enumerate(rows):
                 try:
-                    email = await prepare(row, self.config, self.users)
+                    email = await prepare(row, self.config, self.users, self.admins)
                 except Undeliverable as why:
                     await self._finish(row, MailStatus.SKIPPED, str(why))
                     finished += 1

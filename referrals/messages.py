@@ -1,4 +1,4 @@
-"""The words of each referral email, in the recipient's language.
+"""The words of each email (referral and listing notices), in the recipient's language.
 
 Texts are gettext messages (English in the code, translations in `referrals/locales/*/
 LC_MESSAGES/messages.po`, extracted with `pybabel extract -F babel.cfg`; `directory.i18n` reads
@@ -42,6 +42,14 @@ LABELS = {
     "could_not_reach": N_("could not reach the family"),
     "not_eligible_after_intake": N_("not eligible after intake"),
     "referred_elsewhere": N_("referred elsewhere"),
+}
+PROBLEM_LABELS = {
+    "wrong_phone": N_("the phone number is wrong"),
+    "wrong_address": N_("the address is wrong"),
+    "wrong_hours": N_("the opening hours are wrong"),
+    "closed": N_("the service has closed"),
+    "moved": N_("the service has moved"),
+    "other": N_("something else is wrong"),
 }
 
 STATUS_LABELS = {
@@ -98,6 +106,18 @@ class Facts:
     outcome: str | None
     stale_days: int
     link_days: int
+
+
+@dataclass(frozen=True)
+class ListingFacts:
+    """What a listing notice may say: the listing, why, and never who reported a problem."""
+
+    service: str
+    organization: str
+    stale_on: datetime
+    stale_days: int
+    signals: dict[str, int]
+    problem: str | None
 
 
 @dataclass(frozen=True)
@@ -241,6 +261,89 @@ def compose(notice: Notice, facts: Facts, language: str, time_zone: str = "UTC")
     )
 
 
+def compose_listing(notice: Notice, facts: ListingFacts, language: str) -> Message:
+    """A listing notice to the organization that runs the listing (or to the admins)."""
+    t = translations(language if language in languages() else "en")
+    _ = t.gettext
+    locale = language.replace("-", "_") if language in languages() else "en"
+    values = {
+        "service": facts.service,
+        "organization": facts.organization,
+        "date": format_date(facts.stale_on, "long", locale=locale),
+        "days": facts.stale_days,
+        "problem": _(PROBLEM_LABELS[facts.problem]) if facts.problem in PROBLEM_LABELS else "",
+        "signals": ", ".join(
+            f"{_(LABELS[code]) if code in LABELS else code}: {count}"
+            for code, count in facts.signals.items()
+        ),
+    }
+    verify = _(
+        "If it is still accurate, confirm it with one click; otherwise correct it. Either "
+        "way it counts as verified for another %(days)s days."
+    )
+    texts: dict[Notice, tuple[str, list[str]]] = {
+        Notice.LISTING_STALE_SOON: (
+            _("Please check your listing: %(service)s"),
+            [
+                _(
+                    "Nobody has confirmed the listing %(service)s for a while. On %(date)s it "
+                    "will be marked as not recently verified, and it will show lower in "
+                    "searches."
+                ),
+                verify,
+            ],
+        ),
+        Notice.LISTING_STALE: (
+            _("Your listing is no longer marked as verified: %(service)s"),
+            [
+                _(
+                    "The listing %(service)s has not been confirmed in %(days)s days. Families "
+                    "and school staff now see that it may be out of date, and it shows lower "
+                    "in searches."
+                ),
+                verify,
+            ],
+        ),
+        Notice.LISTING_FLAGGED: (
+            _("Please re-verify your listing: %(service)s"),
+            [
+                _(
+                    "Several recent referrals to %(service)s ended without service for the "
+                    "same kinds of reasons (%(signals)s). The listing may say something that "
+                    "is no longer true, such as its capacity, phone number or who is eligible."
+                ),
+                verify,
+            ],
+        ),
+        Notice.PROBLEM_REPORTED: (
+            _("A problem was reported with your listing: %(service)s"),
+            [
+                _("Someone using caremap reported that %(problem)s for %(service)s."),
+                _("Please check the listing and mark the report as resolved."),
+            ],
+        ),
+        Notice.PROBLEM_REPORTED_ADMINS: (
+            _("Problem reported: %(service)s (%(organization)s)"),
+            [
+                _("Someone using caremap reported that %(problem)s for %(service)s."),
+                _("The organization was told. The report stays open until it is resolved."),
+            ],
+        ),
+    }
+    subject, paragraphs = texts[notice]
+    return Message(
+        language=locale,
+        subject=subject % values,
+        paragraphs=[p % values for p in paragraphs],
+        action=_("Open the listing")
+        if notice is not Notice.PROBLEM_REPORTED_ADMINS
+        else _("Open the problem reports"),
+        footer=_("You get this email because your organization runs this listing on caremap.")
+        if notice is not Notice.PROBLEM_REPORTED_ADMINS
+        else _("You get this email because you are a caremap admin."),
+    )
+
+
 def follow_up_page(language: str) -> dict[str, str]:
     """The words of the page the family's follow-up link opens."""
     _ = translations(language if language in languages() else "en").gettext
@@ -263,7 +366,7 @@ def follow_up_page(language: str) -> dict[str, str]:
 
 
 def label_helpers(language: str) -> dict[str, Callable[[str | None], str]]:
-    """Page helpers that name statuses, moves, reasons and outcomes in `language`."""
+    """Page helpers that name statuses, moves, reasons, outcomes and problems in `language`."""
     _ = translations(language if language in languages() else "en").gettext
 
     def lookup(table: dict[str, str]) -> Callable[[str | None], str]:
@@ -274,4 +377,5 @@ def label_helpers(language: str) -> dict[str, Callable[[str | None], str]]:
         "status_label": lookup(STATUS_LABELS),
         "move_label": lookup(MOVE_LABELS),
         "share_label": lookup(SHARE_LABELS),
+        "problem_label": lookup(PROBLEM_LABELS),
     }

@@ -1,9 +1,11 @@
-"""Which emails a referral's life sends, to whom and when: the one place for notification rules.
+"""Which emails caremap sends, to whom and when: the one place for notification rules.
 
-Changes queue their notices in the change's own transaction (`queue`); time-driven notices
-(overdue reminders, escalations, the family's "did you get help?") come from `sweep`, which the
-worker runs every few minutes. Every notice has an idempotency key, so queueing it twice, or two
-workers sweeping at once, still sends it once.
+Referral changes queue their notices in the change's own transaction (`queue`); time-driven
+notices (overdue reminders, escalations, the family's "did you get help?", listings about to go
+stale) come from `sweep` and `sweep_listings`, which the worker runs every few minutes. Listing
+events (gone stale, flagged for re-verification, a problem reported) arrive as listing changes
+(`on_listing_change`, installed as a catalog change listener). Every notice has an idempotency
+key, so queueing it twice, or two workers sweeping at once, still sends it once.
 """
 
 from dataclasses import dataclass
@@ -13,7 +15,9 @@ from enum import StrEnum
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from directory import freshness
 from directory.claims import now as _now
+from directory.models import ListingChange
 from referrals import timeline
 from referrals.lifecycle import ENDED, WAITING, WORKING
 from referrals.models import MailOutbox, Referral, ReferralStatus
@@ -23,6 +27,8 @@ class Recipient(StrEnum):
     ORGANIZATION = "organization"  # the receiving organization's referral inbox
     REFERRER = "referrer"  # the specialist who made the referral
     FAMILY = "family"  # the person referred, only with consent to follow up by email
+    LISTING_OWNER = "listing_owner"  # the organization that runs the listing
+    ADMINS = "admins"  # every caremap admin
 
 
 class Notice(StrEnum):
@@ -37,8 +43,14 @@ class Notice(StrEnum):
     STALE_ESCALATION = "stale_escalation"
     FOLLOW_UP = "follow_up"
     FAMILY_NO_HELP = "family_no_help"
+    LISTING_STALE_SOON = "listing_stale_soon"
+    LISTING_STALE = "listing_stale"
+    LISTING_FLAGGED = "listing_flagged"
+    PROBLEM_REPORTED = "problem_reported"
+    PROBLEM_REPORTED_ADMINS = "problem_admins"
 
 
+LISTING_RECIPIENTS = (Recipient.LISTING_OWNER, Recipient.ADMINS)
 RECIPIENTS: dict[Notice, Recipient] = {
     Notice.NEW_REFERRAL: Recipient.ORGANIZATION,
     Notice.ACCEPTED: Recipient.REFERRER,
@@ -51,6 +63,19 @@ RECIPIENTS: dict[Notice, Recipient] = {
     Notice.STALE_ESCALATION: Recipient.REFERRER,
     Notice.FOLLOW_UP: Recipient.FAMILY,
     Notice.FAMILY_NO_HELP: Recipient.REFERRER,
+    Notice.LISTING_STALE_SOON: Recipient.LISTING_OWNER,
+    Notice.LISTING_STALE: Recipient.LISTING_OWNER,
+    Notice.LISTING_FLAGGED: Recipient.LISTING_OWNER,
+    Notice.PROBLEM_REPORTED: Recipient.LISTING_OWNER,
+    Notice.PROBLEM_REPORTED_ADMINS: Recipient.ADMINS,
+}
+LISTING_NOTICES = frozenset(notice for notice, to in RECIPIENTS.items() if to in LISTING_RECIPIENTS)
+
+# The notices a listing change sends, by its action (other changes send none).
+ON_LISTING_CHANGE: dict[str, tuple[Notice, ...]] = {
+    "stale": (Notice.LISTING_STALE,),
+    "flag": (Notice.LISTING_FLAGGED,),
+    "report": (Notice.PROBLEM_REPORTED, Notice.PROBLEM_REPORTED_ADMINS),
 }
 
 # The notice a move into each status sends (moves not listed send none).
@@ -72,15 +97,59 @@ class ReminderRules:
     follow_up_days: int = 3  # ask the family this long after completion or the due date
 
 
-async def queue(referral_id: object, notice: Notice, key: str, at: datetime | None = None) -> None:
-    """Queue one notice. Call it inside the change's transaction."""
+async def queue(
+    referral_id: object,
+    notice: Notice,
+    key: str,
+    at: datetime | None = None,
+    *,
+    service_id: object = None,
+    problem_id: object = None,
+) -> None:
+    """Queue one notice about a referral (or, with `service_id`, a listing). Call it inside the
+    change's transaction."""
     await MailOutbox.create(
         key=key,
         kind=notice.value,
         recipient=RECIPIENTS[notice].value,
         referral_id=referral_id,
+        service_id=service_id,
+        problem_id=problem_id,
         available_at=at or _now(),
     )
+
+
+async def on_listing_change(change: ListingChange) -> None:
+    """Catalog change listener: the listing notices a change sends, in its transaction."""
+    for notice in ON_LISTING_CHANGE.get(change.action, ()):
+        await queue(
+            None,
+            notice,
+            f"{notice.value}:{change.entity_id}:{change.id}",
+            service_id=change.service_id,
+            problem_id=change.entity_id if change.entity == "problem_report" else None,
+        )
+
+
+async def sweep_listings(rules: freshness.FreshnessRules, at: datetime | None = None) -> int:
+    """Mark listings that went stale (their notices follow from the change) and remind the
+    organizations of listings going stale within the reminder period; returns reminders queued.
+
+    A reminder's key names the verification it is about, so each period reminds once.
+    """
+    at = at or _now()
+    await freshness.mark_stale(rules, at)
+    queued = 0
+    for row in await freshness.going_stale(rules, at):
+        key = f"{Notice.LISTING_STALE_SOON.value}:{row['id']}:{row['basis'].isoformat()}"
+        if await MailOutbox.exists(key=key):
+            continue
+        try:
+            await queue(None, Notice.LISTING_STALE_SOON, key, service_id=row["id"])
+        except IntegrityError:  # another worker queued it first
+            continue
+        queued += 1
+    return queued
 
 
 async def on_status(referral: Referral, status: ReferralStatus, version: int) -> None:

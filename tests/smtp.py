@@ -26,6 +26,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []  # each message's envelope recipients (Bcc too)
         self.busy = False  # answer DATA with 451 (try again later)
         self.refuse: set[str] = set()  # addresses refused with 550
 
@@ -40,6 +41,7 @@ class Inbox:
             return "451 4.3.0 Try again later"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.messages.append(message)  # type: ignore[arg-type]
+        self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
 

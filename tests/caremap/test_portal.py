@@ -2,7 +2,8 @@
 
 import re
 
-from directory.models import Service
+from directory.claims import now
+from directory.models import ProblemReport, Service
 from tests import factories
 from tests.conftest import asgi_client
 from tests.referrals.test_pages import sign_in, token
@@ -169,7 +170,7 @@ async def test_the_change_history_says_who_changed_what(app):
             f"/portal/services/{mine.id}/edit", data=edit_form(form, name="Pantry Plus")
         )
         page = await partner.get(f"/portal/services/{mine.id}/edit")
-        assert f"<td>{editor.name}</td><td>update service: name</td>" in page.text
+        assert f"<td>{editor.name}</td><td>edited (service): name</td>" in page.text
         history = (await partner.get(f"/api/services/{mine.id}/history")).json()["contents"]
         assert history[0]["changed_fields"] == ["name"]
         assert history[0]["actor_user_id"] == str(editor.id)
@@ -180,3 +181,65 @@ async def test_the_change_history_says_who_changed_what(app):
         assert (await other.get(f"/api/services/{mine.id}/history")).status_code == 403
     async with asgi_client(app) as anonymous:
         assert (await anonymous.get(f"/api/services/{mine.id}/history")).status_code == 401
+
+
+async def test_the_listing_page_shows_freshness_flags_and_problems_to_resolve(app, client):
+    agency = await factories.organization()
+    mine = await factories.listing(agency)
+    partner_user = await factories.user(agency, "partner")
+    await Service.filter(id=mine.id).update(
+        stale_since=now(), review_signals={"no_capacity": 3}, review_requested_at=now()
+    )
+    public = await client.get(f"/services/{mine.id}")
+    form = {"csrftoken": token(public), "kind": "wrong_hours", "details": "Closed at 4 now."}
+    assert (await client.post(f"/services/{mine.id}/report", data=form)).status_code == 303
+
+    async with asgi_client(app) as partner:
+        await sign_in(partner, partner_user)
+        listings = await partner.get("/portal")
+        assert "Not recently verified" in listings.text
+        page = await partner.get(f"/portal/services/{mine.id}/edit")
+        assert "marked as not recently verified" in page.text
+        assert "no capacity: 3" in page.text
+        assert "the opening hours are wrong" in page.text
+        assert "Closed at 4 now." in page.text
+        assert "problem reported (problem report)" in page.text  # the history names the action
+
+        [report] = await ProblemReport.all()
+        resolved = await partner.post(
+            f"/portal/problems/{report.id}/resolve",
+            data={
+                "csrftoken": token(page),
+                "resolution": "Updated the hours.",
+                "next": f"/portal/services/{mine.id}/edit",
+            },
+        )
+        assert resolved.status_code == 303
+        assert resolved.headers["location"] == f"/portal/services/{mine.id}/edit"
+        verified = await partner.post(
+            f"/portal/services/{mine.id}/verify", data={"csrftoken": token(page), "next": "edit"}
+        )
+        assert verified.headers["location"] == f"/portal/services/{mine.id}/edit"
+        page = await partner.get(f"/portal/services/{mine.id}/edit")
+        assert "confirmed still accurate" in page.text
+        assert "Test partner" in page.text  # who verified it
+        assert "no capacity: 3" not in page.text
+        assert "Not recently verified" not in (await partner.get("/portal")).text
+
+        history = await partner.get("/portal/problems?status=all")
+        assert "Updated the hours." in history.text
+        assert "0 open reports" in history.text
+
+    async with asgi_client(app) as specialist:
+        await sign_in(
+            specialist, await factories.user(await factories.organization("school"), "specialist")
+        )
+        assert (await specialist.get("/portal/problems")).status_code == 403
+    async with asgi_client(app) as outsider:
+        await sign_in(outsider, await factories.user(await factories.organization(), "partner"))
+        assert "Closed at 4 now." not in (await outsider.get("/portal/problems?status=all")).text
+        refused = await outsider.post(
+            f"/portal/problems/{report.id}/resolve",
+            data={"csrftoken": token(await outsider.get("/portal/tokens")), "resolution": "mine"},
+        )
+        assert refused.status_code == 403
