@@ -60,9 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/portal", portal.listings, name="portal"),
             Route("/portal/tokens", portal.tokens, methods=["GET", "POST"]),
             Route("/portal/problems", portal.problem_list, name="problems"),
-            Route(
-                "/portal/problems/{id:uuid}/resolve", portal.resolve_problem, methods=["POST"]
-            ),
+            Route("/portal/problems/{id:uuid}/resolve", portal.resolve_problem, methods=["POST"]),
             Route("/portal/services/{id:uuid}/edit", portal.edit_listing, methods=["GET", "POST"]),
             Route(
                 "/portal/services/{id:uuid}/parts/{kind:str}",
