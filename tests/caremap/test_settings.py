@@ -10,7 +10,9 @@ def test_defaults_and_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@127.0.0.1:5432/x")
     monkeypatch.setenv("TIME_ZONE", "America/Chicago")
     monkeypatch.setenv("REFERRAL_STALE_DAYS", "10")
+    monkeypatch.setenv("LISTING_STALE_DAYS", "365")
     settings = load_settings(env_file=None)
+    assert (settings.listing_stale_days, settings.listing_reminder_days) == (365, 14)
     assert settings.database_url == "postgres://u@127.0.0.1:5432/x"
     assert settings.time_zone == "America/Chicago"
     assert settings.stale_days == 10
@@ -25,6 +27,9 @@ def test_defaults_and_environment(monkeypatch, tmp_path):
         ("MAIL_DRAINER", "worker"),
         ("SEARCH_DRAINER", "nowhere"),
         ("TIME_ZONE", "Mars/Olympus_Mons"),
+        ("LISTING_STALE_DAYS", "0"),
+        ("LISTING_FLAG_THRESHOLD", "-1"),
+        ("LISTING_REMINDER_DAYS", "200"),
     ],
 )
 def test_misspelt_settings_are_refused_by_name(monkeypatch, tmp_path, name, value):
