@@ -43,7 +43,14 @@ class Migration(migrations.Migration):
             name='problem',
             field=fields.ForeignKeyField('models.ProblemReport', source_field='problem_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE),
         ),
+        # Added without its index, then altered to have one: on PostgreSQL, Tortoise's AddField
+        # does not create a foreign key's index, while AlterField does.
         ops.AddField(
+            model_name='MailOutbox',
+            name='service',
+            field=fields.ForeignKeyField('models.Service', source_field='service_id', null=True, db_index=False, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE),
+        ),
+        ops.AlterField(
             model_name='MailOutbox',
             name='service',
             field=fields.ForeignKeyField('models.Service', source_field='service_id', null=True, db_index=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE),

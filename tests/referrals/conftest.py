@@ -1,7 +1,7 @@
 """A referral world: a school with a signed-in specialist, an agency with a signed-in partner,
 and a service of the agency that takes referrals."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -30,6 +30,12 @@ class Loop:
     agency: Any
     specialist_user: User
     partner_user: User
+
+
+@pytest.fixture
+def mail(settings, smtp_server):
+    """Settings that send mail to the test's SMTP server on loopback."""
+    return replace(settings, smtp_port=smtp_server.port)
 
 
 @pytest.fixture

@@ -21,11 +21,6 @@ AGENCY_MAIL = "office@agency.example.org"
 
 
 @pytest.fixture
-def mail(settings, smtp_server):
-    return replace(settings, smtp_port=smtp_server.port)
-
-
-@pytest.fixture
 async def agency_mail(loop):
     await Organization.filter(id=loop.agency.id).update(email=AGENCY_MAIL)
 

@@ -3,7 +3,6 @@ family's follow-up link and languages. The drainer is driven by hand, with `at` 
 the clock, so backoff and due dates need no waiting."""
 
 import re
-from dataclasses import replace
 from datetime import timedelta
 from unittest import mock
 
@@ -23,11 +22,6 @@ from tests.smtp import all_text, body
 
 INBOX = "referrals@agency.example.org"
 FAMILY = "family@example.net"
-
-
-@pytest.fixture
-def mail(settings, smtp_server):
-    return replace(settings, smtp_port=smtp_server.port)
 
 
 @pytest.fixture
