@@ -10,6 +10,8 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
@@ -18,7 +20,7 @@ import directory.hsds_api
 import directory.routes
 import referrals.routes
 import search_index.routes
-from caremap import db, pages, portal, workspace
+from caremap import db, openapi, pages, portal, workspace
 from caremap.accounts import routes as accounts_routes
 from caremap.auth import CaremapAuth, SessionCookies, auth_error
 from caremap.errors import exception_handlers
@@ -29,6 +31,10 @@ from caremap.security import SecurityHeaders, csrf_protection
 from caremap.settings import Settings, load_settings
 from caremap.templating import STATIC_DIR
 from directory.geocoding import Geocoder, warm_up
+
+
+async def openapi_document(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.state.openapi)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -87,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount(
                 "/api",
                 routes=[
+                    Route("/openapi.json", openapi_document, methods=["GET"]),
                     *directory.routes.routes,
                     *search_index.routes.routes,
                     *referrals.routes.routes,
@@ -108,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
+    app.state.openapi = openapi.document(app.routes)  # refuses to start with an undocumented route
     app.state.settings = settings
     app.state.session_cookies = SessionCookies(settings)
     app.state.reminder_rules = reminder_rules(settings)

@@ -41,6 +41,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+MAX_VERSION = 2**31 - 1  # the database's integer column holds no more
+
+
 def parse_version(value: Any) -> int:
     """The version a client says it edited, from a body field or an If-Match header."""
     if isinstance(value, str):
@@ -51,8 +54,8 @@ def parse_version(value: Any) -> int:
         version = int(value)
     except (TypeError, ValueError):
         raise Invalid({"version": "must be a whole number"}) from None
-    if version < 1:
-        raise Invalid({"version": "must be 1 or more"})
+    if not 1 <= version <= MAX_VERSION:
+        raise Invalid({"version": f"must be from 1 to {MAX_VERSION}"})
     return version
 
 

@@ -4,7 +4,7 @@ They hold no business rule; they turn an HTTP request into the plain values serv
 """
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -82,14 +82,23 @@ def version_of(request: Request, body: Any = None) -> int:
     return parse_version(None)
 
 
-def query_int(request: Request, name: str, default: int) -> int:
+MAX_QUERY_INT = 1_000_000  # no page number or count goes near this; bigger ones are refused
+
+
+def query_int(
+    request: Request, name: str, default: int, minimum: int = 1, maximum: int = MAX_QUERY_INT
+) -> int:
+    """A whole-number query parameter within bounds, or a 422 naming it (never a huge offset)."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise Invalid({name: "must be a whole number"}) from None
+    if not minimum <= value <= maximum:
+        raise Invalid({name: f"must be from {minimum} to {maximum}"})
+    return value
 
 
 def query_datetime(request: Request, name: str) -> datetime | None:
@@ -98,9 +107,10 @@ def query_datetime(request: Request, name: str) -> datetime | None:
     if not raw:
         return None
     try:
-        return datetime.fromisoformat(raw)
+        value = datetime.fromisoformat(raw)
     except ValueError:
         raise Invalid({name: "an ISO date or date-time, such as 2026-11-23"}) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # a bare date-time is UTC
 
 
 def query_uuid(request: Request, name: str) -> UUID | None:

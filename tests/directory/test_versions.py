@@ -28,9 +28,9 @@ async def test_version_in_body_works_too(app, client):
     listing = await factories.listing(organization)
     url = f"/api/services/{listing.id}"
     assert (await client.patch(url, json={"free": False, "version": 1})).status_code == 200
-    stale = await client.delete(url, json={"version": 1})
+    stale = await client.request("DELETE", url, json={"version": 1})
     assert stale.status_code == 409
-    assert (await client.delete(url, json={"version": 2})).status_code == 204
+    assert (await client.request("DELETE", url, json={"version": 2})).status_code == 204
 
 
 async def test_racing_editors_one_wins(app):
