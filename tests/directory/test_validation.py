@@ -161,6 +161,20 @@ async def test_list_filters_are_checked(client, app, query, field):
     assert field in response.json()["fields"]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/organizations?page=99999999999999999999",
+        "/api/referrals?page=10000000000",
+        "/hsds/services?page=10000000000",
+        "/hsds/organizations?per_page=-1",
+    ],
+)
+async def test_page_numbers_are_bounded_everywhere(client, partner, url):
+    response = await client.get(url)
+    assert response.status_code == 422, response.text
+
+
 async def test_unknown_ids_are_404(client, partner):
     missing = "00000000-0000-4000-8000-000000000000"
     for method, url in [
@@ -183,6 +197,11 @@ async def test_missing_or_bad_version(client, partner):
     assert "version" in body["fields"]
     body = await _refused(client, "PATCH", url, {"name": "New", "version": "latest"})
     assert body["fields"]["version"] == "must be a whole number"
+    huge = 3853549927461267963904  # found by the fuzzer: it overflowed the database (a 500)
+    body = await _refused(client, "PATCH", url, {"name": "New", "version": huge})
+    assert body["fields"]["version"].startswith("must be from 1 to")
+    response = await client.patch(url, json={"name": "New"}, headers={"If-Match": f'"{huge}"'})
+    assert response.status_code == 422
 
 
 async def test_only_json_bodies_are_read(client, partner):
