@@ -5,8 +5,6 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import xstatic.pkg.leaflet as leaflet
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -30,6 +28,7 @@ from caremap.search import running_search
 from caremap.security import SecurityHeaders, csrf_protection
 from caremap.settings import Settings, load_settings
 from caremap.templating import STATIC_DIR
+from caremap.throttle import Limits, SearchLimit, new_limiter
 from directory.geocoding import Geocoder, warm_up
 
 
@@ -106,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(SecurityHeaders, settings=settings),
+            Middleware(SearchLimit),
             Middleware(csrf_protection, settings=settings),
             Middleware(RememberLanguage),
             Middleware(
@@ -119,7 +119,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.session_cookies = SessionCookies(settings)
     app.state.reminder_rules = reminder_rules(settings)
-    app.state.ask_limiter = MovingWindowRateLimiter(MemoryStorage())
+    app.state.limiter = new_limiter()
+    app.state.limits = Limits.parse(
+        settings.login_limit_per_account,
+        settings.login_limit_per_address,
+        settings.search_rate_limit,
+    )
     app.state.geocoder = Geocoder(
         settings.geocoder, options=settings.geocoder_options, timeout=settings.geocoder_timeout
     )

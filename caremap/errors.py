@@ -24,20 +24,25 @@ def _wants_page(request: Request) -> bool:
     ) and "text/html" in request.headers.get("accept", "")
 
 
-def _page(request: Request, status: int, title: str, message: str) -> Response:
+def _page(
+    request: Request, status: int, title: str, message: str, headers: dict | None = None
+) -> Response:
     return templates.TemplateResponse(
         request,
         "error.html",
         {"status": status, "title": title, "message": message},
         status_code=status,
+        headers=headers,
     )
 
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    if "retry_after" in exc.extra:
+        headers["Retry-After"] = str(exc.extra["retry_after"])
     if _wants_page(request):
-        return _page(request, exc.status, "Something is not right", exc.message)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _page(request, exc.status, "Something is not right", exc.message, headers)
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 

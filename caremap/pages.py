@@ -137,7 +137,7 @@ async def report_problem(request: Request) -> Response:
     if form.get("website"):  # the honeypot: thanked, nothing stored
         return RedirectResponse(page, status_code=303)
     client = request.client.host if request.client else "unknown"
-    if not request.app.state.ask_limiter.hit(REPORT_LIMIT, "report", client):
+    if not request.app.state.limiter.hit(REPORT_LIMIT, "report", client):
         return _too_many(request)
     try:
         await problems.report_problem(service_id=request.path_params["id"], data=values)
@@ -173,7 +173,7 @@ async def follow_up(request: Request) -> Response:
     )
 
 
-# "Ask for help" is open to anyone, so it is limited per address (`app.state.ask_limiter`),
+# "Ask for help" is open to anyone, so it is limited per address (`app.state.limiter`),
 # and a honeypot field that people never see catches simple bots: they are thanked, and
 # nothing is stored.
 ASK_LIMIT = parse_limit("5/hour")
@@ -201,7 +201,7 @@ async def ask_for_help(request: Request) -> Response:
         if values.get("website"):  # the honeypot
             return _asked(request)
         client = request.client.host if request.client else "unknown"
-        if not request.app.state.ask_limiter.hit(ASK_LIMIT, "ask", client):
+        if not request.app.state.limiter.hit(ASK_LIMIT, "ask", client):
             return _too_many(request)
         try:
             await help_requests.create_help_request(

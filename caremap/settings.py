@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse as parse_limit
 from starlette.config import Config, environ
 from starlette.datastructures import Secret
 
@@ -46,6 +47,9 @@ class Settings:
     listing_reminder_days: int = 14
     listing_flag_threshold: int = 3
     listing_flag_window_days: int = 90
+    login_limit_per_account: str = "5/15 minutes"
+    login_limit_per_address: str = "30/15 minutes"
+    search_rate_limit: str = "300/minute"
     geocoder: str | None = None
     geocoder_options: dict[str, Any] = field(default_factory=dict)
     geocoder_timeout: float = 5.0
@@ -115,6 +119,9 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         listing_reminder_days=config("LISTING_REMINDER_DAYS", cast=int, default=14),
         listing_flag_threshold=config("LISTING_FLAG_THRESHOLD", cast=int, default=3),
         listing_flag_window_days=config("LISTING_FLAG_WINDOW_DAYS", cast=int, default=90),
+        login_limit_per_account=config("LOGIN_LIMIT_PER_ACCOUNT", default="5/15 minutes"),
+        login_limit_per_address=config("LOGIN_LIMIT_PER_ADDRESS", default="30/15 minutes"),
+        search_rate_limit=config("SEARCH_RATE_LIMIT", default="300/minute"),
         geocoder=geocoder,
         geocoder_options=geocoder_options if geocoder else {},
         geocoder_timeout=config("GEOCODER_TIMEOUT", cast=float, default=5.0),
@@ -148,6 +155,20 @@ def _check(settings: Settings) -> None:
             raise ValueError(f"{name} is {number}; it must be 1 or more")
     if not 0 <= settings.listing_reminder_days < settings.listing_stale_days:
         raise ValueError("LISTING_REMINDER_DAYS must be 0 or more and less than LISTING_STALE_DAYS")
+    rates = {
+        "LOGIN_LIMIT_PER_ACCOUNT": settings.login_limit_per_account,
+        "LOGIN_LIMIT_PER_ADDRESS": settings.login_limit_per_address,
+        "SEARCH_RATE_LIMIT": settings.search_rate_limit,
+    }
+    for name, rate in rates.items():
+        if rate in ("0", "off") and name == "SEARCH_RATE_LIMIT":
+            continue
+        try:
+            parse_limit(rate)
+        except ValueError:
+            raise ValueError(
+                f"{name} is {rate!r}; write it as 5/15 minutes or 300/minute"
+            ) from None
     try:
         ZoneInfo(settings.time_zone)
     except (ZoneInfoNotFoundError, ValueError):

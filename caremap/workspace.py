@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from caremap import throttle
 from caremap.accounts import service as accounts
 from caremap.auth import sign_in, sign_out
 from caremap.templating import templates
@@ -51,8 +52,17 @@ async def login_page(request: Request) -> Response:
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     context.update(next=_safe_next(str(form.get("next", ""))), email=email)
     try:
+        throttle.check_sign_in(request, email)
+    except throttle.TooManyRequests as refused:
+        context["throttled"] = refused.extra.get("retry_after")
+        retry = {"Retry-After": str(refused.extra.get("retry_after", 60))}
+        return templates.TemplateResponse(
+            request, "login.html", context, status_code=429, headers=retry
+        )
+    try:
         user = await accounts.authenticate(email=email, password=password)
     except (Unauthenticated, Invalid):
+        throttle.failed_sign_in(request, email)
         context["error"] = True
         return templates.TemplateResponse(request, "login.html", context, status_code=400)
     response = RedirectResponse(context["next"], status_code=303)

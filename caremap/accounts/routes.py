@@ -4,11 +4,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from caremap import throttle
 from caremap.accounts import service
 from caremap.accounts.models import ApiToken, User
 from caremap.auth import sign_in, sign_out
 from directory.access import require_actor
-from directory.errors import Invalid
+from directory.errors import Invalid, Unauthenticated
 from directory.http import actor_of, read_json, read_json_object
 
 
@@ -41,7 +42,13 @@ def _text(body: dict, key: str) -> str:
 
 async def login(request: Request) -> JSONResponse:
     body = await read_json_object(request)
-    user = await service.authenticate(email=_text(body, "email"), password=_text(body, "password"))
+    email, password = _text(body, "email"), _text(body, "password")
+    throttle.check_sign_in(request, email)
+    try:
+        user = await service.authenticate(email=email, password=password)
+    except Unauthenticated:
+        throttle.failed_sign_in(request, email)
+        raise
     response = JSONResponse(user_document(user))
     await sign_in(request, response, user)
     return response

@@ -1,0 +1,72 @@
+"""Throttling: failed sign-ins per account and per address, and public search per address."""
+
+import re
+
+from asgi_lifespan import LifespanManager
+
+from caremap.accounts.models import User
+from tests import factories
+from tests.conftest import app_with, asgi_client
+from tests.factories import PASSWORD
+
+
+async def _login(client, email: str, password: str):
+    return await client.post("/api/auth/login", json={"email": email, "password": password})
+
+
+async def test_failed_sign_ins_lock_the_account_for_a_while_even_with_the_right_password(
+    app, client
+):
+    organization = await factories.organization()
+    user = await factories.user(organization, "partner")
+    other = await factories.user(organization, "partner")
+    for _ in range(5):
+        assert (await _login(client, user.email, "wrong password")).status_code == 401
+    locked = await _login(client, user.email, PASSWORD)
+    assert locked.status_code == 429
+    assert locked.json()["error"] == "too_many_requests"
+    assert 0 < int(locked.headers["retry-after"]) <= 15 * 60
+    assert "minute" in locked.json()["message"]
+    # The same address may still sign in to another account (this one is under its limits).
+    assert (await _login(client, other.email, PASSWORD)).status_code == 200
+    # The account's spelling does not matter.
+    assert (await _login(client, user.email.upper(), PASSWORD)).status_code == 429
+    assert (await User.get(id=user.id)).last_login_at is None
+
+
+async def test_one_address_guessing_many_accounts_is_stopped(settings):
+    app = app_with(settings, login_limit_per_address="3/15 minutes")
+    async with LifespanManager(app), asgi_client(app) as client:
+        organization = await factories.organization()
+        users = [await factories.user(organization, "partner") for _ in range(4)]
+        for user in users[:3]:
+            assert (await _login(client, user.email, "guess")).status_code == 401
+        assert (await _login(client, users[3].email, PASSWORD)).status_code == 429
+
+        page = await client.get("/login")
+        token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+        form = {"email": users[3].email, "password": PASSWORD, "csrftoken": token}
+        refused = await client.post("/login", data=form)
+        assert refused.status_code == 429
+        assert "Too many failed sign-in attempts" in refused.text
+        assert "retry-after" in refused.headers
+
+
+async def test_public_search_is_limited_per_address(settings):
+    app = app_with(settings, search_rate_limit="3/minute")
+    async with LifespanManager(app), asgi_client(app) as client:
+        for _ in range(3):
+            assert (await client.get("/api/search", params={"q": "food"})).status_code == 200
+        limited = await client.get("/api/search", params={"q": "food"})
+        assert limited.status_code == 429
+        assert limited.headers["retry-after"] == "60"
+        assert limited.json()["error"] == "too_many_requests"
+        page = await client.get("/search?q=food", headers={"accept": "text/html"})
+        assert page.status_code == 429
+        assert "<html" in page.text
+        assert (await client.get("/api/services")).status_code == 200  # other reads are not
+
+    unlimited = app_with(settings, search_rate_limit="off")
+    async with LifespanManager(unlimited), asgi_client(unlimited) as client:
+        for _ in range(10):
+            assert (await client.get("/api/search", params={"q": "food"})).status_code == 200
