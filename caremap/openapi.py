@@ -202,6 +202,7 @@ class Op:
     status: int = 200
     answer: dict[str, Any] | None = None  # the success body's schema (None: no body)
     media_type: str = JSON
+    csv: bool = False  # also answers text/csv (with format=csv)
     tag: str = "catalog"
 
 
@@ -420,6 +421,30 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         media_type="application/fhir+json",
         tag="referrals",
     ),
+    ("GET", "/api/audit"): Op(
+        "The audit log of referrals' personal details (admins), as JSON or CSV",
+        query={
+            "format": {"type": "string", "enum": ["json", "csv"]},
+            "referral_id": UUID_SCHEMA,
+            "user_id": UUID_SCHEMA,
+            "since": {"type": "string", "format": "date-time"},
+            "until": {"type": "string", "format": "date-time"},
+        },
+        answer=_obj(
+            ("contents",),
+            contents={
+                "type": "array",
+                "items": _obj(
+                    ("at", "referral_id", "action"),
+                    at={"type": "string"},
+                    referral_id=UUID_SCHEMA,
+                    action={"type": "string"},
+                ),
+            },
+        ),
+        csv=True,
+        tag="referrals",
+    ),
     # accounts
     ("POST", "/api/auth/login"): Op(
         "Sign in (sets the session cookie)",
@@ -505,6 +530,8 @@ def _operation(method: str, path: str, op: Op) -> dict[str, Any]:
     success: dict[str, Any] = {"description": op.summary}
     if op.answer is not None:
         success["content"] = {op.media_type: {"schema": op.answer}}
+        if op.csv:
+            success["content"]["text/csv"] = {"schema": {"type": "string"}}
     operation: dict[str, Any] = {
         "operationId": method.lower() + path.replace("/", "_").replace("{", "").replace("}", ""),
         "summary": op.summary,

@@ -164,3 +164,24 @@ class HelpRequest(Model):
 
     class Meta:
         table = "help_request"
+
+
+class AuditEntry(Model):
+    """Append-only: who read or wrote a referral's personal details, when, and how.
+
+    It holds ids and an action, never the details themselves. It has no foreign key, so the
+    trail outlives a referral whose details were purged. No route or service updates or
+    deletes these rows. Admins export them.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    referral_id = fields.UUIDField(db_index=True)
+    action = fields.CharField(max_length=20)
+    actor_user_id = fields.UUIDField(null=True, db_index=True)
+    actor_organization_id = fields.UUIDField(null=True)
+    actor_role = fields.CharField(max_length=20, null=True)
+
+    class Meta:
+        table = "referral_audit"
+        ordering = ("id",)

@@ -1,9 +1,11 @@
 """The referral JSON API: thin handlers over `referrals.service`."""
 
+import csv
+import io
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from directory.access import require_actor
@@ -19,7 +21,7 @@ from directory.http import (
     read_json_object,
     version_of,
 )
-from referrals import service
+from referrals import audit, service
 from referrals.models import Referral
 from referrals.notify import ReminderRules
 
@@ -157,7 +159,56 @@ async def fhir(request: Request) -> JSONResponse:
     return JSONResponse(bundle, media_type="application/fhir+json")
 
 
+AUDIT_COLUMNS = (
+    "at",
+    "referral_id",
+    "action",
+    "actor_user_id",
+    "actor_organization_id",
+    "actor_role",
+)
+
+
+async def audit_log(request: Request) -> Response:
+    """The audit log for admins, as JSON or CSV (`format=csv`), filtered by referral, user, time."""
+    form = request.query_params.get("format", "json")
+    if form not in ("json", "csv"):
+        raise Invalid({"format": "json or csv"})
+    found = await audit.entries(
+        actor=actor_of(request),
+        referral_id=query_uuid(request, "referral_id"),
+        user_id=query_uuid(request, "user_id"),
+        since=query_datetime(request, "since"),
+        until=query_datetime(request, "until"),
+    )
+    rows = [
+        {
+            "at": entry.at.isoformat(),
+            "referral_id": str(entry.referral_id),
+            "action": entry.action,
+            "actor_user_id": str(entry.actor_user_id) if entry.actor_user_id else None,
+            "actor_organization_id": str(entry.actor_organization_id)
+            if entry.actor_organization_id
+            else None,
+            "actor_role": entry.actor_role,
+        }
+        for entry in found
+    ]
+    if form == "json":
+        return JSONResponse({"contents": rows})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=AUDIT_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="caremap-audit.csv"'},
+    )
+
+
 routes = [
+    Route("/audit", audit_log, methods=["GET"]),
     Route("/referrals", create, methods=["POST"]),
     Route("/referrals", list_, methods=["GET"]),
     Route("/referrals/{id:uuid}", get, methods=["GET"]),

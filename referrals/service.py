@@ -17,7 +17,7 @@ from directory.actor import Actor
 from directory.errors import Conflict, Forbidden, Invalid, NotFound
 from directory.models import IntakeState, Organization, Service
 from directory.schemas import validate
-from referrals import access, notify, timeline
+from referrals import access, audit, notify, timeline
 from referrals.fhir import referral_bundle
 from referrals.lifecycle import (
     FINAL,
@@ -93,7 +93,17 @@ async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
     return await get_referral(actor=actor, referral_id=referral.id)
 
 
-async def get_referral(*, actor: Actor | None, referral_id: UUID) -> Referral:
+async def get_referral(
+    *, actor: Actor | None, referral_id: UUID, purpose: str = audit.Action.READ
+) -> Referral:
+    """One referral with its details for the caller; the read is audited (`purpose` names it)."""
+    referral = await _participant_referral(actor, referral_id)
+    await audit.record(actor, [referral.id], purpose)
+    return referral
+
+
+async def _participant_referral(actor: Actor | None, referral_id: UUID) -> Referral:
+    """The referral, if the actor takes part in it; for changes, which audit themselves."""
     referral = await Referral.get_or_none(id=referral_id).prefetch_related(
         "consent", "events", "service"
     )
@@ -148,6 +158,7 @@ async def list_referrals(
         .limit(per_page)
         .prefetch_related("consent", "service")
     )
+    await audit.record(actor, [r.id for r in referrals], audit.Action.LIST)
     return list(referrals), total
 
 
@@ -169,7 +180,7 @@ async def transition(
     outcome: str | None = None,
     note: str | None = None,
 ) -> Referral:
-    referral = await get_referral(actor=actor, referral_id=referral_id)
+    referral = await _participant_referral(actor, referral_id)
     actor, party = access.require_participant(actor, referral)
     try:
         target = ReferralStatus(to)
@@ -225,7 +236,7 @@ async def _has_consent(referral: Referral) -> bool:
 
 
 async def add_note(*, actor: Actor | None, referral_id: UUID, note: Any) -> Referral:
-    referral = await get_referral(actor=actor, referral_id=referral_id)
+    referral = await _participant_referral(actor, referral_id)
     actor, _party = access.require_participant(actor, referral)
     if not isinstance(note, str) or not note.strip() or len(note) > 2000:
         raise Invalid({"note": "text of 1 to 2000 characters"})
@@ -239,7 +250,7 @@ async def add_note(*, actor: Actor | None, referral_id: UUID, note: Any) -> Refe
 async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referral:
     """The family withdrew consent: the referral stops and the partner no longer sees contact
     details. Recorded by the referring side (or an admin)."""
-    referral = await get_referral(actor=actor, referral_id=referral_id)
+    referral = await _participant_referral(actor, referral_id)
     actor, party = access.require_participant(actor, referral)
     if party is access.Party.RECEIVER:
         raise Forbidden("Consent is withdrawn through the school that made the referral.")
@@ -282,7 +293,9 @@ def shared_with(actor: Actor, referral: Referral) -> frozenset[str]:
 
 async def fhir_bundle(*, actor: Actor | None, referral_id: UUID, base_url: str) -> dict[str, Any]:
     """The referral as a FHIR ServiceRequest + Task bundle, showing what the caller may see."""
-    referral = await get_referral(actor=actor, referral_id=referral_id)
+    referral = await get_referral(
+        actor=actor, referral_id=referral_id, purpose=audit.Action.EXPORT_FHIR
+    )
     actor, _party = access.require_participant(actor, referral)
     organizations = {
         o.id: o

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from directory.actor import Actor
+from referrals import audit
 from referrals.models import ReferralEvent
 
 
@@ -20,7 +21,9 @@ async def append(
     to_status: Any = None,
     note: str | None = None,
 ) -> None:
-    """Add one event; call it inside the transaction of the change it records."""
+    """Add one event; call it inside the transaction of the change it records. The change is
+    also a write of the referral, so it goes to the audit log with it."""
+    await audit.record(actor, [referral_id], kind)
     await ReferralEvent.create(
         referral_id=referral_id,
         kind=kind,

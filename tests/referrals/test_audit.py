@@ -1,0 +1,61 @@
+"""The audit log: every read and write of a referral's personal details, by whom and when, for
+admins to export; it names people by id and never holds the details themselves."""
+
+import csv
+import io
+
+from referrals.models import AuditEntry
+from tests import factories
+from tests.conftest import asgi_client
+from tests.referrals.conftest import PERSON, move, refer
+
+
+async def _trail(referral_id) -> list[tuple[str, str | None]]:
+    rows = await AuditEntry.filter(referral_id=referral_id).order_by("id")
+    return [(row.action, row.actor_role) for row in rows]
+
+
+async def test_every_read_and_write_is_logged_and_admins_export_it(app, loop):
+    referral = await refer(loop)
+    assert await _trail(referral["id"]) == [("created", "specialist"), ("read", "specialist")]
+
+    await AuditEntry.all().delete()
+    assert (await loop.partner.get(f"/api/referrals/{referral['id']}")).status_code == 200
+    assert (await loop.partner.get("/api/referrals")).status_code == 200
+    assert (await loop.partner.get(f"/referrals/{referral['id']}")).status_code == 200
+    assert (await loop.specialist.get(f"/api/referrals/{referral['id']}/fhir")).status_code == 200
+    await move(loop.partner, referral, "accepted")
+    assert await _trail(referral["id"]) == [
+        ("read", "partner"),
+        ("list", "partner"),
+        ("read", "partner"),
+        ("export_fhir", "specialist"),
+        ("read", "partner"),  # `move` reads the current version first
+        ("transition", "partner"),
+        ("read", "partner"),
+    ]
+    entry = await AuditEntry.filter(action="export_fhir").first()
+    assert (entry.actor_user_id, entry.actor_organization_id) == (
+        loop.specialist_user.id,
+        loop.school.id,
+    )
+
+    admin = asgi_client(app)
+    await factories.login(admin, await factories.user(loop.school, "admin"))
+    exported = await admin.get("/api/audit", params={"referral_id": referral["id"]})
+    assert exported.status_code == 200
+    assert [row["action"] for row in exported.json()["contents"]][:2] == ["read", "list"]
+    as_csv = await admin.get("/api/audit", params={"format": "csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert {row["referral_id"] for row in rows} == {referral["id"]}
+    for value in (PERSON["name"], PERSON["contact_value"]):
+        assert value not in as_csv.text  # ids only, never the details
+    assert (await admin.get("/api/audit", params={"format": "xml"})).status_code == 422
+    await admin.aclose()
+
+    # Only admins read the log.
+    assert (await loop.partner.get("/api/audit")).status_code == 403
+    assert (await loop.specialist.get("/api/audit")).status_code == 403
+    async with asgi_client(app) as anonymous:
+        assert (await anonymous.get("/api/audit")).status_code == 401
