@@ -19,6 +19,7 @@ from directory.freshness import FreshnessRules
 from referrals.listing_quality import QualityRules, flag_struggling
 from referrals.mail import Address, MailConfig, MailDrainer
 from referrals.notify import ReminderRules, sweep, sweep_listings
+from referrals.retention import purge_closed, purge_help_requests
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,13 @@ def mail_drainer(settings: Settings) -> MailDrainer:
 
 async def sweep_once(settings: Settings, at: datetime | None = None) -> int:
     """One pass of every time-driven rule: referral reminders, listings gone or going stale,
-    listings whose referral outcomes ask for a re-verification. Returns the notices queued."""
+    listings whose referral outcomes ask for a re-verification, and the retention purge.
+    Returns the notices queued."""
     await flag_struggling(quality_rules(settings), at)
+    purged = await purge_closed(settings.retention_days, at)
+    purged += await purge_help_requests(settings.retention_days, at)
+    if purged:
+        logger.info("removed the personal details of %d closed referrals and requests", purged)
     return await sweep(reminder_rules(settings), at) + await sweep_listings(
         freshness_rules(settings), at
     )

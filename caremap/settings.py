@@ -50,6 +50,7 @@ class Settings:
     login_limit_per_account: str = "5/15 minutes"
     login_limit_per_address: str = "30/15 minutes"
     search_rate_limit: str = "300/minute"
+    retention_days: int = 730
     geocoder: str | None = None
     geocoder_options: dict[str, Any] = field(default_factory=dict)
     geocoder_timeout: float = 5.0
@@ -122,6 +123,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         login_limit_per_account=config("LOGIN_LIMIT_PER_ACCOUNT", default="5/15 minutes"),
         login_limit_per_address=config("LOGIN_LIMIT_PER_ADDRESS", default="30/15 minutes"),
         search_rate_limit=config("SEARCH_RATE_LIMIT", default="300/minute"),
+        retention_days=config("RETENTION_DAYS", cast=int, default=730),
         geocoder=geocoder,
         geocoder_options=geocoder_options if geocoder else {},
         geocoder_timeout=config("GEOCODER_TIMEOUT", cast=float, default=5.0),
@@ -149,6 +151,7 @@ def _check(settings: Settings) -> None:
         "LISTING_STALE_DAYS": settings.listing_stale_days,
         "LISTING_FLAG_THRESHOLD": settings.listing_flag_threshold,
         "LISTING_FLAG_WINDOW_DAYS": settings.listing_flag_window_days,
+        "RETENTION_DAYS": settings.retention_days,
     }
     for name, number in positive.items():
         if number < 1:

@@ -52,6 +52,8 @@ class Referral(Model):
     version = fields.IntField(default=1)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    # When the retention sweep removed the person's details (`referrals.retention`).
+    purged_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "referral"

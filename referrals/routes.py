@@ -60,6 +60,7 @@ def referral_document(referral: Referral, request: Request) -> dict[str, Any]:
         "reason": referral.reason,
         "outcome": referral.outcome,
         "version": referral.version,
+        "purged_at": referral.purged_at.isoformat() if referral.purged_at else None,
         "created_at": referral.created_at.isoformat(),
         "updated_at": referral.updated_at.isoformat(),
     }
