@@ -194,6 +194,8 @@ async def token_actor(*, secret: str) -> Actor | None:
 
 async def list_tokens(*, actor: Actor | None) -> list[ApiToken]:
     actor = access.require_actor(actor)
+    if actor.role not in TOKEN_ROLES:
+        raise Forbidden("API tokens are for partner agencies and admins.")
     return await ApiToken.filter(user_id=actor.user_id, revoked_at=None).order_by("-created_at")
 
 
