@@ -117,17 +117,24 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     reminders, and retry pending geocodes."""
 
     async def work() -> None:
-        backend = backend_for(settings, writer=True)
-        drainer = drainer_for(settings, backend)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         print("caremap worker is running.", flush=True)
+        if args.only == "mail":
+            async with mail_loops(settings):
+                await stop.wait()
+            return
+        backend = backend_for(settings, writer=True)
+        drainer = drainer_for(settings, backend)
         geocoding = asyncio.create_task(_retry_geocodes(settings, stop))
         try:
-            async with mail_loops(settings):
+            if args.only == "search":
                 await drainer.run(stop)
+            else:
+                async with mail_loops(settings):
+                    await drainer.run(stop)
         finally:
             await geocoding
             await backend.close()
@@ -300,6 +307,12 @@ def parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker", help="update search, send referral mail and reminders, retry geocoding"
+    )
+    worker.add_argument(
+        "--only",
+        choices=["search", "mail"],
+        help="do one kind of work: more mail workers than search writers, say (the embedded "
+        "index has one writer; Meilisearch and the mail outbox take any number)",
     )
     worker.set_defaults(run=cmd_worker)
 

@@ -1,9 +1,11 @@
 """Referrals through the real app: the loop, consent, the transition table and tenancy."""
 
+import asyncio
+
 import pytest
 
 from referrals.lifecycle import TRANSITIONS
-from referrals.models import ReferralEvent, ReferralStatus
+from referrals.models import Referral, ReferralEvent, ReferralStatus
 from tests import factories
 from tests.conftest import asgi_client
 from tests.referrals.conftest import CONSENT, PERSON, move, refer, referral_body
@@ -253,3 +255,26 @@ async def test_agency_systems_close_the_loop_with_api_tokens(loop, app):
     async with asgi_client(app) as forged:
         forged.headers["Authorization"] = "Bearer not-a-real-token"
         assert (await forged.get("/api/referrals")).status_code == 401
+
+
+async def test_two_partners_moving_one_referral_at_once_one_wins(loop, app):
+    """Two staff of the agency answer the same referral at the same moment: one move lands,
+    the other gets 409, and the timeline holds exactly the move that landed."""
+    referral = await refer(loop)
+    colleague = asgi_client(app)
+    await factories.login(colleague, await factories.user(loop.agency, "partner"))
+    accept = {"to": "accepted", "version": 1}
+    reject = {"to": "rejected", "version": 1, "reason": "no_capacity"}
+    url = f"/api/referrals/{referral['id']}/transitions"
+    first, second = await asyncio.gather(
+        loop.partner.post(url, json=accept), colleague.post(url, json=reject)
+    )
+    await colleague.aclose()
+    assert sorted([first.status_code, second.status_code]) == [200, 409]
+    winner = first if first.status_code == 200 else second
+    loser = second if winner is first else first
+    assert loser.json()["error"] == "conflict"
+    stored = await Referral.get(id=referral["id"])
+    assert (stored.status.value, stored.version) == (winner.json()["status"], 2)
+    moves = await ReferralEvent.filter(referral_id=referral["id"], kind="transition")
+    assert [m.to_status for m in moves] == [winner.json()["status"]]
