@@ -113,8 +113,8 @@ async def fill_catalog(count: int) -> None:
             categories.append([service_id, str(category_id(code if code in codes else "meals"))])
         await connection.execute_many(
             "INSERT INTO service (id, organization_id, name, description, eligibility_description,"
-            " free, languages, accepts_referrals, status, version, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', 1, ?, ?)",
+            " free, languages, accepts_referrals, status, intake_state, version, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', 'open', 1, ?, ?)",
             services,
         )
         await connection.execute_many(

@@ -1,0 +1,352 @@
+"""Load test: the app with several workers on one host, driven by a realistic mix.
+
+    .venv/bin/python bench/load.py --listings 10000 --workers 2 --clients 32 --seconds 300
+
+It builds a fresh SQLite catalog of N synthetic listings with its embedded index (as the search
+benchmark does), adds a school specialist and an agency partner, serves the app with uvicorn
+and `--workers`, and runs concurrent clients on loopback for a fixed time: 80% public searches,
+10% service pages, 10% referral writes (a specialist refers; the agency accepts, starts and
+completes). It reports throughput, p50/p95/p99 latency (all and per kind), errors (5xx, refused
+connections, timeouts and any unexpected 4xx) and each server process's resident memory at the
+start and the end, as a table and as bench-results/load.json. It measures; it asserts nothing.
+"""
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+from tortoise import Tortoise
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from caremap import db  # noqa: E402
+from caremap.accounts import service as accounts  # noqa: E402
+from caremap.search import backend_for  # noqa: E402
+from caremap.settings import load_settings  # noqa: E402
+from directory.actor import SYSTEM  # noqa: E402
+from directory.models import Service  # noqa: E402
+from directory.service import create_organization  # noqa: E402
+from search_index.documents import all_documents  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location(
+    "search_benchmark", ROOT / "bench/search_benchmark.py"
+)
+search_benchmark = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(search_benchmark)
+
+PASSWORD = "load-test-password-1"  # noqa: S105 (a throwaway account on a throwaway database)
+SEARCHES = [
+    "q=food+pantry",
+    "q=conseling",
+    "q=tuto",
+    "category=health",
+    "q=rent&near=60623&radius=5",
+    "category=food&near=60608&radius=25&sort=distance",
+    "open_now=true&near=60640&radius=10",
+    "q=legal+aid&language=es",
+]
+CONSENT = {"given_by": "guardian", "method": "verbal", "given_at": "2026-11-20T15:00:00Z"}
+PERSON = {
+    "name": "L.T.",
+    "age_band": "14-17",
+    "preferred_language": "en",
+    "contact_method": "school",
+}
+NEXT_MOVE = {
+    "requested": {"to": "accepted"},
+    "accepted": {"to": "in_progress"},
+    "in_progress": {"to": "completed", "outcome": "service_provided"},
+}
+
+
+async def prepare(data_dir: Path, listings: int) -> dict[str, object]:
+    """The catalog, its index, and the two accounts the writes use."""
+    settings = replace(
+        load_settings(env_file=None),
+        data_dir=data_dir,
+        database_url=f"sqlite://{data_dir / 'caremap.sqlite3'}",
+    )
+    await db.upgrade(settings)
+    await Tortoise.init(config=db.tortoise_config(settings.database_url))
+    try:
+        await search_benchmark.fill_catalog(listings)
+        backend = backend_for(settings, writer=True)
+        await backend.rebuild(all_documents(batch_size=1000))
+        await backend.close()
+        takes = await Service.filter(accepts_referrals=True).first()
+        school = await create_organization(
+            actor=SYSTEM, data={"name": "Load Test Middle School", "kind": "school"}
+        )
+        for email, role, organization in (
+            ("specialist@load.example.org", "specialist", school.id),
+            ("partner@load.example.org", "partner", takes.organization_id),
+        ):
+            await accounts.create_user(
+                by_system=True,
+                email=email,
+                name=role,
+                password=PASSWORD,
+                role=role,
+                organization_id=organization,
+            )
+        return {
+            "referral_services": [
+                str(s)
+                for s in await Service.filter(
+                    organization_id=takes.organization_id, accepts_referrals=True
+                ).values_list("id", flat=True)
+            ],
+            "services": [
+                str(s) for s in await Service.all().limit(2000).values_list("id", flat=True)
+            ],
+        }
+    finally:
+        await Tortoise.close_connections()
+
+
+def serve(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "caremap.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+
+
+def processes(server: subprocess.Popen) -> list[int]:
+    children = subprocess.run(
+        ["pgrep", "-P", str(server.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return [server.pid, *(int(pid) for pid in children)]
+
+
+def memory(pids: list[int]) -> dict[str, float]:
+    found = {}
+    for pid in pids:
+        try:
+            found[str(pid)] = search_benchmark.rss_mb(pid)["rss_mb"]
+        except FileNotFoundError:
+            found[str(pid)] = 0.0
+    return found
+
+
+class Mix:
+    """The clients' shared record: latencies by kind, errors, and the referrals in flight."""
+
+    def __init__(self) -> None:
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+
+    def record(self, kind: str, started: float, response: httpx.Response | None) -> None:
+        self.latency[kind].append((time.perf_counter() - started) * 1000)
+        if response is None:
+            self.errors["transport"] += 1
+        elif response.status_code >= 500:
+            self.errors[f"{kind} {response.status_code}"] += 1
+        elif response.status_code >= 400:
+            self.errors[f"{kind} {response.status_code} (unexpected)"] += 1
+
+
+async def client(
+    number: int,
+    base: str,
+    deadline: float,
+    mix: Mix,
+    fixtures: dict[str, object],
+    specialist: dict[str, str],
+    partner: dict[str, str],
+) -> None:
+    rng = random.Random(number)
+    open_referrals: list[dict[str, object]] = []
+    limits = httpx.Limits(max_connections=1)
+    async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as http:
+        while time.perf_counter() < deadline:
+            roll = rng.random()
+            started = time.perf_counter()
+            response: httpx.Response | None = None
+            try:
+                if roll < 0.8:
+                    kind = "search"
+                    response = await http.get(f"/api/search?{rng.choice(SEARCHES)}")
+                elif roll < 0.9:
+                    kind = "page"
+                    response = await http.get(f"/services/{rng.choice(fixtures['services'])}")
+                elif not open_referrals or rng.random() < 0.3:
+                    kind = "refer"
+                    response = await http.post(
+                        "/api/referrals",
+                        headers=specialist,
+                        json={
+                            "service_id": rng.choice(fixtures["referral_services"]),
+                            "person": PERSON,
+                            "needs": ["food-pantry"],
+                            "consent": CONSENT,
+                            "confirm_full": True,
+                        },
+                    )
+                    if response.status_code == 201:
+                        open_referrals.append(response.json())
+                else:
+                    kind = "move"
+                    referral = open_referrals.pop(rng.randrange(len(open_referrals)))
+                    body = {**NEXT_MOVE[referral["status"]], "version": referral["version"]}
+                    response = await http.post(
+                        f"/api/referrals/{referral['id']}/transitions", headers=partner, json=body
+                    )
+                    if response.status_code == 200 and response.json()["status"] in NEXT_MOVE:
+                        open_referrals.append(response.json())
+            except httpx.TransportError:
+                response = None
+            mix.record(kind, started, response)
+
+
+async def drive(base: str, args: argparse.Namespace, fixtures: dict[str, object]) -> Mix:
+    async with httpx.AsyncClient(base_url=base, timeout=10) as setup:
+        login = await setup.post(
+            "/api/auth/login",
+            json={"email": "specialist@load.example.org", "password": PASSWORD},
+        )
+        login.raise_for_status()
+        specialist = {"Cookie": f"caremap_session={login.cookies['caremap_session']}"}
+        partner_login = await setup.post(
+            "/api/auth/login", json={"email": "partner@load.example.org", "password": PASSWORD}
+        )
+        partner_login.raise_for_status()
+        token = await setup.post(
+            "/api/tokens", json={"name": "load"}, cookies=httpx.Cookies(partner_login.cookies)
+        )
+        token.raise_for_status()
+        partner = {"Authorization": f"Bearer {token.json()['token']}"}
+    mix = Mix()
+    deadline = time.perf_counter() + args.seconds
+    await asyncio.gather(
+        *(
+            client(n, base, deadline, mix, fixtures, specialist, partner)
+            for n in range(args.clients)
+        )
+    )
+    return mix
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listings", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--warm-up", type=float, default=10, help="seconds of mix before measuring")
+    args = parser.parse_args()
+
+    data_dir = ROOT / "bench-results" / "load-data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    os.environ.update({"CAREMAP_DATA_DIR": str(data_dir), "DATABASE_URL": ""})
+    print(f"building {args.listings} listings...", flush=True)
+    fixtures = await prepare(data_dir, args.listings)
+
+    env = {
+        **os.environ,
+        "CAREMAP_DATA_DIR": str(data_dir),
+        "SEARCH_DRAINER": "external",
+        "MAIL_DRAINER": "external",
+        "SEARCH_RATE_LIMIT": "off",
+    }
+    port = search_benchmark.random.randint(8900, 8999)
+    server = serve(env, port, args.workers)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as probe:
+            for _ in range(300):
+                try:
+                    if (await probe.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        warm = argparse.Namespace(**{**vars(args), "seconds": args.warm_up})
+        await drive(base, warm, fixtures)
+        pids = processes(server)
+        memory_start = memory(pids)
+        print(f"driving the mix for {args.seconds:g} s with {args.clients} clients...", flush=True)
+        started = time.perf_counter()
+        mix = await drive(base, args, fixtures)
+        elapsed = time.perf_counter() - started
+        memory_end = memory(pids)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    everything = [ms for samples in mix.latency.values() for ms in samples]
+    growth = {
+        pid: round(100 * (memory_end[pid] - start) / start, 1) if start else None
+        for pid, start in memory_start.items()
+    }
+    result = {
+        "machine": f"{os.cpu_count()} cores, {sys.platform}",
+        "listings": args.listings,
+        "workers": args.workers,
+        "clients": args.clients,
+        "seconds": round(elapsed, 1),
+        "requests": len(everything),
+        "requests_per_second": round(len(everything) / elapsed, 1),
+        "latency_ms": search_benchmark.percentiles(everything),
+        "by_kind": {
+            kind: {"requests": len(samples), **search_benchmark.percentiles(samples)}
+            for kind, samples in sorted(mix.latency.items())
+        },
+        "errors": sum(mix.errors.values()),
+        "error_kinds": dict(mix.errors),
+        "memory_mb_start": memory_start,
+        "memory_mb_end": memory_end,
+        "memory_growth_percent": growth,
+    }
+    output = ROOT / "bench-results" / "load.json"
+    output.write_text(json.dumps(result, indent=1))
+    print(f"\n{result['requests']} requests in {result['seconds']} s: "
+          f"{result['requests_per_second']} requests/s, {result['errors']} errors")  # fmt: skip
+    print("| kind | requests | p50 ms | p95 ms | p99 ms |")
+    print("|---|---|---|---|---|")
+    rows = [("all", {"requests": len(everything), **result["latency_ms"]})]
+    for kind, figures in [*rows, *result["by_kind"].items()]:
+        print(
+            f"| {kind} | {figures['requests']} | {figures['p50']} | {figures['p95']} | "
+            f"{figures['p99']} |"
+        )
+    print("| process | RSS start MB | RSS end MB | growth % |")
+    print("|---|---|---|---|")
+    for pid in memory_start:
+        print(f"| {pid} | {memory_start[pid]} | {memory_end[pid]} | {growth[pid]} |")
+    if mix.errors:
+        print("errors:", dict(mix.errors))
+    print(f"figures written to {output}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
