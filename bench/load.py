@@ -236,13 +236,13 @@ async def drive(base: str, args: argparse.Namespace, fixtures: dict[str, object]
         )
         login.raise_for_status()
         specialist = {"Cookie": f"caremap_session={login.cookies['caremap_session']}"}
+    # A separate client: signing in replaces the session a client already holds.
+    async with httpx.AsyncClient(base_url=base, timeout=10) as setup:
         partner_login = await setup.post(
             "/api/auth/login", json={"email": "partner@load.example.org", "password": PASSWORD}
         )
         partner_login.raise_for_status()
-        token = await setup.post(
-            "/api/tokens", json={"name": "load"}, cookies=httpx.Cookies(partner_login.cookies)
-        )
+        token = await setup.post("/api/tokens", json={"name": "load"})
         token.raise_for_status()
         partner = {"Authorization": f"Bearer {token.json()['token']}"}
     mix = Mix()
