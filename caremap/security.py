@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from asgi_csrf import asgi_csrf
 from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from caremap.settings import Settings
@@ -88,3 +89,52 @@ def csrf_protection(app: ASGIApp, settings: Settings) -> ASGIApp:
         cookie_secure=settings.https,
         send_csrf_failed=_csrf_failed,
     )
+
+
+class RefuseNul:
+    """Refuse a NUL character in a query string or a form body with a 400.
+
+    PostgreSQL cannot store NUL in text, so one would fail deep inside a query as a 500. JSON
+    bodies are checked where they are read (`directory.http.read_json`, naming the field); this
+    covers the query strings and HTML forms of every page and API route in one place.
+    """
+
+    MAX_FORM_BYTES = 1024 * 1024
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
+            await _refuse(scope, receive, send, 400, "The address contains a NUL character.")
+            return
+        headers = dict(scope.get("headers", []))
+        if not headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded"):
+            await self.app(scope, receive, send)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunks.append(message)
+            size += len(message.get("body", b""))
+            if size > self.MAX_FORM_BYTES:
+                await _refuse(scope, receive, send, 413, "The form is too large.")
+                return
+            if not message.get("more_body"):
+                break
+        if b"%00" in b"".join(message.get("body", b"") for message in chunks):
+            await _refuse(scope, receive, send, 400, "The form contains a NUL character.")
+            return
+
+        async def replay() -> Message:
+            return chunks.pop(0) if chunks else await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
+    response = JSONResponse({"error": "bad_request", "message": message}, status_code=status)
+    await response(scope, receive, send)

@@ -59,7 +59,28 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
         ) from None
     if _depth(data) > MAX_JSON_DEPTH:
         raise Invalid({"body": f"is nested deeper than {MAX_JSON_DEPTH} levels"})
+    if where := _nul_at(data, "body"):
+        # PostgreSQL cannot store a NUL character in text: refuse it here, named.
+        raise Invalid({where: "must not contain a NUL character (\\u0000)"})
     return data
+
+
+def _nul_at(value: Any, path: str) -> str | None:
+    """The dotted path of the first string (or key) holding a NUL character, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{key}" if path == "body" else f"{path}.{key}"
+            if "\x00" in str(key):
+                return inner
+            if found := _nul_at(item, inner):
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if found := _nul_at(item, f"{path}[{index}]"):
+                return found
+    return None
 
 
 def _depth(value: Any, level: int = 0) -> int:

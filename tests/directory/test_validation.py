@@ -211,3 +211,22 @@ async def test_only_json_bodies_are_read(client, partner):
         )
         assert response.status_code == 415, content_type
     assert await Service.all().count() == 0
+
+
+async def test_nul_characters_are_refused_everywhere(client, partner):
+    """PostgreSQL cannot store NUL in text (the fuzzer found the 500): JSON, forms, queries."""
+    response = await client.post("/api/organizations", json={"name": "A\u0000B"})
+    assert response.status_code == 422
+    assert response.json()["fields"] == {"name": "must not contain a NUL character (\\u0000)"}
+    nested = await client.post(
+        "/api/services", json={**factories.service_data(), "phones": [{"number": "1\u0000"}]}
+    )
+    assert nested.status_code == 422
+    assert list(nested.json()["fields"]) == ["phones[0].number"]
+    assert (await client.get("/api/services?postal_code=606%0023")).status_code == 400
+    form = await client.post(
+        "/login",
+        content=b"email=a%00b%40example.org&password=x",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 400
