@@ -111,7 +111,8 @@ class MailOutbox(Model):
     change.
 
     It holds no address and no text: the recipient (the receiving organization, the referring
-    specialist or the family) and the message are worked out when it is sent, so the outbox
+    specialist, the family, a listing's organization or the admins) and the message are worked
+    out when it is sent, so the outbox
     copies no personal details and a withdrawn consent stops a follow-up still waiting here.
     `key` is the idempotency key: one row per notice, however often it is queued.
     """

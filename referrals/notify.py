@@ -50,7 +50,6 @@ class Notice(StrEnum):
     PROBLEM_REPORTED_ADMINS = "problem_admins"
 
 
-LISTING_RECIPIENTS = (Recipient.LISTING_OWNER, Recipient.ADMINS)
 RECIPIENTS: dict[Notice, Recipient] = {
     Notice.NEW_REFERRAL: Recipient.ORGANIZATION,
     Notice.ACCEPTED: Recipient.REFERRER,
@@ -69,7 +68,6 @@ RECIPIENTS: dict[Notice, Recipient] = {
     Notice.PROBLEM_REPORTED: Recipient.LISTING_OWNER,
     Notice.PROBLEM_REPORTED_ADMINS: Recipient.ADMINS,
 }
-LISTING_NOTICES = frozenset(notice for notice, to in RECIPIENTS.items() if to in LISTING_RECIPIENTS)
 
 # The notices a listing change sends, by its action (other changes send none).
 ON_LISTING_CHANGE: dict[str, tuple[Notice, ...]] = {
