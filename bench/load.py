@@ -48,16 +48,6 @@ search_benchmark = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(search_benchmark)
 
 PASSWORD = "load-test-password-1"  # noqa: S105 (a throwaway account on a throwaway database)
-SEARCHES = [
-    "q=food+pantry",
-    "q=conseling",
-    "q=tuto",
-    "category=health",
-    "q=rent&near=60623&radius=5",
-    "category=food&near=60608&radius=25&sort=distance",
-    "open_now=true&near=60640&radius=10",
-    "q=legal+aid&language=es",
-]
 CONSENT = {"given_by": "guardian", "method": "verbal", "given_at": "2026-11-20T15:00:00Z"}
 PERSON = {
     "name": "L.T.",
@@ -195,7 +185,9 @@ async def client(
             try:
                 if roll < 0.8:
                     kind = "search"
-                    response = await http.get(f"/api/search?{rng.choice(SEARCHES)}")
+                    response = await http.get(
+                        f"/api/search?{rng.choice(search_benchmark.HTTP_QUERIES)}"
+                    )
                 elif roll < 0.9:
                     kind = "page"
                     response = await http.get(f"/services/{rng.choice(fixtures['services'])}")

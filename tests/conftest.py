@@ -6,6 +6,7 @@ drop one fresh database per test). The schema is built once per run by the real 
 a template, and every test gets its own copy.
 """
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -73,17 +74,25 @@ async def template_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
         yield str(path)
 
 
-@pytest_asyncio.fixture
-async def database_url(template_database: str, tmp_path: Path) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def copy_of(source: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh database copied from `source` (a PostgreSQL database name or a SQLite file),
+    dropped afterwards; yields its URL."""
     if ON_POSTGRES:
         name = f"caremap_test_{uuid.uuid4().hex[:12]}"
-        await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
         yield _with_database(TEST_DATABASE, name)
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
         path = tmp_path / "caremap.sqlite3"
-        shutil.copyfile(template_database, path)
+        shutil.copyfile(source, path)
         yield f"sqlite://{path}"
+
+
+@pytest_asyncio.fixture
+async def database_url(template_database: str, tmp_path: Path) -> AsyncIterator[str]:
+    async with copy_of(template_database, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -28,7 +28,14 @@ from directory.models import ListingChange, ProblemReport
 from referrals import service as referrals
 from referrals.models import ReferralEvent
 from tests import factories
-from tests.conftest import ON_POSTGRES, TEST_DATABASE, _admin, _with_database, base_settings
+from tests.conftest import (
+    ON_POSTGRES,
+    TEST_DATABASE,
+    _admin,
+    _with_database,
+    base_settings,
+    copy_of,
+)
 from tests.factories import PASSWORD
 from tests.referrals.conftest import CONSENT, PERSON
 
@@ -274,16 +281,8 @@ def world(world_database) -> dict[str, Any]:
 @pytest_asyncio.fixture
 async def database_url(world_database, tmp_path) -> AsyncIterator[str]:
     """Each test's own copy of the world (overrides the plain copy of the template)."""
-    source, _world = world_database
-    if ON_POSTGRES:
-        name = f"caremap_test_{uuid.uuid4().hex[:12]}"
-        await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
-        yield _with_database(TEST_DATABASE, name)
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        path = tmp_path / "caremap.sqlite3"
-        shutil.copyfile(source, path)
-        yield f"sqlite://{path}"
+    async with copy_of(world_database[0], tmp_path) as url:
+        yield url
 
 
 def sign_in(client, settings, world: dict[str, Any], caller: str) -> None:
