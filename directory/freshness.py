@@ -44,7 +44,14 @@ def stale_at(service: Any, rules: FreshnessRules) -> datetime:
 
 
 def _older_than(cut: datetime) -> Q:
+    """Listings whose clock started before `cut`."""
     return Q(last_verified_at__lt=cut) | Q(last_verified_at__isnull=True, created_at__lt=cut)
+
+
+def _since(cut: datetime) -> Q:
+    """Listings whose clock started at or after `cut`: the complement of `_older_than`, spelt
+    out, because SQL's NOT of a comparison with a NULL `last_verified_at` is not true."""
+    return Q(last_verified_at__gte=cut) | Q(last_verified_at__isnull=True, created_at__gte=cut)
 
 
 async def mark_stale(rules: FreshnessRules, at: datetime | None = None) -> list[UUID]:
@@ -61,7 +68,7 @@ async def mark_stale(rules: FreshnessRules, at: datetime | None = None) -> list[
     )
     for row in expired:
         await _set_stale(row, at, "stale")
-    renewed = await public.filter(~_older_than(cut), stale_since__isnull=False).values(
+    renewed = await public.filter(_since(cut), stale_since__isnull=False).values(
         "id", "organization_id"
     )
     for row in renewed:
@@ -88,14 +95,10 @@ async def going_stale(rules: FreshnessRules, at: datetime | None = None) -> list
     soon = at - rules.period + timedelta(days=rules.reminder_days)
     rows = await (
         Service.filter(status__in=PUBLIC_STATUSES, stale_since__isnull=True)
-        .filter(_older_than(soon))
+        .filter(_older_than(soon), _since(at - rules.period))
         .values("id", "organization_id", "last_verified_at", "created_at")
     )
-    return [
-        {**row, "basis": row["last_verified_at"] or row["created_at"]}
-        for row in rows
-        if (row["last_verified_at"] or row["created_at"]) >= at - rules.period
-    ]
+    return [{**row, "basis": row["last_verified_at"] or row["created_at"]} for row in rows]
 
 
 async def flag_for_review(

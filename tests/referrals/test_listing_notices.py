@@ -116,12 +116,18 @@ async def test_a_partners_edit_vouches_for_the_listing_and_caremaps_own_writes_d
 
 async def test_a_longer_period_unmarks_listings_that_are_fresh_again(loop, mail):
     service = loop.service
+    never_verified = await factories.listing(loop.agency, name="Never verified")
     await Service.filter(id=service.id).update(last_verified_at=now() - timedelta(days=200))
+    await Service.filter(id=never_verified.id).update(
+        last_verified_at=None, created_at=now() - timedelta(days=200)
+    )
     await sweep_once(mail)
-    assert (await Service.get(id=service.id)).stale_since is not None
+    for listing in (service, never_verified):
+        assert (await Service.get(id=listing.id)).stale_since is not None
     await sweep_once(replace(mail, listing_stale_days=365))
-    assert (await Service.get(id=service.id)).stale_since is None
-    assert (await actions(service.id))[-2:] == ["stale", "fresh"]
+    for listing in (service, never_verified):
+        assert (await Service.get(id=listing.id)).stale_since is None
+        assert (await actions(listing.id))[-2:] == ["stale", "fresh"]
 
 
 async def _closed(loop, outcome: str) -> None:
