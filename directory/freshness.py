@@ -34,13 +34,10 @@ class FreshnessRules:
         return timedelta(days=self.stale_days)
 
 
-def verified_basis(service: Any) -> datetime:
-    """When the clock started: the last verification, or the listing's creation."""
-    return service.last_verified_at or service.created_at
-
-
 def stale_at(service: Any, rules: FreshnessRules) -> datetime:
-    return verified_basis(service) + rules.period
+    """When the listing goes stale: the period after its clock started (its last
+    verification, or its creation)."""
+    return (service.last_verified_at or service.created_at) + rules.period
 
 
 def _older_than(cut: datetime) -> Q:

@@ -16,7 +16,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -157,25 +157,25 @@ async def _prepare_listing(row: MailOutbox, config: MailConfig, admins: AdminLoo
         raise Undeliverable("the listing is gone")
     service = await Service.get(id=row.service_id).prefetch_related("organization")
     problem = await ProblemReport.get_or_none(id=row.problem_id) if row.problem_id else None
+    rules = freshness.FreshnessRules(stale_days=config.listing_stale_days)
     facts = ListingFacts(
         service=service.name,
         organization=service.organization.name,
-        stale_on=freshness.verified_basis(service) + timedelta(days=config.listing_stale_days),
+        stale_on=freshness.stale_at(service, rules),
         stale_days=config.listing_stale_days,
         signals=service.review_signals or {},
         problem=problem.kind.value if problem else None,
     )
+    text = compose_listing(Notice(row.kind), facts, config.organization_language)
     if Recipient(row.recipient) is Recipient.ADMINS:
         addresses = [address.email for address in await admins()]
         if not addresses:
             raise Undeliverable("there is no active admin")
-        text = compose_listing(Notice(row.kind), facts, config.organization_language)
         link = f"{config.base_url}/portal/problems"
         return _email(row, config, text, link, to="undisclosed-recipients:;", bcc=addresses)
     email = service.organization.email or service.organization.referral_email
     if not email:
         raise Undeliverable("the organization has no email address")
-    text = compose_listing(Notice(row.kind), facts, config.organization_language)
     return _email(
         row, config, text, f"{config.base_url}/portal/services/{service.id}/edit", to=email
     )

@@ -140,13 +140,7 @@ async def sweep_listings(rules: freshness.FreshnessRules, at: datetime | None = 
     queued = 0
     for row in await freshness.going_stale(rules, at):
         key = f"{Notice.LISTING_STALE_SOON.value}:{row['id']}:{row['basis'].isoformat()}"
-        if await MailOutbox.exists(key=key):
-            continue
-        try:
-            await queue(None, Notice.LISTING_STALE_SOON, key, service_id=row["id"])
-        except IntegrityError:  # another worker queued it first
-            continue
-        queued += 1
+        queued += await _queue_once(None, Notice.LISTING_STALE_SOON, key, None, row["id"])
     return queued
 
 
@@ -157,13 +151,16 @@ async def on_status(referral: Referral, status: ReferralStatus, version: int) ->
         await queue(referral.id, notice, f"{notice.value}:{referral.id}:{version}")
 
 
-async def _queue_once(referral_id: object, notice: Notice, key: str, note: str | None) -> bool:
-    """Queue a time-driven notice unless its key was queued before; say so on the timeline."""
+async def _queue_once(
+    referral_id: object, notice: Notice, key: str, note: str | None, service_id: object = None
+) -> bool:
+    """Queue a time-driven notice unless its key was queued before; say so on the referral's
+    timeline (with a `note`)."""
     if await MailOutbox.exists(key=key):
         return False
     try:
         async with in_transaction():
-            await queue(referral_id, notice, key)
+            await queue(referral_id, notice, key, service_id=service_id)
             if note is not None:
                 await timeline.append(referral_id, notice.value, note=note)
     except IntegrityError:  # another worker queued it first
