@@ -3,11 +3,11 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from limits import parse as parse_limit
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from caremap import throttle
 from caremap.i18n import language_of
 from caremap.templating import templates
 from directory import problems, serialize, service
@@ -126,9 +126,6 @@ async def service_page(
     )
 
 
-REPORT_LIMIT = parse_limit("10/hour")
-
-
 async def report_problem(request: Request) -> Response:
     """The public page's "report a problem" form: limited per address, with a honeypot."""
     form = await request.form()
@@ -136,8 +133,7 @@ async def report_problem(request: Request) -> Response:
     page = f"/services/{request.path_params['id']}?reported=1"
     if form.get("website"):  # the honeypot: thanked, nothing stored
         return RedirectResponse(page, status_code=303)
-    client = request.client.host if request.client else "unknown"
-    if not request.app.state.limiter.hit(REPORT_LIMIT, "report", client):
+    if not throttle.form_allowed(request, throttle.REPORT_LIMIT, "report"):
         return _too_many(request)
     try:
         await problems.report_problem(service_id=request.path_params["id"], data=values)
@@ -173,10 +169,9 @@ async def follow_up(request: Request) -> Response:
     )
 
 
-# "Ask for help" is open to anyone, so it is limited per address (`app.state.limiter`),
+# "Ask for help" is open to anyone, so it is limited per address (`throttle.ASK_LIMIT`),
 # and a honeypot field that people never see catches simple bots: they are thanked, and
 # nothing is stored.
-ASK_LIMIT = parse_limit("5/hour")
 
 
 def _too_many(request: Request) -> Response:
@@ -200,8 +195,7 @@ async def ask_for_help(request: Request) -> Response:
         values = {k: str(v).strip() for k, v in form.items() if k != "csrftoken"}
         if values.get("website"):  # the honeypot
             return _asked(request)
-        client = request.client.host if request.client else "unknown"
-        if not request.app.state.limiter.hit(ASK_LIMIT, "ask", client):
+        if not throttle.form_allowed(request, throttle.ASK_LIMIT, "ask"):
             return _too_many(request)
         try:
             await help_requests.create_help_request(

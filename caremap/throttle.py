@@ -8,7 +8,7 @@ own count, so the effective limit is per process (noted in the README).
   refused with 429 (even with the right password) until the window moves on, so guessing gets
   nowhere and one address cannot lock everyone out of every account.
 - Public search (`/api/search` and `/search`) is limited per address.
-- The public forms ("ask for help", "report a problem") have their own limits in `pages`.
+- The public forms ("ask for help", "report a problem") are limited per address (`form_allowed`).
 """
 
 import time
@@ -20,8 +20,10 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from caremap.accounts import service as accounts
+from caremap.accounts.models import User
 from caremap.errors import domain_error
-from directory.errors import DomainError
+from directory.errors import DomainError, Unauthenticated
 
 
 class TooManyRequests(DomainError):
@@ -57,7 +59,28 @@ def _wait(limiter: MovingWindowRateLimiter, item: RateLimitItem, *keys: str) -> 
     return max(1, int(limiter.get_window_stats(item, *keys).reset_time - time.time()))
 
 
-def check_sign_in(request: Request, email: str) -> None:
+# The public forms, per address: a family asks once or twice, a flood is refused.
+ASK_LIMIT = parse("5/hour")
+REPORT_LIMIT = parse("10/hour")
+
+
+def form_allowed(request: Request, item: RateLimitItem, form: str) -> bool:
+    """Count one submission of a public form from this address; False once over the limit."""
+    return request.app.state.limiter.hit(item, form, address(request))
+
+
+async def authenticate(request: Request, email: str, password: str) -> User:
+    """Sign-in with throttling: refused (429) while the account or the address is over its
+    limit, and a wrong password counts against both."""
+    _check_sign_in(request, email)
+    try:
+        return await accounts.authenticate(email=email, password=password)
+    except Unauthenticated:
+        _failed_sign_in(request, email)
+        raise
+
+
+def _check_sign_in(request: Request, email: str) -> None:
     """Refuse a sign-in while the account or the address is over its failed-attempt limit."""
     limiter: MovingWindowRateLimiter = request.app.state.limiter
     limits: Limits = request.app.state.limits
@@ -74,7 +97,7 @@ def check_sign_in(request: Request, email: str) -> None:
             )
 
 
-def failed_sign_in(request: Request, email: str) -> None:
+def _failed_sign_in(request: Request, email: str) -> None:
     limiter: MovingWindowRateLimiter = request.app.state.limiter
     limits: Limits = request.app.state.limits
     limiter.hit(limits.login_per_account, "login-account", email.strip().lower())

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from caremap import throttle
-from caremap.accounts import service as accounts
 from caremap.auth import sign_in, sign_out
 from caremap.templating import templates
 from directory import serialize
@@ -52,17 +51,14 @@ async def login_page(request: Request) -> Response:
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     context.update(next=_safe_next(str(form.get("next", ""))), email=email)
     try:
-        throttle.check_sign_in(request, email)
+        user = await throttle.authenticate(request, email, password)
     except throttle.TooManyRequests as refused:
-        context["throttled"] = refused.extra.get("retry_after")
-        retry = {"Retry-After": str(refused.extra.get("retry_after", 60))}
+        context["throttled"] = True
+        retry = {"Retry-After": str(refused.extra["retry_after"])}
         return templates.TemplateResponse(
             request, "login.html", context, status_code=429, headers=retry
         )
-    try:
-        user = await accounts.authenticate(email=email, password=password)
     except (Unauthenticated, Invalid):
-        throttle.failed_sign_in(request, email)
         context["error"] = True
         return templates.TemplateResponse(request, "login.html", context, status_code=400)
     response = RedirectResponse(context["next"], status_code=303)

@@ -9,7 +9,7 @@ from caremap.accounts import service
 from caremap.accounts.models import ApiToken, User
 from caremap.auth import sign_in, sign_out
 from directory.access import require_actor
-from directory.errors import Invalid, Unauthenticated
+from directory.errors import Invalid
 from directory.http import actor_of, read_json, read_json_object
 
 
@@ -42,13 +42,7 @@ def _text(body: dict, key: str) -> str:
 
 async def login(request: Request) -> JSONResponse:
     body = await read_json_object(request)
-    email, password = _text(body, "email"), _text(body, "password")
-    throttle.check_sign_in(request, email)
-    try:
-        user = await service.authenticate(email=email, password=password)
-    except Unauthenticated:
-        throttle.failed_sign_in(request, email)
-        raise
+    user = await throttle.authenticate(request, _text(body, "email"), _text(body, "password"))
     response = JSONResponse(user_document(user))
     await sign_in(request, response, user)
     return response
