@@ -2,7 +2,6 @@
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -12,12 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import ON_POSTGRES
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.smtp import free_port
 
 
 def caremap(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -31,14 +25,20 @@ def caremap(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+def clean_env(data_dir: Path) -> dict[str, str]:
+    """This process's environment without caremap's own settings, and a data folder."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "CAREMAP_", "SEARCH_", "SMTP_", "GEOCODER"))
+        if not key.startswith(("DATABASE_", "CAREMAP_", "SEARCH_", "SMTP_", "GEOCODER", "MAIL_"))
     }
-    env["CAREMAP_DATA_DIR"] = str(tmp_path / "data")
+    env["CAREMAP_DATA_DIR"] = str(data_dir)
+    return env
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    env = clean_env(tmp_path / "data")
     if ON_POSTGRES:
         env["DATABASE_URL"] = database_url
     return env

@@ -30,8 +30,9 @@ from schemathesis.specs.openapi.checks import (
 
 from caremap.app import create_app
 from caremap.settings import Settings
-from tests.caremap.test_cli import caremap, free_port
+from tests.caremap.test_cli import caremap, clean_env
 from tests.conftest import ON_POSTGRES, TEST_DATABASE, _admin, _with_database
+from tests.smtp import free_port
 
 CHECKS = [
     not_a_server_error,
@@ -58,13 +59,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("fuzz")
-    env = {
-        key: value
-        for key, value in __import__("os").environ.items()
-        if not key.startswith(("DATABASE_", "CAREMAP_", "SEARCH_", "SMTP_", "GEOCODER", "MAIL_"))
-    }
-    env.update(CAREMAP_DATA_DIR=str(folder), MAIL_DRAINER="external", LOG_LEVEL="WARNING")
+    env = clean_env(tmp_path_factory.mktemp("fuzz"))
+    env.update(MAIL_DRAINER="external", LOG_LEVEL="WARNING")
     database = None
     if ON_POSTGRES:
         database = f"caremap_fuzz_{uuid.uuid4().hex[:12]}"
