@@ -149,7 +149,7 @@ def memory(pids: list[int]) -> dict[str, float]:
 
 
 class Mix:
-    """The clients' shared record: latencies by kind, errors, and the referrals in flight."""
+    """The clients' shared record: latencies by kind, and errors by kind and status."""
 
     def __init__(self) -> None:
         self.latency: dict[str, list[float]] = defaultdict(list)
@@ -271,7 +271,7 @@ async def main() -> None:
         "MAIL_DRAINER": "external",
         "SEARCH_RATE_LIMIT": "off",
     }
-    port = search_benchmark.random.randint(8900, 8999)
+    port = random.randint(8900, 8999)
     server = serve(env, port, args.workers)
     base = f"http://127.0.0.1:{port}"
     try:
