@@ -8,6 +8,7 @@ description fails the suite. Fuzzing (`tests/caremap/test_fuzzing.py`) drives ev
 from this document and checks the answers against it.
 """
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +93,7 @@ def _partial(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@functools.cache  # the same for every app: built once per process, not at each create_app
 def components() -> dict[str, Any]:
     inputs = _input_schemas()
     nested = {
