@@ -25,7 +25,7 @@ from caremap.errors import exception_handlers
 from caremap.i18n import RememberLanguage
 from caremap.mail import reminder_rules, running_mail
 from caremap.search import running_search
-from caremap.security import RefuseNul, SecurityHeaders, csrf_protection
+from caremap.security import RefuseNul, SameOriginApi, SecurityHeaders, csrf_protection
 from caremap.settings import Settings, load_settings
 from caremap.templating import STATIC_DIR
 from caremap.throttle import Limits, SearchLimit, new_limiter
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(RefuseNul),
             Middleware(SearchLimit),
             Middleware(csrf_protection, settings=settings),
+            Middleware(SameOriginApi, settings=settings),
             Middleware(RememberLanguage),
             Middleware(
                 AuthenticationMiddleware, backend=CaremapAuth(settings), on_error=auth_error

@@ -1,9 +1,10 @@
 """Browser-facing protections: security headers on every response and CSRF tokens on forms.
 
 CSRF uses `asgi-csrf` (double-submit cookie, signed with the app's secret): every form POST
-must carry the `csrftoken` field that the page put there. The JSON API is left to its own
-rules (JSON bodies only, SameSite session cookies, bearer tokens), which no cross-site form
-can meet.
+must carry the `csrftoken` field that the page put there. The JSON API takes JSON bodies only
+(415 otherwise) and SameSite session cookies, which no cross-site form can meet; on top of that,
+`SameOriginApi` refuses any API write that a browser says comes from another site, so a
+signed-in browser cannot be made to write from elsewhere even if one of those rules changes.
 """
 
 from typing import Any
@@ -91,6 +92,57 @@ def csrf_protection(app: ASGIApp, settings: Settings) -> ASGIApp:
     )
 
 
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class SameOriginApi:
+    """Refuse a browser's cross-site write to the API with a 403.
+
+    It applies to unsafe requests under `/api/` and `/hsds/` that carry no `Authorization`
+    header, which is to say those a browser's cookies could authenticate. Browsers say where a
+    request comes from (`Sec-Fetch-Site`, and `Origin` on every POST); when they say another
+    site, the write is refused before any handler runs. Programs that send neither header
+    (scripts, curl) are not browsers and cannot be tricked into a cross-site write.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        base = urlsplit(settings.base_url)
+        self.origin = f"{base.scheme}://{base.netloc}".lower()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._cross_site(scope):
+            await _refuse(
+                scope,
+                receive,
+                send,
+                403,
+                "Cross-site requests may not write to the API; sign in on this site or use "
+                "an API token.",
+                error="cross_site",
+            )
+            return
+        await self.app(scope, receive, send)
+
+    def _cross_site(self, scope: Scope) -> bool:
+        if scope["method"] not in UNSAFE_METHODS:
+            return False
+        if not scope["path"].startswith(("/api/", "/hsds/")):
+            return False
+        headers = {name.lower(): value for name, value in scope.get("headers", [])}
+        if b"authorization" in headers:
+            return False
+        fetch_site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
+        if fetch_site in ("cross-site", "same-site"):
+            return True
+        origin = headers.get(b"origin", b"").decode("latin-1").lower()
+        if not origin:
+            return False
+        host = headers.get(b"host", b"").decode("latin-1").lower()
+        own = {self.origin, f"{scope.get('scheme', 'http')}://{host}"}
+        return origin not in own
+
+
 class RefuseNul:
     """Refuse a NUL character in a query string or a form body with a 400.
 
@@ -135,6 +187,13 @@ class RefuseNul:
         await self.app(scope, replay, send)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
-    response = JSONResponse({"error": "bad_request", "message": message}, status_code=status)
+async def _refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    message: str,
+    error: str = "bad_request",
+) -> None:
+    response = JSONResponse({"error": error, "message": message}, status_code=status)
     await response(scope, receive, send)

@@ -1,8 +1,11 @@
-"""Security headers on every response; forms refuse a POST without their CSRF token."""
+"""Security headers on every response; forms refuse a POST without their CSRF token, and the
+API refuses a browser's cross-site write."""
 
 from dataclasses import replace
 
 from caremap.security import content_security_policy
+from directory.models import Service
+from tests import factories
 
 
 async def test_every_response_has_the_security_headers(app, client):
@@ -30,3 +33,51 @@ async def test_a_form_post_needs_the_token_from_its_page(app, client):
     refused = await client.post("/help/some-token", data={"answer": "yes"})
     assert refused.status_code == 403
     assert "expired" in refused.text
+
+
+async def test_a_signed_in_browser_cannot_be_made_to_write_to_the_api_from_another_site(
+    app, client
+):
+    """CSRF on cookie-authenticated API writes: the browser's own origin headers decide."""
+    partner_org = await factories.organization()
+    partner = await factories.user(partner_org, "partner")
+    listing = await factories.listing(partner_org)
+    await factories.login(client, partner)
+    rename = {"name": "Renamed from elsewhere", "version": listing.version}
+    for headers in (
+        {"Origin": "https://attacker.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://other.testserver"},
+    ):
+        refused = await client.patch(f"/api/services/{listing.id}", json=rename, headers=headers)
+        assert refused.status_code == 403, headers
+        assert refused.json()["error"] == "cross_site"
+    assert (await Service.get(id=listing.id)).name == listing.name  # nothing was written
+
+    same_site = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    allowed = await client.patch(f"/api/services/{listing.id}", json=rename, headers=same_site)
+    assert allowed.status_code == 200, allowed.text
+    # Reads are not writes, and a bearer token is not ambient, so neither is refused.
+    assert (
+        await client.get("/api/services", headers={"Origin": "https://attacker.example"})
+    ).status_code == 200
+    client.cookies.clear()
+    token = await factories.token_headers(partner)
+    with_token = await client.post(
+        f"/api/services/{listing.id}/verify",
+        headers={**token, "Origin": "https://dashboard.example"},
+    )
+    assert with_token.status_code == 200, with_token.text
+
+
+async def test_a_sign_in_from_another_site_is_refused(app, client):
+    """Login CSRF: another site cannot sign a visitor's browser into an account of its own."""
+    organization = await factories.organization()
+    user = await factories.user(organization, "partner")
+    refused = await client.post(
+        "/api/auth/login",
+        json={"email": user.email, "password": factories.PASSWORD},
+        headers={"Origin": "https://attacker.example"},
+    )
+    assert refused.status_code == 403
+    assert "caremap_session" not in refused.cookies
