@@ -18,10 +18,10 @@ import directory.hsds_api
 import directory.routes
 import referrals.routes
 import search_index.routes
-from caremap import db, openapi, pages, portal, workspace
+from caremap import db, openapi, pages, portal, reports, workspace
 from caremap.accounts import routes as accounts_routes
 from caremap.auth import CaremapAuth, SessionCookies, auth_error
-from caremap.errors import exception_handlers
+from caremap.errors import DatabaseUnavailable, exception_handlers
 from caremap.i18n import RememberLanguage
 from caremap.mail import reminder_rules, running_mail
 from caremap.search import running_search
@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "/help-requests/{id:uuid}/handled", workspace.help_request_handled, methods=["POST"]
             ),
             Route("/portal", portal.listings, name="portal"),
+            Route("/reports", reports.index_page),
+            Route("/reports/{name:str}", reports.report_page, name="report"),
             Route("/portal/tokens", portal.tokens, methods=["GET", "POST"]),
             Route("/portal/problems", portal.problem_list, name="problems"),
             Route("/portal/problems/{id:uuid}/resolve", portal.resolve_problem, methods=["POST"]),
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     *search_index.routes.routes,
                     *referrals.routes.routes,
                     *accounts_routes.routes,
+                    *[Route(f"/reports/{name}", reports.api_report) for name in reports.REPORTS],
                 ],
             ),
             Mount("/hsds", routes=directory.hsds_api.routes),
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(SecurityHeaders, settings=settings),
+            Middleware(DatabaseUnavailable),
             Middleware(RefuseNul),
             Middleware(SearchLimit),
             Middleware(csrf_protection, settings=settings),

@@ -365,14 +365,24 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+# The database layers log each query with its parameters at DEBUG and INFO, and the parameters
+# are families' names and phone numbers; they stay at WARNING whatever LOG_LEVEL says.
+QUERY_LOGGERS = ("tortoise", "aiosqlite", "asyncpg")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for name in QUERY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         settings = load_settings()
     except ValueError as error:  # a misspelt setting: say which, without a traceback
         sys.exit(f"caremap: {error}")
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
     try:
         args.run(args, settings)
     except DomainError as error:

@@ -8,7 +8,9 @@ framework, whose operations are database-neutral, so one migration history serve
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.exceptions import DBConnectionError
 from tortoise.indexes import Index
 from tortoise.migrations.api.migrate import migrate
 from tortoise.models import Model
@@ -23,6 +25,17 @@ MODEL_MODULES = [
     "caremap.accounts.models",
 ]
 APP_LABEL = "models"
+
+# What a query raises when the database cannot be reached: refused or dropped connections, a
+# server shutting down or starting up, no connection slots left. Requests answer these with 503.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    DBConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:

@@ -1,16 +1,19 @@
 """Exceptions to HTTP responses, in one place.
 
 Domain errors carry their own status; Tortoise's DoesNotExist and IntegrityError map to 404 and
-409; Starlette's HTTPException keeps its status. Anything else is a bug and stays a 500.
+409; Starlette's HTTPException keeps its status; a database that cannot be reached is a 503
+(`DatabaseUnavailable`). Anything else is a bug and stays a 500.
 """
 
 import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.exceptions import DoesNotExist, IntegrityError
 
+from caremap.db import UNREACHABLE
 from caremap.templating import templates
 from directory.errors import DomainError
 
@@ -77,3 +80,53 @@ exception_handlers = {
     IntegrityError: integrity_error,
     HTTPException: http_error,
 }
+
+
+UNAVAILABLE_PAGE = (
+    "<!doctype html><html lang='en'><meta charset='utf-8'><title>Back in a moment</title>"
+    "<h1>caremap is back in a moment</h1><p>We cannot reach our database right now. Nothing you "
+    "sent was saved; please try again in a minute.</p>"
+)
+
+
+class DatabaseUnavailable:
+    """ASGI middleware: a request that meets an unreachable database gets a 503, not a 500.
+
+    It wraps the whole app because the session lookup runs in middleware, before the exception
+    handlers above. Nothing is half-written: the failed request's transaction never commits.
+    The connection pool opens new connections once the database is back, so the app recovers
+    without a restart.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except UNREACHABLE as error:
+            if started:
+                raise
+            logger.warning("database unreachable (%s) on %s", type(error).__name__, scope["path"])
+            request = Request(scope)
+            headers = {"Retry-After": "5"}
+            response: Response
+            if _wants_page(request):
+                response = HTMLResponse(UNAVAILABLE_PAGE, status_code=503, headers=headers)
+            else:
+                body = {
+                    "error": "database_unavailable",
+                    "message": "The database cannot be reached right now; try again shortly.",
+                }
+                response = JSONResponse(body, status_code=503, headers=headers)
+            await response(scope, receive, send)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute, Mount, Route
 
+from caremap.reports import REPORTS
 from directory.models import ProblemKind
 from directory.schemas import (
     LocationInput,
@@ -217,6 +218,33 @@ INTAKE = _closed(
     ("state",),
     state={"type": "string", "enum": ["open", "waitlist", "full"]},
     wait_days={"type": ["integer", "null"], "minimum": 1, "maximum": 365},
+)
+
+REPORT_QUERY = {
+    "format": {"type": "string", "enum": ["json", "csv"]},
+    "table": {"type": "string", "description": "one table's key (CSV of that table alone)"},
+    "from": {"type": "string", "format": "date"},
+    "to": {"type": "string", "format": "date"},
+    "school": UUID_SCHEMA,
+    "partner": UUID_SCHEMA,
+    "category": {"type": "string", "description": "a category code of either level"},
+}
+REPORT = _obj(
+    ("report", "filters", "tables"),
+    report={"type": "string"},
+    filters=OBJECT,
+    tables={
+        "type": "array",
+        "items": _obj(
+            ("key", "title", "columns", "rows", "hidden"),
+            key={"type": "string"},
+            title={"type": "string"},
+            columns={"type": "array", "items": OBJECT},
+            rows={"type": "array", "items": OBJECT},
+            hidden={"type": "array", "items": OBJECT},
+            hides_counts_below={"type": ["integer", "null"]},
+        ),
+    },
 )
 
 OPERATIONS: dict[tuple[str, str], Op] = {
@@ -447,6 +475,16 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         csv=True,
         tag="referrals",
     ),
+    **{
+        ("GET", f"/api/reports/{name}"): Op(
+            f"The {name} report for your organization (admins: the district), as JSON or CSV",
+            query=REPORT_QUERY,
+            answer=REPORT,
+            csv=True,
+            tag="reports",
+        )
+        for name in REPORTS
+    },
     # accounts
     ("POST", "/api/auth/login"): Op(
         "Sign in (sets the session cookie)",
@@ -546,7 +584,7 @@ def _operation(method: str, path: str, op: Op) -> dict[str, Any]:
                 "content": {JSON: {"schema": ref("Error")}},
             },
             "503": {
-                "description": "A backing service (search, geocoder) cannot answer right now.",
+                "description": "A backing service (database, search, geocoder) is down; try again.",
                 "content": {JSON: {"schema": ref("Error")}},
             },
         },

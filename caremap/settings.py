@@ -51,6 +51,8 @@ class Settings:
     login_limit_per_address: str = "30/15 minutes"
     search_rate_limit: str = "300/minute"
     retention_days: int = 730
+    # Reports shared beyond the organization that owns the data hide counts below this.
+    report_min_count: int = 5
     geocoder: str | None = None
     geocoder_options: dict[str, Any] = field(default_factory=dict)
     geocoder_timeout: float = 5.0
@@ -124,6 +126,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         login_limit_per_address=config("LOGIN_LIMIT_PER_ADDRESS", default="30/15 minutes"),
         search_rate_limit=config("SEARCH_RATE_LIMIT", default="300/minute"),
         retention_days=config("RETENTION_DAYS", cast=int, default=730),
+        report_min_count=config("REPORT_MIN_COUNT", cast=int, default=5),
         geocoder=geocoder,
         geocoder_options=geocoder_options if geocoder else {},
         geocoder_timeout=config("GEOCODER_TIMEOUT", cast=float, default=5.0),
@@ -152,6 +155,7 @@ def _check(settings: Settings) -> None:
         "LISTING_FLAG_THRESHOLD": settings.listing_flag_threshold,
         "LISTING_FLAG_WINDOW_DAYS": settings.listing_flag_window_days,
         "RETENTION_DAYS": settings.retention_days,
+        "REPORT_MIN_COUNT": settings.report_min_count,
     }
     for name, number in positive.items():
         if number < 1:

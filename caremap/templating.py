@@ -32,8 +32,10 @@ templates = Jinja2Templates(
 )
 
 
-def replace_param(params: QueryParams, name: str, value: object) -> str:
-    """The current query string with one parameter set (pager and language links)."""
+def replace_param(params: QueryParams | str, name: str, value: object) -> str:
+    """The current query string with one parameter set (pager and language links); chains,
+    as it takes the string it returns."""
+    params = QueryParams(params) if isinstance(params, str) else params
     items = [(k, v) for k, v in params.multi_items() if k != name]
     return urlencode([*items, (name, str(value))])
 

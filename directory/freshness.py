@@ -11,7 +11,8 @@ Referral outcomes may also ask for a re-verification (`flag_for_review`); vouchi
 too. This module only keeps the state. Who gets told and when is `referrals.notify`.
 """
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -21,7 +22,7 @@ from tortoise.transactions import in_transaction
 
 from directory.access import PUBLIC_STATUSES
 from directory.editing import now, record_change
-from directory.models import Service
+from directory.models import ProblemReport, Service
 
 
 @dataclass(frozen=True)
@@ -120,3 +121,35 @@ async def flag_for_review(
             action="flag",
         )
     return True
+
+
+@dataclass
+class CatalogHealth:
+    """How current the public catalog is, per organization: listings, fresh (vouched for within
+    the period), stale, and open problem reports by kind."""
+
+    listings: Counter[UUID] = field(default_factory=Counter)
+    fresh: Counter[UUID] = field(default_factory=Counter)
+    stale: Counter[UUID] = field(default_factory=Counter)
+    problems: Counter[tuple[UUID, str]] = field(default_factory=Counter)
+
+
+async def catalog_health(
+    rules: FreshnessRules, at: datetime, organization_id: UUID | None = None
+) -> CatalogHealth:
+    """The public listings' freshness at `at` (of one organization, or all of them)."""
+    listings = Service.filter(status__in=PUBLIC_STATUSES)
+    problems = ProblemReport.filter(resolved_at__isnull=True)
+    if organization_id is not None:
+        listings = listings.filter(organization_id=organization_id)
+        problems = problems.filter(organization_id=organization_id)
+    health = CatalogHealth()
+    for row in await listings.values("organization_id", "stale_since"):
+        health.listings[row["organization_id"]] += 1
+        health.stale[row["organization_id"]] += row["stale_since"] is not None
+    fresh = listings.filter(_since(at - rules.period))
+    for organization in await fresh.values_list("organization_id", flat=True):
+        health.fresh[organization] += 1
+    for row in await problems.values("organization_id", "kind"):
+        health.problems[(row["organization_id"], str(row["kind"]))] += 1
+    return health

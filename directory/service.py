@@ -5,6 +5,7 @@ access through `directory.access`, validate through `directory.schemas`, and run
 one transaction together with its `ListingChange` record.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,18 +68,25 @@ class Page:
 
 
 async def sync_taxonomy() -> None:
-    """Write the categories from `directory.taxonomy` to the database (idempotent)."""
+    """Write the categories from `directory.taxonomy` to the database (idempotent).
+
+    Only terms that differ are written, so an ordinary start writes nothing: on SQLite, the app
+    and its worker starting together would otherwise both take the write lock and one fail.
+    """
+    stored = {term.id: term for term in await TaxonomyTerm.all()}
     for category in CATEGORIES:
-        await TaxonomyTerm.update_or_create(
-            id=category.id,
-            defaults={
-                "code": category.code,
-                "name": category.name,
-                "description": category.description,
-                "parent_id": category_id(category.parent) if category.parent else None,
-                "taxonomy": TAXONOMY_NAME,
-            },
-        )
+        values = {
+            "code": category.code,
+            "name": category.name,
+            "description": category.description,
+            "parent_id": category_id(category.parent) if category.parent else None,
+            "taxonomy": TAXONOMY_NAME,
+        }
+        term = stored.get(category.id)
+        if term is None:
+            await TaxonomyTerm.create(id=category.id, **values)
+        elif any(getattr(term, name) != value for name, value in values.items()):
+            await TaxonomyTerm.filter(id=category.id).update(**values)
 
 
 async def taxonomy_terms() -> list[TaxonomyTerm]:
@@ -142,6 +150,17 @@ def _check_paging(page: int, per_page: int, errors: dict[str, str]) -> None:
         errors["per_page"] = f"must be between 1 and {MAX_PER_PAGE}"
     if errors:
         raise Invalid(errors)
+
+
+async def organization_names(ids: Iterable[UUID]) -> dict[UUID, str]:
+    """The names of the given organizations (for reports and lists that hold only ids)."""
+    rows = await Organization.filter(id__in=list(set(ids))).values("id", "name")
+    return {row["id"]: row["name"] for row in rows}
+
+
+async def organizations_of_kind(kind: str) -> list[Organization]:
+    """Every school, or every provider, by name (for pickers)."""
+    return await Organization.filter(kind=kind).order_by("name", "id")
 
 
 async def get_organization(*, organization_id: UUID) -> Organization:

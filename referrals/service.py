@@ -113,6 +113,14 @@ async def _participant_referral(actor: Actor | None, referral_id: UUID) -> Refer
     return referral
 
 
+def overdue_at(now: datetime, stale_days: int = 14) -> Q:
+    """Referrals overdue at `now`: not answered by their due date, or taken on and then not
+    updated for `stale_days`."""
+    return Q(status__in=WAITING, due_at__lt=now) | Q(
+        status__in=WORKING, updated_at__lt=now - timedelta(days=stale_days)
+    )
+
+
 async def list_referrals(
     *,
     actor: Actor | None,
@@ -142,11 +150,7 @@ async def list_referrals(
     if service_id is not None:
         query = query.filter(service_id=service_id)
     if overdue:
-        # Not answered by the due date, or taken on and then not updated for `stale_days`.
-        query = query.filter(
-            Q(status__in=WAITING, due_at__lt=_now())
-            | Q(status__in=WORKING, updated_at__lt=_now() - timedelta(days=stale_days))
-        )
+        query = query.filter(overdue_at(_now(), stale_days))
     if created_after is not None:
         query = query.filter(created_at__gte=created_after)
     if created_before is not None:

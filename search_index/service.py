@@ -8,6 +8,7 @@ nearest matches beyond it and records the unmet need (query words, categories an
 import html
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from rapidfuzz.distance import DamerauLevenshtein
 
 from directory.geocoding import Geocoder, nearest_zip, zip_info
+from directory.taxonomy import BY_CODE, expand_with_parents
 from search_index.backend import Found, Hit, SearchBackend
 from search_index.models import UnmetSearch
 from search_index.query import (
@@ -171,6 +173,23 @@ async def record_unmet(need: UnmetNeed) -> None:
         postal_code=need.postal_code,
         radius_miles=need.radius_miles,
     )
+
+
+async def unmet_searches(
+    start: datetime, end: datetime, category: str | None = None
+) -> Counter[tuple[str, str]]:
+    """Searches that found nothing nearby in [start, end), by (top-level category, ZIP code).
+    A search for several categories counts under each; one for none under "" (text only)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    rows = UnmetSearch.filter(created_at__gte=start, created_at__lt=end)
+    for row in await rows.values("categories", "postal_code"):
+        codes = [code for code in row["categories"] or [] if code in BY_CODE]
+        if category and category not in expand_with_parents(codes):
+            continue
+        tops = sorted({BY_CODE[code].parent or code for code in codes}) or [""]
+        for top in tops:
+            counts[(top, row["postal_code"] or "")] += 1
+    return counts
 
 
 # --- what a result looks like -----------------------------------------------------------------

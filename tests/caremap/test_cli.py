@@ -1,47 +1,14 @@
 """The README's first command, for real: `caremap serve --demo` in its own process."""
 
-import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.conftest import ON_POSTGRES
+from tests.processes import caremap, wait_until_serving
 from tests.smtp import free_port
-
-
-def caremap(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "caremap.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def clean_env(data_dir: Path) -> dict[str, str]:
-    """This process's environment without caremap's own settings, and a data folder."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "CAREMAP_", "SEARCH_", "SMTP_", "GEOCODER", "MAIL_"))
-    }
-    env["CAREMAP_DATA_DIR"] = str(data_dir)
-    return env
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    env = clean_env(tmp_path / "data")
-    if ON_POSTGRES:
-        env["DATABASE_URL"] = database_url
-    return env
 
 
 def test_serve_demo_serves_the_catalog(cli_env):
@@ -55,16 +22,7 @@ def test_serve_demo_serves_the_catalog(cli_env):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
+        wait_until_serving(base, process, seconds=90)
         services = httpx.get(f"{base}/api/services?per_page=1").json()
         assert services["total_items"] >= 150
         home = httpx.get(base)

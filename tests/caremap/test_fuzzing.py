@@ -11,7 +11,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
 
 from caremap.app import create_app
 from caremap.settings import Settings
-from tests.caremap.test_cli import caremap, clean_env
 from tests.conftest import ON_POSTGRES, TEST_DATABASE, _admin, _with_database
+from tests.processes import caremap, clean_env, wait_until_serving
 from tests.smtp import free_port
 
 CHECKS = [
@@ -85,15 +84,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the app did not start"
-            time.sleep(0.2)
+        wait_until_serving(url, process)
         with httpx.Client(base_url=url) as client:
             login = client.post(
                 "/api/auth/login", json={"email": "fuzz-admin@example.org", "password": PASSWORD}

@@ -22,6 +22,7 @@ from caremap import db, openapi
 from caremap.accounts import service as accounts
 from caremap.app import create_app
 from caremap.auth import SESSION_COOKIE, SessionCookies
+from caremap.reports import REPORTS
 from caremap.settings import Settings
 from directory import problems
 from directory.models import ListingChange, ProblemReport
@@ -157,6 +158,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/referrals/{id}/consent/withdraw"): Rule(REFERRER_A, ids={"id": "referral"}),
     ("GET", "/api/referrals/{id}/fhir"): Rule(PARTIES_A, ids={"id": "referral"}),
     ("GET", "/api/audit"): Rule(ADMIN),
+    # Every signed-in caller reads reports, each over their own organization (tested in
+    # test_reports); nobody signed out does.
+    **{("GET", f"/api/reports/{name}"): Rule(SIGNED_IN) for name in REPORTS},
     ("POST", "/api/auth/login"): Rule(EVERYONE, {"email": "{login_email}", "password": PASSWORD}),
     ("POST", "/api/auth/logout"): Rule(EVERYONE),
     ("GET", "/api/auth/me"): Rule(SIGNED_IN),

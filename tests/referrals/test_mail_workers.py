@@ -11,7 +11,6 @@ from directory.models import Organization
 from referrals.models import MailOutbox, MailStatus
 from referrals.notify import Notice, queue
 from tests import factories
-from tests.caremap.test_cli import cli_env  # noqa: F401 (fixture)
 from tests.conftest import ON_POSTGRES
 
 MESSAGES = 300
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-async def test_several_workers_send_every_message_once(app, cli_env, smtp_server):  # noqa: F811
+async def test_several_workers_send_every_message_once(app, cli_env, smtp_server):
     agency = await factories.organization()
     await Organization.filter(id=agency.id).update(email="office@agency.example.org")
     listing = await factories.listing(agency)

@@ -21,7 +21,6 @@ from search_index.models import SearchOutbox
 from search_index.outbox import Drainer
 from search_index.query import BackendQuery
 from tests import factories
-from tests.caremap.test_cli import cli_env  # noqa: F401 (fixture)
 from tests.conftest import app_with, asgi_client
 
 
@@ -84,7 +83,7 @@ async def _caremap(*args: str, env: dict[str, str]) -> asyncio.subprocess.Proces
     )
 
 
-async def test_killed_worker_loses_no_update(settings, cli_env, tmp_path: Path):  # noqa: F811
+async def test_killed_worker_loses_no_update(settings, cli_env, tmp_path: Path):
     env = {**cli_env, "OUTBOX_BATCH_SIZE": "10", "OUTBOX_CLAIM_SECONDS": "2"}
     seeding = await _caremap("seed", env=env)
     _out, errors = await seeding.communicate()

@@ -1,0 +1,107 @@
+"""The report charts, drawn on the server as SVG with matplotlib.
+
+Each function returns an SVG document. Pages embed it as an image (`data_uri`), with the same
+numbers in a table under it, so a chart never carries a figure the table does not; an image
+also keeps the page's Content-Security-Policy strict (the SVG's own styles stay inside it).
+Text stays text (`svg.fonttype: none`) and the output is the same for the same numbers.
+"""
+
+import base64
+import io
+from collections.abc import Sequence
+
+from matplotlib import rcParams
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+rcParams["svg.fonttype"] = "none"
+rcParams["svg.hashsalt"] = "caremap"
+rcParams["font.size"] = 10
+
+COLORS = ("#1d5e8c", "#2f8f5b", "#c77b1a", "#b03a48", "#6b5b95", "#7a7a7a")
+WIDTH = 7.5  # inches; the page scales the image to its column
+
+
+def _figure(rows: int) -> tuple[Figure, Axes]:
+    figure = Figure(figsize=(WIDTH, max(2.2, 0.42 * rows + 1.2)), layout="constrained")
+    axes = figure.add_subplot()
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure, axes
+
+
+def _svg(figure: Figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    return buffer.getvalue()
+
+
+def data_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def bars(labels: Sequence[str], values: Sequence[float | None], axis: str) -> str:
+    """Horizontal bars, one per label, top to bottom; a missing value (hidden) draws none."""
+    figure, axes = _figure(len(labels))
+    positions = range(len(labels))
+    shown = [value or 0 for value in values]
+    drawn = axes.barh(positions, shown, color=COLORS[0])
+    axes.bar_label(drawn, labels=[_number(v) for v in values], padding=3)
+    axes.set_yticks(positions, labels=labels)
+    axes.invert_yaxis()
+    axes.set_xlabel(axis)
+    axes.margins(x=0.12)
+    return _svg(figure)
+
+
+def stacked(labels: Sequence[str], series: dict[str, Sequence[float | None]], axis: str) -> str:
+    """Horizontal bars split into parts (the outcomes of each group), with a legend."""
+    figure, axes = _figure(len(labels) + 1)
+    positions = range(len(labels))
+    left = [0.0] * len(labels)
+    for color, (name, values) in zip(COLORS, series.items(), strict=False):
+        widths = [value or 0 for value in values]
+        axes.barh(positions, widths, left=left, color=color, label=name)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    axes.set_yticks(positions, labels=labels)
+    axes.invert_yaxis()
+    axes.set_xlabel(axis)
+    axes.legend(loc="lower right", frameon=False, fontsize=8)
+    return _svg(figure)
+
+
+def lines(periods: Sequence[str], series: dict[str, Sequence[float | None]], axis: str) -> str:
+    """One line per series over the periods (months)."""
+    figure, axes = _figure(8)
+    for color, (name, values) in zip(COLORS, series.items(), strict=False):
+        axes.plot(periods, [v if v is not None else float("nan") for v in values], "o-",
+                  color=color, label=name)  # fmt: skip
+    axes.set_ylabel(axis)
+    axes.set_ylim(bottom=0)
+    axes.tick_params(axis="x", labelrotation=45)
+    axes.legend(frameon=False, fontsize=8)
+    return _svg(figure)
+
+
+def bubbles(points: Sequence[tuple[float, float, float, str]], axis: str) -> str:
+    """A map without tiles: a circle at each place (longitude, latitude), sized by its count
+    and labelled. Places are ZIP code centroids, so nothing finer than a ZIP code shows."""
+    figure, axes = _figure(10)
+    if points:
+        largest = max(count for _, _, count, _ in points) or 1
+        for longitude, latitude, count, label in points:
+            axes.scatter(
+                longitude, latitude, s=80 + 1200 * count / largest, color=COLORS[3], alpha=0.45
+            )
+            axes.annotate(label, (longitude, latitude), ha="center", va="center", fontsize=7)
+        axes.set_aspect("equal", adjustable="datalim")
+        axes.margins(0.15)
+    axes.set_xlabel("longitude")
+    axes.set_ylabel("latitude")
+    axes.set_title(axis, fontsize=9)
+    return _svg(figure)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"

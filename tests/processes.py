@@ -1,0 +1,46 @@
+"""caremap's own command line, run as the separate processes an operator would start."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def clean_env(data_dir: Path) -> dict[str, str]:
+    """This process's environment without caremap's own settings, and a data folder."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "CAREMAP_", "SEARCH_", "SMTP_", "GEOCODER", "MAIL_"))
+    }
+    env["CAREMAP_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def caremap(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run one `caremap` command to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "caremap.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    """Wait for `/healthz` to answer 200; fail early if the server process has ended."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, f"the server ended with {process.returncode}"
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.2)
