@@ -66,7 +66,8 @@ def _print_report(report: LoadReport) -> None:
     created, skipped = report.created, report.skipped
     print(
         f"Demo data: {created['organization']} organizations, {created['service']} services, "
-        f"{created['location']} locations, {created['user']} users created "
+        f"{created['location']} locations, {created['user']} users, "
+        f"{created.get('referral', 0)} past referrals created "
         f"({sum(skipped.values())} records already there)."
     )
     if report.logins:

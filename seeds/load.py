@@ -17,6 +17,7 @@ from directory import details, hsds, service
 from directory.actor import SYSTEM
 from directory.geocoding import Geocoder
 from directory.models import Location, Organization, Service
+from seeds.history import load_history
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -91,4 +92,6 @@ async def load_accounts(*, report: LoadReport | None = None) -> LoadReport:
 
 async def load_demo(*, geocoder: Geocoder) -> LoadReport:
     report = await load_catalog(geocoder=geocoder)
-    return await load_accounts(report=report)
+    report = await load_accounts(report=report)
+    report.created["referral"] = await load_history()  # after the accounts: it names them
+    return report

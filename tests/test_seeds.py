@@ -8,11 +8,15 @@ import jsonschema
 import pytest
 
 from caremap.accounts.models import User
+from caremap.reports import REPORTS
 from directory import serialize, service
 from directory.geocoding import Geocoder, zip_info
 from directory.models import Organization, Service
 from directory.taxonomy import BY_CODE, TOP_LEVEL
-from seeds.load import load_accounts, load_catalog, load_demo, read_documents
+from referrals.models import Referral
+from search_index.models import UnmetSearch
+from seeds.load import load_catalog, load_demo, read_documents
+from tests import factories
 
 HSDS = Path(__file__).resolve().parents[2] / "shared" / "hsds-3.0" / "schema" / "compiled"
 
@@ -76,15 +80,36 @@ async def test_loading_twice_changes_nothing(app):
         await Service.all().count(),
         await User.all().count(),
     )
-    second = await load_catalog(geocoder=Geocoder())
-    await load_accounts(report=second)
+    assert first.created["referral"] == 240
+    history = (await Referral.all().count(), await UnmetSearch.all().count())
+    second = await load_demo(geocoder=Geocoder())
     assert sum(second.created.values()) == 0
+    assert (await Referral.all().count(), await UnmetSearch.all().count()) == history
     assert second.logins == []
     assert (
         await Organization.all().count(),
         await Service.all().count(),
         await User.all().count(),
     ) == counts
+
+
+async def test_every_report_has_figures_on_the_demo_data(app, client):
+    """The demo year fills every table of every report in the district's view, and its shape is
+    a believable one: most referrals answered, most of those ending with the service given."""
+    await load_demo(geocoder=Geocoder())
+    lead = await factories.user(await Organization.filter(kind="provider").first(), "admin")
+    await factories.login(client, lead)
+    for name in REPORTS:
+        response = await client.get(f"/api/reports/{name}")
+        assert response.status_code == 200, response.text
+        for table in response.json()["tables"]:
+            if table["key"] == "open_problems":
+                continue  # the demo reports no problems
+            assert table["rows"], f"{name}: {table['key']} is empty"
+    [rates] = (await client.get("/api/reports/outcomes")).json()["tables"][0]["rows"]
+    assert rates["made"] == 240
+    assert 0.8 < rates["closure_rate"] <= 1
+    assert 0.4 < rates["delivered_rate"] < 0.8
 
 
 async def test_api_documents_validate_against_hsds(app, client):

@@ -102,3 +102,14 @@ async def test_refer_accept_complete_and_see_the_outcome(live_server, browser):
     await assert_accessible(partner)
     await specialist.goto(live_server.url + "/referrals?lang=es")
     assert "Derivaciones de su escuela" in await specialist.content()
+    # The school's reports over the demo history and this referral: charts over tables.
+    for report in ("outcomes", "needs", "unmet"):
+        await specialist.goto(live_server.url + f"/reports/{report}?lang=en")
+        chart = specialist.locator("figure img").first
+        assert await chart.evaluate("image => image.complete && image.naturalWidth > 0")
+        assert "table below" in (await chart.get_attribute("alt") or "")
+        await snapshot(specialist, f"report-{report}")
+        await assert_accessible(specialist)
+        if report == "outcomes":
+            made = specialist.locator('tr:has(th[scope="row"]:text-is("Made")) td').first
+            assert int((await made.inner_text()).strip()) >= 100  # the demo year and this one
