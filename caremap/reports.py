@@ -34,17 +34,12 @@ from directory.errors import Invalid, NotFound, Unauthenticated
 from directory.freshness import FreshnessRules, catalog_health
 from directory.geocoding import zip_info
 from directory.http import actor_of, query_uuid
+from directory.i18n import N_
 from directory.models import OrganizationKind
 from directory.taxonomy import BY_CODE, CATEGORIES, TOP_LEVEL
 from referrals import reports as figures
 from referrals.lifecycle import REJECTION_REASONS
 from search_index.service import unmet_searches
-
-
-def N_(message: str) -> str:
-    """Marks a label for extraction; pages translate it where they show it."""
-    return message
-
 
 REPORTS = {
     "outcomes": N_("Outcomes"),

@@ -14,6 +14,12 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction (`pybabel extract` knows the name); it is translated
+    where it is shown."""
+    return message
+
+
 @functools.cache
 def catalog(locales: Path, language: str) -> gettext.NullTranslations:
     """The translations for `language` in the folder `locales` (none: the English source)."""

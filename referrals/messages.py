@@ -15,16 +15,11 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
-from directory.i18n import catalog
+from directory.i18n import N_, catalog
 from directory.i18n import languages as i18n_languages
 from referrals.notify import Notice
 
 LOCALES = Path(__file__).parent / "locales"
-
-
-def N_(message: str) -> str:
-    """Marks a message for extraction; it is translated where it is used."""
-    return message
 
 
 LABELS = {

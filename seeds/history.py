@@ -150,7 +150,7 @@ async def _referral(
         contact_method="school",
         **fields,
     )
-    await Referral.filter(id=referral.id).update(created_at=sent, updated_at=steps[-1][1])
+    await Referral.filter(id=referral.id).update(updated_at=steps[-1][1])
     await Consent.create(
         referral=referral,
         given_by="guardian",
@@ -159,6 +159,13 @@ async def _referral(
         shares=list(SHARABLE),
         recorded_by=specialist,
     )
+    await write_timeline(referral, steps)
+
+
+async def write_timeline(referral: Referral, steps: list[tuple[S, datetime]]) -> None:
+    """The referral's timeline as it happened: an event per (status, when), the first being
+    its sending. Events are dated when written, so each is dated again after."""
+    await Referral.filter(id=referral.id).update(created_at=steps[0][1])
     previous = None
     for step, when in steps:
         event = await ReferralEvent.create(

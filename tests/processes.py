@@ -44,3 +44,19 @@ def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 60)
         assert process.poll() is None, f"the server ended with {process.returncode}"
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.2)
+
+
+def sign_in(url: str, email: str, password: str) -> httpx.Client:
+    """A client of the running server, signed in with a session cookie."""
+    client = httpx.Client(base_url=url, timeout=30)
+    response = client.post("/api/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return client
+
+
+def api_token(url: str, email: str, password: str) -> str:
+    """A new API token of that user, from the running server."""
+    with sign_in(url, email, password) as client:
+        created = client.post("/api/tokens", json={"name": "tests"})
+        assert created.status_code == 201, created.text
+        return created.json()["token"]

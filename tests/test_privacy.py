@@ -13,14 +13,12 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import tantivy
 
-from tests.processes import caremap, wait_until_serving
+from tests.processes import caremap, sign_in, wait_until_serving
 from tests.smtp import SmtpServer, all_text, free_port
 
 PASSWORD = "privacy-test-password-1"
@@ -42,24 +40,10 @@ def _add_user(env: dict[str, str], email: str, role: str, organization: str) -> 
     assert added.returncode == 0, added.stdout + added.stderr
 
 
-def _signed_in(url: str, email: str) -> httpx.Client:
-    client = httpx.Client(base_url=url, timeout=30)
-    response = client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return client
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_personal_details_stay_out_of_logs_mail_addresses_and_the_index(
-    cli_env: dict[str, str], tmp_path: Path, smtp: SmtpServer
+    cli_env: dict[str, str], tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
+    smtp = smtp_server
     env = {
         **cli_env,
         "LOG_LEVEL": "DEBUG",
@@ -129,8 +113,8 @@ def _walk_the_loop(url: str, env: dict[str, str], smtp: SmtpServer) -> list[str]
     listing = next(item for item in listings if item["accepts_referrals"])
     _add_user(env, "specialist@privacy.example.org", "specialist", SCHOOL)
     _add_user(env, "partner@privacy.example.org", "partner", listing["organization_id"])
-    specialist = _signed_in(url, "specialist@privacy.example.org")
-    partner = _signed_in(url, "partner@privacy.example.org")
+    specialist = sign_in(url, "specialist@privacy.example.org", PASSWORD)
+    partner = sign_in(url, "partner@privacy.example.org", PASSWORD)
     answered: list[str] = [listing["id"]]
 
     with httpx.Client(base_url=url, timeout=30) as family:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import ON_POSTGRES
-from tests.processes import caremap, wait_until_serving
+from tests.processes import api_token, caremap, sign_in, wait_until_serving
 from tests.smtp import free_port
 
 CLIENTS = 6
@@ -118,13 +118,9 @@ def test_the_app_survives_a_database_restart(cli_env, tmp_path: Path) -> None:
     answers = Answers()
     try:
         wait_until_serving(url, server)
-        with httpx.Client(base_url=url) as setup:
-            signed_in = setup.post(
-                "/api/auth/login", json={"email": "restart@example.org", "password": PASSWORD}
-            )
-            assert signed_in.status_code == 200, signed_in.text
-            token = setup.post("/api/tokens", json={"name": "restart"}).json()["token"]
-            partner = signed_in.json()["organization_id"]
+        token = api_token(url, "restart@example.org", PASSWORD)
+        with sign_in(url, "restart@example.org", PASSWORD) as setup:
+            partner = setup.get("/api/auth/me").json()["organization_id"]
             listings = setup.get("/api/services", params={"organization_id": partner}).json()
             service_id = listings["contents"][0]["id"]
         clients = [

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -30,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 from caremap.app import create_app
 from caremap.settings import Settings
 from tests.conftest import ON_POSTGRES, TEST_DATABASE, _admin, _with_database
-from tests.processes import caremap, clean_env, wait_until_serving
+from tests.processes import api_token, caremap, clean_env, wait_until_serving
 from tests.smtp import free_port
 
 CHECKS = [
@@ -85,12 +84,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(url, process)
-        with httpx.Client(base_url=url) as client:
-            login = client.post(
-                "/api/auth/login", json={"email": "fuzz-admin@example.org", "password": PASSWORD}
-            )
-            assert login.status_code == 200, login.text
-            token = client.post("/api/tokens", json={"name": "fuzzing"}).json()["token"]
+        token = api_token(url, "fuzz-admin@example.org", PASSWORD)
         yield Server(url, {"Authorization": f"Bearer {token}"})
     finally:
         process.terminate()

@@ -33,8 +33,9 @@ from asgi_lifespan import LifespanManager
 
 from caremap.app import create_app
 from directory.models import ProblemKind, ProblemReport, Service
-from referrals.models import Referral, ReferralEvent
+from referrals.models import Referral
 from search_index.models import UnmetSearch
+from seeds.history import write_timeline
 from tests import factories
 from tests.conftest import asgi_client
 
@@ -62,17 +63,7 @@ async def sent(world, partner, school, needs, steps, **fields):
         contact_method="school",
         **fields,
     )
-    await Referral.filter(id=referral.id).update(created_at=steps[0][1])
-    previous = None
-    for status, when in steps:
-        event = await ReferralEvent.create(
-            referral=referral,
-            kind="created" if previous is None else "transition",
-            from_status=previous,
-            to_status=status,
-        )
-        await ReferralEvent.filter(id=event.id).update(created_at=when)
-        previous = status
+    await write_timeline(referral, steps)
     return referral
 
 
