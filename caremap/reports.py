@@ -49,6 +49,7 @@ REPORTS = {
     "catalog": N_("Catalog health"),
 }
 DEFAULT_DAYS = 365
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)  # a period's bounds, far from overflow
 
 
 @dataclass(frozen=True)
@@ -520,9 +521,12 @@ def query_date(request: Request, name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         raise Invalid({name: "a date such as 2026-11-23"}) from None
+    if not EARLIEST <= value <= LATEST:
+        raise Invalid({name: f"a date from {EARLIEST} to {LATEST}"})
+    return value
 
 
 def scope_of(request: Request) -> Scope:

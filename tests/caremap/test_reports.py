@@ -380,6 +380,7 @@ async def test_bad_report_requests_are_refused_by_name(app, world):
                 "table": {"table": "everything"},
             }.items()
         }
+        far = await client.get("/api/reports/outcomes", params={"to": "9999-12-31"})
         reversed_period = await client.get(
             "/api/reports/speed", params={"from": "2026-05-01", "to": "2026-04-01"}
         )
@@ -387,5 +388,7 @@ async def test_bad_report_requests_are_refused_by_name(app, world):
     for name, response in refused.items():
         assert response.status_code == 422, name
         assert name in response.json()["fields"], response.json()
+    assert far.status_code == 422
+    assert far.json()["fields"]["to"] == "a date from 2000-01-01 to 2099-12-31"
     assert reversed_period.status_code == 422
     assert "from" in reversed_period.json()["fields"]
