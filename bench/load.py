@@ -26,6 +26,7 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
+import asyncpg
 import httpx
 from tortoise import Tortoise
 
@@ -62,13 +63,23 @@ NEXT_MOVE = {
 }
 
 
-async def prepare(data_dir: Path, listings: int) -> dict[str, object]:
+async def fresh_database(url: str | None, data_dir: Path) -> str:
+    """A new SQLite file in the data folder, or the named PostgreSQL database made anew."""
+    if not url:
+        return f"sqlite://{data_dir / 'caremap.sqlite3'}"
+    base, _, name = url.rpartition("/")
+    admin = await asyncpg.connect(f"{base}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return url
+
+
+async def prepare(data_dir: Path, database_url: str, listings: int) -> dict[str, object]:
     """The catalog, its index, and the two accounts the writes use."""
-    settings = replace(
-        load_settings(env_file=None),
-        data_dir=data_dir,
-        database_url=f"sqlite://{data_dir / 'caremap.sqlite3'}",
-    )
+    settings = replace(load_settings(env_file=None), data_dir=data_dir, database_url=database_url)
     await db.upgrade(settings)
     await Tortoise.init(config=db.tortoise_config(settings.database_url))
     try:
@@ -255,14 +266,19 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--warm-up", type=float, default=10, help="seconds of mix before measuring")
+    parser.add_argument(
+        "--database",
+        help="a PostgreSQL URL whose database is dropped and made anew (default: SQLite)",
+    )
     args = parser.parse_args()
 
     data_dir = ROOT / "bench-results" / "load-data"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
-    os.environ.update({"CAREMAP_DATA_DIR": str(data_dir), "DATABASE_URL": ""})
+    database_url = await fresh_database(args.database, data_dir)
+    os.environ.update({"CAREMAP_DATA_DIR": str(data_dir), "DATABASE_URL": database_url})
     print(f"building {args.listings} listings...", flush=True)
-    fixtures = await prepare(data_dir, args.listings)
+    fixtures = await prepare(data_dir, database_url, args.listings)
 
     env = {
         **os.environ,
@@ -302,6 +318,7 @@ async def main() -> None:
     }
     result = {
         "machine": f"{os.cpu_count()} cores, {sys.platform}",
+        "database": "postgresql" if database_url.startswith("postgres") else "sqlite",
         "listings": args.listings,
         "workers": args.workers,
         "clients": args.clients,

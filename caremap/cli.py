@@ -22,6 +22,7 @@ from tqdm import tqdm
 from caremap import db
 from caremap.accounts import service as accounts
 from caremap.accounts.models import User
+from caremap.db import UNREACHABLE
 from caremap.mail import mail_loops
 from caremap.search import backend_for, drainer_for, install_change_listeners
 from caremap.settings import Settings, load_settings
@@ -147,7 +148,10 @@ async def _retry_geocodes(settings: Settings, stop: asyncio.Event) -> None:
     geocoder = _geocoder(settings)
     while not stop.is_set():
         if settings.geocoder:
-            await retry_pending_geocodes(geocoder=geocoder)
+            try:
+                await retry_pending_geocodes(geocoder=geocoder)
+            except UNREACHABLE as error:  # the database is away: try again next round
+                logging.getLogger(__name__).warning("geocode retry skipped: %s", error)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=GEOCODE_RETRY_SECONDS)
 

@@ -28,6 +28,8 @@ APP_LABEL = "models"
 
 # What a query raises when the database cannot be reached: refused or dropped connections, a
 # server shutting down or starting up, no connection slots left. Requests answer these with 503.
+# asyncpg's InternalClientError is here because a connection the server dropped mid-query fails
+# that way when the pool resets it ("another operation is in progress"), as the restart test saw.
 UNREACHABLE: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
@@ -35,7 +37,19 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.InternalClientError,
 )
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` means the database cannot be reached, itself or as what it was raised
+    while handling (a rollback on a connection the server already closed, say)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, UNREACHABLE):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.exceptions import DoesNotExist, IntegrityError
 
-from caremap.db import UNREACHABLE
+from caremap.db import unreachable
 from caremap.templating import templates
 from directory.errors import DomainError
 
@@ -114,8 +114,8 @@ class DatabaseUnavailable:
 
         try:
             await self.app(scope, receive, send_tracked)
-        except UNREACHABLE as error:
-            if started:
+        except Exception as error:
+            if started or not unreachable(error):
                 raise
             logger.warning("database unreachable (%s) on %s", type(error).__name__, scope["path"])
             request = Request(scope)

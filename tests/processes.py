@@ -1,9 +1,11 @@
 """caremap's own command line, run as the separate processes an operator would start."""
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -46,17 +48,18 @@ def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 60)
         time.sleep(0.2)
 
 
-def sign_in(url: str, email: str, password: str) -> httpx.Client:
-    """A client of the running server, signed in with a session cookie."""
-    client = httpx.Client(base_url=url, timeout=30)
-    response = client.post("/api/auth/login", json={"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    return client
+@contextlib.contextmanager
+def signed_in(url: str, email: str, password: str) -> Iterator[httpx.Client]:
+    """A client of the running server, signed in with a session cookie, closed afterwards."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        response = client.post("/api/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        yield client
 
 
 def api_token(url: str, email: str, password: str) -> str:
     """A new API token of that user, from the running server."""
-    with sign_in(url, email, password) as client:
+    with signed_in(url, email, password) as client:
         created = client.post("/api/tokens", json={"name": "tests"})
-        assert created.status_code == 201, created.text
-        return created.json()["token"]
+    assert created.status_code == 201, created.text
+    return created.json()["token"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import tantivy
 
-from tests.processes import caremap, sign_in, wait_until_serving
+from tests.processes import caremap, signed_in, wait_until_serving
 from tests.smtp import SmtpServer, all_text, free_port
 
 PASSWORD = "privacy-test-password-1"
@@ -106,15 +106,28 @@ def _indexed_documents(root: Path) -> str:
 
 
 def _walk_the_loop(url: str, env: dict[str, str], smtp: SmtpServer) -> list[str]:
-    """The family asks, the specialist refers, the agency works and closes the referral; bad
-    input carrying the same details is sent on the way. Returns the referred listing's id, then
-    every address the app answered with."""
+    """Adds a specialist and a partner, and walks the loop with them signed in."""
     listings = httpx.get(f"{url}/api/services", params={"per_page": 100}).json()["contents"]
     listing = next(item for item in listings if item["accepts_referrals"])
     _add_user(env, "specialist@privacy.example.org", "specialist", SCHOOL)
     _add_user(env, "partner@privacy.example.org", "partner", listing["organization_id"])
-    specialist = sign_in(url, "specialist@privacy.example.org", PASSWORD)
-    partner = sign_in(url, "partner@privacy.example.org", PASSWORD)
+    with (
+        signed_in(url, "specialist@privacy.example.org", PASSWORD) as specialist,
+        signed_in(url, "partner@privacy.example.org", PASSWORD) as partner,
+    ):
+        return _refer_and_work(url, smtp, listing, specialist, partner)
+
+
+def _refer_and_work(
+    url: str,
+    smtp: SmtpServer,
+    listing: dict,
+    specialist: httpx.Client,
+    partner: httpx.Client,
+) -> list[str]:
+    """The family asks, the specialist refers, the agency works and closes the referral; bad
+    input carrying the same details is sent on the way. Returns the referred listing's id, then
+    every address the app answered with."""
     answered: list[str] = [listing["id"]]
 
     with httpx.Client(base_url=url, timeout=30) as family:
@@ -189,6 +202,4 @@ def _walk_the_loop(url: str, env: dict[str, str], smtp: SmtpServer) -> list[str]
     deadline = time.monotonic() + 60  # ...and the worker sends the mail about them
     while len(smtp.messages) < 3 and time.monotonic() < deadline:
         time.sleep(0.2)
-    specialist.close()
-    partner.close()
     return answered

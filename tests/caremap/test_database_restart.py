@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import ON_POSTGRES
-from tests.processes import api_token, caremap, sign_in, wait_until_serving
+from tests.processes import api_token, caremap, signed_in, wait_until_serving
 from tests.smtp import free_port
 
 CLIENTS = 6
@@ -119,7 +119,7 @@ def test_the_app_survives_a_database_restart(cli_env, tmp_path: Path) -> None:
     try:
         wait_until_serving(url, server)
         token = api_token(url, "restart@example.org", PASSWORD)
-        with sign_in(url, "restart@example.org", PASSWORD) as setup:
+        with signed_in(url, "restart@example.org", PASSWORD) as setup:
             partner = setup.get("/api/auth/me").json()["organization_id"]
             listings = setup.get("/api/services", params={"organization_id": partner}).json()
             service_id = listings["contents"][0]["id"]
