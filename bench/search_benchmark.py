@@ -11,9 +11,11 @@ table on stdout. Nothing here is a test: it measures and reports.
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -25,6 +27,7 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tortoise import Tortoise, connections
@@ -72,14 +75,14 @@ CHICAGO = (41.70, 42.05, -87.90, -87.55)
 
 
 async def fill_catalog(count: int) -> None:
-    """Bulk-insert `count` services, each at its own location, over the metro."""
+    """Bulk-insert `count` services, each at its own location, over the metro (SQLite or
+    PostgreSQL: rows hold Python values, which `_insert` adapts to the database's driver)."""
     rng = random.Random(count)
     kinds = list(SERVICE_KINDS.items())
     codes = [c.code for c in CATEGORIES if c.parent]
-    connection = connections.get("default")
-    organizations = [str(uuid.uuid4()) for _ in range(max(1, count // 20))]
-    now = datetime.now(UTC).isoformat()
-    await connection.execute_many(
+    organizations = [uuid.uuid4() for _ in range(max(1, count // 20))]
+    now = datetime.now(UTC)
+    await _insert(
         "INSERT INTO organization (id, name, description, kind, version, created_at, updated_at)"
         " VALUES (?, ?, '', 'provider', 1, ?, ?)",
         [[o, f"Agency {i}", now, now] for i, o in enumerate(organizations)],
@@ -88,7 +91,7 @@ async def fill_catalog(count: int) -> None:
         services, locations, links, categories = [], [], [], []
         for number in range(start, min(count, start + 5000)):
             code, kind = kinds[number % len(kinds)]
-            service_id, location_id = str(uuid.uuid4()), str(uuid.uuid4())
+            service_id, location_id = uuid.uuid4(), uuid.uuid4()
             organization = organizations[number % len(organizations)]
             services.append(
                 [
@@ -97,9 +100,9 @@ async def fill_catalog(count: int) -> None:
                     f"{kind[0]} {number}",
                     kind[1],
                     kind[2],
-                    int(kind[5]),
+                    bool(kind[5]),
                     json.dumps(["en", "es"] if number % 3 else ["en"]),
-                    int(kind[7]),
+                    bool(kind[7]),
                     now,
                     now,
                 ]
@@ -109,27 +112,43 @@ async def fill_catalog(count: int) -> None:
             locations.append(
                 [location_id, organization, f"{number} W Test St", latitude, longitude, now, now]
             )
-            links.append([str(uuid.uuid4()), service_id, location_id])
-            categories.append([service_id, str(category_id(code if code in codes else "meals"))])
-        await connection.execute_many(
+            links.append([uuid.uuid4(), service_id, location_id])
+            categories.append([service_id, category_id(code if code in codes else "meals")])
+        await _insert(
             "INSERT INTO service (id, organization_id, name, description, eligibility_description,"
             " free, languages, accepts_referrals, status, intake_state, version, created_at,"
             " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', 'open', 1, ?, ?)",
             services,
         )
-        await connection.execute_many(
+        await _insert(
             "INSERT INTO location (id, organization_id, address_1, city, state_province,"
             " postal_code, country, latitude, longitude, location_type, geocode_status, version,"
             " created_at, updated_at) VALUES (?, ?, ?, 'Chicago', 'IL', '60623', 'US', ?, ?,"
             " 'physical', 'ok', 1, ?, ?)",
             locations,
         )
-        await connection.execute_many(
+        await _insert(
             "INSERT INTO service_at_location (id, service_id, location_id) VALUES (?, ?, ?)", links
         )
-        await connection.execute_many(
+        await _insert(
             "INSERT INTO service_category (service_id, taxonomyterm_id) VALUES (?, ?)", categories
         )
+
+
+async def _insert(sql: str, rows: list[list[Any]]) -> None:
+    """Insert many rows with `?` placeholders: as they are on PostgreSQL (asyncpg takes UUIDs,
+    datetimes and booleans, and numbers its placeholders), as text and integers on SQLite."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        numbers = itertools.count(1)
+        await connection.execute_many(re.sub(r"\?", lambda _: f"${next(numbers)}", sql), rows)
+        return
+    adapted = [
+        [str(v) if isinstance(v, uuid.UUID) else v.isoformat() if isinstance(v, datetime) else v
+         for v in row]
+        for row in rows
+    ]  # fmt: skip
+    await connection.execute_many(sql, adapted)
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

@@ -72,9 +72,6 @@ class Table:
     hidden: list[tuple[int, str]] = field(default_factory=list)  # (row, column) kept back
     hides_below: int | None = None  # set when the privacy rule applied to this table
 
-    def counts(self) -> list[Column]:
-        return [c for c in self.columns if c.kind == "count"]
-
 
 @dataclass(frozen=True)
 class Words:
