@@ -33,7 +33,7 @@ from directory.actor import Actor, Role
 from directory.errors import Invalid, NotFound, Unauthenticated
 from directory.freshness import FreshnessRules, catalog_health
 from directory.geocoding import zip_info
-from directory.http import actor_of, query_uuid
+from directory.http import actor_of, query_date, query_uuid
 from directory.i18n import N_
 from directory.models import OrganizationKind
 from directory.taxonomy import BY_CODE, CATEGORIES, TOP_LEVEL
@@ -513,19 +513,6 @@ def _now() -> datetime:
 FIGURES = ("count", "rate", "number")
 
 
-def query_date(request: Request, name: str) -> date | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    try:
-        value = date.fromisoformat(raw)
-    except ValueError:
-        raise Invalid({name: "a date such as 2026-11-23"}) from None
-    if not EARLIEST <= value <= LATEST:
-        raise Invalid({name: f"a date from {EARLIEST} to {LATEST}"})
-    return value
-
-
 def scope_of(request: Request) -> Scope:
     """The caller and the filters from the query: `from` and `to` (dates, both included;
     default the last year), `school`, `partner` (organization ids) and `category` (a code)."""
@@ -533,8 +520,8 @@ def scope_of(request: Request) -> Scope:
     if actor is None:
         raise Unauthenticated("Sign in to read reports.")
     today = _now().date()
-    end = query_date(request, "to") or today
-    start = query_date(request, "from") or end - timedelta(days=DEFAULT_DAYS - 1)
+    end = query_date(request, "to", EARLIEST, LATEST) or today
+    start = query_date(request, "from", EARLIEST, LATEST) or end - timedelta(days=DEFAULT_DAYS - 1)
     errors = {}
     if start > end:
         errors["from"] = "must not be after 'to'"

@@ -4,7 +4,7 @@ They hold no business rule; they turn an HTTP request into the plain values serv
 """
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -119,6 +119,20 @@ def query_int(
         raise Invalid({name: "must be a whole number"}) from None
     if not minimum <= value <= maximum:
         raise Invalid({name: f"must be from {minimum} to {maximum}"})
+    return value
+
+
+def query_date(request: Request, name: str, earliest: date, latest: date) -> date | None:
+    """A calendar date query parameter within bounds, or a 422 naming it."""
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        raise Invalid({name: "a date such as 2026-11-23"}) from None
+    if not earliest <= value <= latest:
+        raise Invalid({name: f"a date from {earliest} to {latest}"})
     return value
 
 
