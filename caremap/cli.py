@@ -22,7 +22,6 @@ from tqdm import tqdm
 from caremap import db
 from caremap.accounts import service as accounts
 from caremap.accounts.models import User
-from caremap.db import UNREACHABLE
 from caremap.mail import mail_loops
 from caremap.search import backend_for, drainer_for, install_change_listeners
 from caremap.settings import Settings, load_settings
@@ -150,7 +149,10 @@ async def _retry_geocodes(settings: Settings, stop: asyncio.Event) -> None:
         if settings.geocoder:
             try:
                 await retry_pending_geocodes(geocoder=geocoder)
-            except UNREACHABLE as error:  # the database is away: try again next round
+            except Exception as error:
+                if not db.unreachable(error):
+                    raise
+                # The database is away: try again next round.
                 logging.getLogger(__name__).warning("geocode retry skipped: %s", error)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=GEOCODE_RETRY_SECONDS)

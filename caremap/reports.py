@@ -69,6 +69,10 @@ class Table:
     columns: list[Column]
     rows: list[dict[str, Any]]
     chart: Callable[["Table", "Words"], str] | None = None
+    # Whose figures these are, for the privacy rule: "referrals" (families'; hidden in an
+    # admin's district view), "public" (the public's searches; always hidden) or "listings"
+    # (not about families; never hidden). A new table is about families unless it says not.
+    about: str = "referrals"
     hidden: list[tuple[int, str]] = field(default_factory=list)  # (row, column) kept back
     hides_below: int | None = None  # set when the privacy rule applied to this table
 
@@ -193,8 +197,7 @@ async def outcomes(scope: Scope) -> list[Table]:
             {
                 "month": month,
                 **{stage: getattr(counts, stage) for stage in STAGES},
-                "closure_rate": counts.rate(counts.closed),
-                "delivered_rate": counts.rate(counts.delivered),
+                **_loop_rates(counts),
             }
             for month, counts in months.items()
         ],
@@ -222,12 +225,19 @@ async def outcomes(scope: Scope) -> list[Table]:
                 "made": total.made,
                 "closed": total.closed,
                 "delivered": total.delivered,
-                "closure_rate": total.rate(total.closed),
-                "delivered_rate": total.rate(total.delivered),
+                **_loop_rates(total),
             }
         ],
     )
     return [rates, funnel, reasons, monthly]
+
+
+def _loop_rates(counts: figures.Funnel) -> dict[str, float | None]:
+    """The shares of referrals made that closed with a final outcome and that were served."""
+    return {
+        "closure_rate": counts.rate(counts.closed),
+        "delivered_rate": counts.rate(counts.delivered),
+    }
 
 
 SPEED_COLUMNS = [
@@ -364,6 +374,7 @@ async def unmet(scope: Scope) -> list[Table]:
             for (category, zip_code), count in sorted(searches.items(), key=_by_count)
         ],
         chart=lambda t, w: _map(t, "searches", w.gettext(N_("searches by ZIP code"))),
+        about="public",
     )
     away_table = Table(
         "turned_away",
@@ -431,6 +442,7 @@ async def catalog_report(scope: Scope) -> list[Table]:
                 "stale": sum(health.stale.values()),
             }
         ],
+        about="listings",
     )
     by_organization = Table(
         "stale_by_organization",
@@ -454,6 +466,7 @@ async def catalog_report(scope: Scope) -> list[Table]:
             [row["stale"] for row in t.rows[:15]],
             w.gettext(N_("stale listings")),
         ),
+        about="listings",
     )
     problems = Table(
         "open_problems",
@@ -470,6 +483,7 @@ async def catalog_report(scope: Scope) -> list[Table]:
             ),
             key=lambda row: (-row["reports"], row["organization"], row["kind"]),
         ),
+        about="listings",
     )
     return [summary, by_organization, problems]
 
@@ -481,14 +495,6 @@ BUILDERS = {
     "unmet": unmet,
     "catalog": catalog_report,
 }
-# Tables about families' referrals hide small counts in an admin's district view; the public's
-# unmet searches always do; the catalog's listings are not about families and never do.
-REFERRAL_TABLES = frozenset(
-    {"funnel", "declined", "by_month", "rates", "speed", "overdue", "speed_by_category",
-     "speed_by_partner", "by_category", "by_subcategory", "by_school", "by_partner",
-     "turned_away"}
-)  # fmt: skip
-PUBLIC_TABLES = frozenset({"unmet_searches"})
 
 
 async def build(name: str, scope: Scope) -> list[Table]:
@@ -497,7 +503,7 @@ async def build(name: str, scope: Scope) -> list[Table]:
         raise NotFound(f"No report named {name!r}; reports: {', '.join(BUILDERS)}.")
     tables = await BUILDERS[name](scope)
     for table in tables:
-        shared = table.key in PUBLIC_TABLES or (table.key in REFERRAL_TABLES and scope.district)
+        shared = table.about == "public" or (table.about == "referrals" and scope.district)
         if shared and scope.min_count > 1:  # 1 hides nothing: the rule is off
             suppress(table, scope.min_count)
             table.hides_below = scope.min_count
@@ -598,10 +604,9 @@ async def api_report(request: Request) -> Response:
     tables = await build(name, scope)
     wanted = request.query_params.get("table")
     if wanted:
+        if wanted not in {table.key for table in tables}:
+            raise Invalid({"table": f"one of {', '.join(t.key for t in tables)}"})
         tables = [table for table in tables if table.key == wanted]
-        if not tables:
-            keys = ", ".join(t.key for t in await build(name, scope))
-            raise Invalid({"table": f"one of {keys}"})
     if form == "csv":
         text = table_csv(tables[0]) if wanted else long_csv(tables)
         filename = f"caremap-{name}-{wanted or 'all'}-{scope.filters.start:%Y%m%d}.csv"
@@ -656,7 +661,6 @@ async def report_page(request: Request) -> Response:
     shown = [
         {
             "table": table,
-            "document": table_document(table),
             "chart": charts.data_uri(table.chart(table, words)) if table.chart else None,
         }
         for table in tables

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from asgi_csrf import asgi_csrf
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -129,17 +129,15 @@ class SameOriginApi:
             return False
         if not scope["path"].startswith(("/api/", "/hsds/")):
             return False
-        headers = {name.lower(): value for name, value in scope.get("headers", [])}
-        if b"authorization" in headers:
+        headers = Headers(scope=scope)
+        if "authorization" in headers:
             return False
-        fetch_site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
-        if fetch_site in ("cross-site", "same-site"):
+        if headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site"):
             return True
-        origin = headers.get(b"origin", b"").decode("latin-1").lower()
+        origin = headers.get("origin", "").lower()
         if not origin:
             return False
-        host = headers.get(b"host", b"").decode("latin-1").lower()
-        own = {self.origin, f"{scope.get('scheme', 'http')}://{host}"}
+        own = {self.origin, f"{scope.get('scheme', 'http')}://{headers.get('host', '').lower()}"}
         return origin not in own
 
 

@@ -5,6 +5,7 @@ them to the `taxonomy_term` table with stable ids (uuid5 of the code), so every 
 every HSDS export names a category with the same id.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID, uuid5
 
@@ -295,3 +296,13 @@ def expand_with_parents(codes: list[str]) -> set[str]:
         if parent:
             expanded.add(parent)
     return expanded
+
+
+def top_levels(codes: Iterable[str]) -> list[str]:
+    """The top-level categories of the known codes among `codes`, each once, sorted."""
+    return sorted({BY_CODE[code].parent or code for code in codes if code in BY_CODE})
+
+
+def within(category: str, codes: Iterable[str]) -> bool:
+    """Whether any known code among `codes` is `category` or one of its subcategories."""
+    return category in expand_with_parents([code for code in codes if code in BY_CODE])

@@ -17,13 +17,14 @@ from uuid import UUID
 
 import numpy
 from tortoise.expressions import Subquery
+from tortoise.queryset import QuerySet
 
 from directory.actor import Actor
 from directory.models import Location
-from directory.taxonomy import BY_CODE, expand_with_parents
+from directory.taxonomy import BY_CODE, top_levels, within
 from referrals import access
 from referrals.lifecycle import FINAL, REJECTION_REASONS
-from referrals.models import ReferralEvent
+from referrals.models import Referral, ReferralEvent
 from referrals.models import ReferralStatus as S
 from referrals.service import overdue_at
 
@@ -43,7 +44,6 @@ REACHED = {"received": 1, "accepted": 2, "in_progress": 3}
 ANSWERS = frozenset({S.RECEIVED, S.ACCEPTED, S.REJECTED})
 DELIVERED = frozenset({"service_provided", "partially_provided"})
 TURNED_AWAY = ("no_capacity", "out_of_area")
-OPEN = "open"
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Sent:
     @property
     def categories(self) -> list[str]:
         """The top-level categories of its needs, each once."""
-        return sorted({BY_CODE[code].parent or code for code in self.needs if code in BY_CODE})
+        return top_levels(self.needs)
 
     @property
     def subcategories(self) -> list[str]:
@@ -103,11 +103,12 @@ class Sent:
 
 async def sent_referrals(actor: Actor, filters: Filters) -> list[Sent]:
     """The referrals in the caller's view sent within the period, with their timelines read."""
-    query = access.visible_referrals(actor).exclude(status=S.DRAFT)
-    if filters.school_id:
-        query = query.filter(referring_organization_id=filters.school_id)
-    if filters.partner_id:
-        query = query.filter(receiving_organization_id=filters.partner_id)
+    # Sent on or after creation, so nothing created after the period can have been sent in it.
+    query = (
+        _narrowed(access.visible_referrals(actor), filters)
+        .filter(created_at__lt=filters.end)
+        .exclude(status=S.DRAFT)
+    )
     rows = await query.values(
         "id",
         "status",
@@ -119,7 +120,10 @@ async def sent_referrals(actor: Actor, filters: Filters) -> list[Sent]:
         "created_at",
     )
     events = await (
-        ReferralEvent.filter(referral_id__in=Subquery(query.values("id")), to_status__isnull=False)
+        ReferralEvent.filter(
+            referral_id__in=Subquery(query.values("id")),
+            to_status__isnull=False,
+        )
         .order_by("id")
         .values("referral_id", "to_status", "created_at")
     )
@@ -131,12 +135,19 @@ async def sent_referrals(actor: Actor, filters: Filters) -> list[Sent]:
         referral = _read(row, timelines[row["id"]])
         if not filters.start <= referral.sent_at < filters.end:
             continue
-        if filters.category and filters.category not in expand_with_parents(
-            [code for code in referral.needs if code in BY_CODE]
-        ):
+        if filters.category and not within(filters.category, referral.needs):
             continue
         found.append(referral)
     return found
+
+
+def _narrowed(query: QuerySet[Referral], filters: Filters) -> QuerySet[Referral]:
+    """Only the referrals from the filters' school and to their partner, when they name one."""
+    if filters.school_id:
+        query = query.filter(referring_organization_id=filters.school_id)
+    if filters.partner_id:
+        query = query.filter(receiving_organization_id=filters.partner_id)
+    return query
 
 
 def _read(row: dict[str, Any], timeline: list[dict[str, Any]]) -> Sent:
@@ -191,7 +202,7 @@ def funnel(referrals: Iterable[Sent]) -> Funnel:
         for stage, level in REACHED.items():
             if referral.reached >= level:
                 setattr(counts, stage, getattr(counts, stage) + 1)
-        if referral.status in (S.COMPLETED, S.FAILED, S.REJECTED, S.CANCELLED):
+        if referral.final:
             setattr(counts, referral.status.value, getattr(counts, referral.status.value) + 1)
         if referral.status is S.REJECTED:
             reason = referral.reason if referral.reason in REJECTION_REASONS else "other"
@@ -254,18 +265,11 @@ def _percentile(values: list[float], percent: int) -> float | None:
 async def overdue_now(actor: Actor, filters: Filters, now: datetime) -> int:
     """Referrals in the caller's view overdue at `now` (whenever they were sent), within the
     school, partner and category filters."""
-    query = access.visible_referrals(actor).filter(overdue_at(now))
-    if filters.school_id:
-        query = query.filter(referring_organization_id=filters.school_id)
-    if filters.partner_id:
-        query = query.filter(receiving_organization_id=filters.partner_id)
+    query = _narrowed(access.visible_referrals(actor), filters).filter(overdue_at(now))
     if not filters.category:
         return await query.count()
     needs = await query.values_list("needs", flat=True)
-    return sum(
-        filters.category in expand_with_parents([c for c in codes if c in BY_CODE])
-        for codes in needs
-    )
+    return sum(within(filters.category, codes) for codes in needs)
 
 
 async def turned_away(referrals: Iterable[Sent]) -> Counter[tuple[str, str, str]]:

@@ -16,7 +16,7 @@ from typing import Any
 from rapidfuzz.distance import DamerauLevenshtein
 
 from directory.geocoding import Geocoder, nearest_zip, zip_info
-from directory.taxonomy import BY_CODE, expand_with_parents
+from directory.taxonomy import top_levels, within
 from search_index.backend import Found, Hit, SearchBackend
 from search_index.models import UnmetSearch
 from search_index.query import (
@@ -183,11 +183,10 @@ async def unmet_searches(
     counts: Counter[tuple[str, str]] = Counter()
     rows = UnmetSearch.filter(created_at__gte=start, created_at__lt=end)
     for row in await rows.values("categories", "postal_code"):
-        codes = [code for code in row["categories"] or [] if code in BY_CODE]
-        if category and category not in expand_with_parents(codes):
+        codes = row["categories"] or []
+        if category and not within(category, codes):
             continue
-        tops = sorted({BY_CODE[code].parent or code for code in codes}) or [""]
-        for top in tops:
+        for top in top_levels(codes) or [""]:
             counts[(top, row["postal_code"] or "")] += 1
     return counts
 

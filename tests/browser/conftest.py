@@ -9,7 +9,6 @@ the demo data by `caremap seed`, and its own server process. Screenshots of each
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.processes import caremap
 from tests.smtp import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,13 +37,8 @@ class LiveServer:
     env: dict[str, str]
 
     def caremap(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "caremap.cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        done = caremap(*args, env=self.env)
+        assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
 
