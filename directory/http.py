@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -166,10 +167,18 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return body
 
 
+class FastJSONResponse(JSONResponse):
+    """Starlette's compact UTF-8 JSON, written by orjson: several times faster for the large
+    documents the hot paths answer with (search results, referrals)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def json_document(document: dict[str, Any], status_code: int = 200) -> JSONResponse:
     """A JSON response; a versioned document also gets an ETag so clients can send If-Match."""
     headers = {"ETag": f'"{document["version"]}"'} if "version" in document else None
-    return JSONResponse(document, status_code=status_code, headers=headers)
+    return FastJSONResponse(document, status_code=status_code, headers=headers)
 
 
 def page_document(items: list[dict[str, Any]], *, total: int, page: int, per_page: int) -> dict:

@@ -10,16 +10,18 @@ it, so readers switch between two complete indexes and never see a half-built on
 """
 
 import asyncio
-import json
+import math
 import os
 import shutil
 import time
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import orjson
 import tantivy
 
 from directory.geocoding import Point
@@ -31,6 +33,7 @@ from search_index.query import (
     bounding_box,
     distances_miles,
     synonym_map,
+    typo_budget,
 )
 
 ANALYZER = "caremap"
@@ -125,11 +128,6 @@ LANGUAGE_BITS = {
 OTHER_LANGUAGE_BIT = 63
 
 
-def typo_budget(word: str) -> int:
-    """Typos allowed for a word, as Meilisearch's defaults: 1 from 5 letters, 2 from 9."""
-    return 0 if len(word) < 5 else 1 if len(word) < 9 else 2
-
-
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     for name in TEXT_FIELDS:
@@ -202,10 +200,9 @@ def _tantivy_document(document: dict[str, Any]) -> tantivy.Document:
             "category_mask": _mask(document["category_codes"], CATEGORY_BITS),
             "language_mask": _mask(document["languages"], LANGUAGE_BITS, OTHER_LANGUAGE_BIT),
             # What a result page shows; the slots are only for filtering, not stored twice.
-            "payload": json.dumps(
-                {key: value for key, value in document.items() if key != "open_slots"},
-                separators=(",", ":"),
-            ).encode(),
+            "payload": orjson.dumps(
+                {key: value for key, value in document.items() if key != "open_slots"}
+            ),
         }
     )
     return tantivy.Document.from_dict(values, SCHEMA)
@@ -522,35 +519,27 @@ class _Search:
         result = self.searcher.search(query, limit, count=True)
         return result.hits, result.count or 0
 
-    def _columns(self, addresses: list[Any], *fields: str) -> list[list[Any]]:
-        return [self.searcher.fast_field_values(field, addresses) for field in fields]
-
     def run(self) -> Found:
         base = [*self._text(), *self._filters()]
-        candidates: dict[Any, Hit] = {}
-        total_docs = 0
         if self.query.place is None:
             hits, total_docs = self._collect(self._combine(*base), MAX_CANDIDATES)
             rows = self._rows(hits, None)
         else:
             rows, total_docs = self._near(base)
-        for row in rows:
-            key = row["service_key"]
-            best = candidates.get(key)
-            if best is None or self._better(row, best):
-                candidates[key] = row
-        ordered = sorted(candidates.values(), key=self._order)
+        ordered = self._ordered(rows, self._best_per_service(rows))
         page = ordered[self.query.offset : self.query.offset + self.query.limit]
-        hits = [self._hit(row) for row in page]
         exact = total_docs <= MAX_CANDIDATES
         return Found(
-            hits=hits,
+            hits=[self._hit(rows, int(position)) for position in page],
             total=len(ordered) if exact else total_docs,
-            facets=self._facets(ordered),
+            facets={
+                "categories": _count_bits(rows.categories[ordered], CATEGORY_NAMES),
+                "languages": _count_bits(rows.languages[ordered], LANGUAGE_NAMES),
+            },
             exact_total=exact,
         )
 
-    def _near(self, base: list[tantivy.Query]) -> tuple[list[dict[str, Any]], int]:
+    def _near(self, base: list[tantivy.Query]) -> tuple["_Rows", int]:
         """Hits inside the radius (by exact distance) plus hits serving the searcher's area."""
         q = self.query
         assert q.place is not None
@@ -562,99 +551,136 @@ class _Search:
             hits, count = self._collect(
                 self._combine(*base, self._inside_box(radius)), MAX_CANDIDATES
             )
-            inside = [
-                row
-                for row in self._rows(hits, q.place.point)
-                if row["distance"] is not None and row["distance"] <= radius
-            ]
+            rows = self._rows(hits, q.place.point)
+            inside = rows.take(np.flatnonzero(rows.distance <= radius))  # NaN (no place) is out
             if radius >= q.radius_miles or (len(inside) >= wanted and count <= MAX_CANDIDATES):
                 break
             radius = min(radius * 2, q.radius_miles)
         area_hits, area_count = self._collect(
             self._combine(*base, self._serving_area()), MAX_CANDIDATES
         )
-        for row in self._rows(area_hits, q.place.point):
-            row["serves_area"] = True
-            inside.append(row)
-        return inside, count + area_count
+        area = self._rows(area_hits, q.place.point, serves_area=True)
+        return _Rows.join(inside, area), count + area_count
 
-    def _rows(self, hits: list[tuple[float, Any]], center: Point | None) -> list[dict[str, Any]]:
-        if not hits:
-            return []
+    def _rows(self, hits: list[tuple[float, Any]], center: Point | None, **flags: bool) -> "_Rows":
+        """The hits' fast fields as columns, in bulk: no Python object per candidate."""
         addresses = [address for _score, address in hits]
-        keys, standings, has_geo, lats, lngs, categories, languages = self._columns(
-            addresses,
-            "service_key",
-            "standing",
-            "has_geo",
-            "latitude",
-            "longitude",
-            "category_mask",
-            "language_mask",
+
+        def column(field: str, dtype: Any) -> np.ndarray:
+            return np.array(self.searcher.fast_field_values(field, addresses), dtype=dtype)
+
+        distance = np.full(len(hits), np.nan)
+        if center is not None and hits:
+            has_geo = column("has_geo", bool)
+            latitudes, longitudes = column("latitude", float), column("longitude", float)
+            distance[has_geo] = distances_miles(center, latitudes[has_geo], longitudes[has_geo])
+        return _Rows(
+            addresses=addresses,
+            score=np.array([score for score, _address in hits], dtype=float),
+            service_key=column("service_key", np.uint64),
+            standing=column("standing", np.int64),
+            distance=distance,
+            serves_area=np.full(len(hits), flags.get("serves_area", False)),
+            categories=column("category_mask", np.uint64),
+            languages=column("language_mask", np.uint64),
         )
-        distances = distances_miles(center, lats, lngs) if center is not None else None
-        rows = []
-        for position, (score, address) in enumerate(hits):
-            distance = distances[position] if distances and has_geo[position] else None
-            rows.append(
-                {
-                    "address": address,
-                    "score": score,
-                    "service_key": keys[position],
-                    "standing": standings[position],
-                    "distance": distance,
-                    "serves_area": False,
-                    "categories": categories[position],
-                    "languages": languages[position],
-                }
-            )
-        return rows
 
-    def _better(self, row: dict[str, Any], best: dict[str, Any]) -> bool:
-        if self.query.sort == "distance" or not self.query.words:
-            return self._distance_key(row) < self._distance_key(best)
-        return row["score"] > best["score"]
+    def _by_distance(self) -> bool:
+        return self.query.sort == "distance" or not self.query.words
 
-    @staticmethod
-    def _distance_key(row: dict[str, Any]) -> tuple[int, float]:
-        if row["distance"] is None:
-            return (2, 0.0)
-        return (1 if row["serves_area"] else 0, row["distance"])
+    def _best_per_service(self, rows: "_Rows") -> np.ndarray:
+        """Each service once: its best-scoring row, or its nearest (inside the radius before
+        serving the area, both before rows with no place); ties go to the earlier row."""
+        position = np.arange(len(rows))
+        if self._by_distance():
+            order = np.lexsort((position, *rows.distance_key(), rows.service_key))
+        else:
+            order = np.lexsort((position, -rows.score, rows.service_key))
+        keys = rows.service_key[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        return order[first]
 
-    def _order(self, row: dict[str, Any]) -> tuple[Any, ...]:
+    def _ordered(self, rows: "_Rows", chosen: np.ndarray) -> np.ndarray:
+        """The chosen rows in result order: open before closed, then by distance or score."""
         if self.query.sort == "distance":
-            return (row["standing"], *self._distance_key(row), row["service_key"])
-        return (row["standing"], -row["score"], row["service_key"])
+            keys = (rows.service_key, *rows.distance_key(), rows.standing)
+        else:
+            keys = (rows.service_key, -rows.score, rows.standing)
+        return chosen[np.lexsort(tuple(key[chosen] for key in keys))]
 
-    def _hit(self, row: dict[str, Any]) -> Hit:
-        document = json.loads(self.searcher.doc(row["address"]).get_first("payload"))
-        inside = row["distance"] is not None and not row["serves_area"]
+    def _hit(self, rows: "_Rows", position: int) -> Hit:
+        stored = self.searcher.doc(rows.addresses[position]).get_first("payload")
+        distance = float(rows.distance[position])
         return Hit(
-            document=document,
-            score=row["score"],
-            distance_miles=row["distance"],
-            serves_area=row["serves_area"] and not inside,
+            document=orjson.loads(stored),
+            score=float(rows.score[position]),
+            distance_miles=None if math.isnan(distance) else distance,
+            serves_area=bool(rows.serves_area[position]),
+        )
+
+
+@dataclass
+class _Rows:
+    """Candidate hits as columns (one numpy array per fast field), with their index addresses.
+    A distance is NaN where the document has no place or the search has no centre."""
+
+    addresses: list[Any]
+    score: np.ndarray
+    service_key: np.ndarray
+    standing: np.ndarray
+    distance: np.ndarray
+    serves_area: np.ndarray
+    categories: np.ndarray
+    languages: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.addresses)
+
+    def take(self, positions: np.ndarray) -> "_Rows":
+        return _Rows(
+            addresses=[self.addresses[p] for p in positions],
+            **{name: getattr(self, name)[positions] for name in _Rows.COLUMNS},
         )
 
     @staticmethod
-    def _facets(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-        return {
-            "categories": _count_bits((r["categories"] for r in rows), CATEGORY_NAMES),
-            "languages": _count_bits((r["languages"] for r in rows), LANGUAGE_NAMES),
-        }
+    def join(first: "_Rows", second: "_Rows") -> "_Rows":
+        return _Rows(
+            addresses=first.addresses + second.addresses,
+            **{
+                name: np.concatenate((getattr(first, name), getattr(second, name)))
+                for name in _Rows.COLUMNS
+            },
+        )
+
+    def distance_key(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rank, distance) for lexsort, least significant first: inside the radius (rank 0)
+        before serving the area (1), before no known distance (2)."""
+        unknown = np.isnan(self.distance)
+        rank = np.where(unknown, 2, np.where(self.serves_area, 1, 0))
+        return np.where(unknown, 0.0, self.distance), rank
+
+    COLUMNS = (
+        "score",
+        "service_key",
+        "standing",
+        "distance",
+        "serves_area",
+        "categories",
+        "languages",
+    )
 
 
 CATEGORY_NAMES = {bit: code for code, bit in CATEGORY_BITS.items()}
 LANGUAGE_NAMES = {bit: code for code, bit in LANGUAGE_BITS.items()} | {OTHER_LANGUAGE_BIT: "other"}
 
 
-def _count_bits(masks: Any, names: dict[int, str]) -> dict[str, int]:
-    """Facet counts from bit masks; identical masks are counted once, then expanded."""
-    counts: dict[str, int] = {}
-    for mask, times in Counter(masks).items():
-        while mask:
-            lowest = mask & -mask
-            name = names[lowest.bit_length() - 1]
-            counts[name] = counts.get(name, 0) + times
-            mask ^= lowest
-    return counts
+def _count_bits(masks: np.ndarray, names: dict[int, str]) -> dict[str, int]:
+    """Facet counts from 64-bit masks: how many masks have each named bit set."""
+    if not len(masks):
+        return {}
+    bits = np.unpackbits(
+        masks.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1, bitorder="little"
+    )
+    counts = bits.sum(axis=0)
+    return {names[bit]: int(counts[bit]) for bit in np.flatnonzero(counts) if bit in names}

@@ -176,6 +176,11 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def typo_budget(word: str) -> int:
+    """Typos allowed for a word, as Meilisearch's defaults: 1 from 5 letters, 2 from 9."""
+    return 0 if len(word) < 5 else 1 if len(word) < 9 else 2
+
+
 def words_of(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
@@ -228,13 +233,13 @@ def distance_miles(a: Point, b: Point) -> float:
     return 2 * EARTH_RADIUS_MILES * math.asin(min(1.0, math.sqrt(h)))
 
 
-def distances_miles(center: Point, latitudes: list[float], longitudes: list[float]) -> list[float]:
+def distances_miles(center: Point, latitudes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
     """Haversine distances from `center` to many points at once (numpy, for candidate lists)."""
     lat1 = math.radians(center.latitude)
     lat2 = np.radians(np.asarray(latitudes, dtype=float))
     dlng = np.radians(np.asarray(longitudes, dtype=float) - center.longitude)
     h = np.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * np.cos(lat2) * np.sin(dlng / 2) ** 2
-    return (2 * EARTH_RADIUS_MILES * np.arcsin(np.minimum(1.0, np.sqrt(h)))).tolist()
+    return 2 * EARTH_RADIUS_MILES * np.arcsin(np.minimum(1.0, np.sqrt(h)))
 
 
 def bounding_box(center: Point, radius_miles: float) -> tuple[float, float, float, float]:

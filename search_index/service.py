@@ -5,6 +5,7 @@ dropped when all words together find nothing; a search with nothing in its radiu
 nearest matches beyond it and records the unmet need (query words, categories and ZIP only).
 """
 
+import functools
 import html
 import re
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from directory.geocoding import Geocoder, nearest_zip, zip_info
@@ -31,6 +33,7 @@ from search_index.query import (
     need_words,
     split_zip,
     synonym_map,
+    typo_budget,
     words_of,
 )
 
@@ -49,6 +52,9 @@ US_TIMEZONES = (
 )
 WIDER_RESULTS = 5
 _DIGITS = re.compile(r"\d{6,}")
+# A word, or an entity that html.escape wrote (so that "amp" in "&amp;" is never a word).
+_WORD_OR_ENTITY = re.compile(r"&(?:amp|lt|gt|quot|#x27);|\w+")
+_TEXT_WORD = re.compile(r"\w+")
 
 
 async def locate(geocoder: Geocoder, near: str) -> Place:
@@ -130,7 +136,7 @@ async def search(
                 "radius_miles": MAX_RADIUS_MILES,
                 "message": "Nothing within your radius; these are the nearest matches.",
             }
-    highlighter = Highlighter(asked.words)
+    highlighter = highlighter_for(tuple(asked.words))
     return {
         "results": [result_document(hit, highlighter, now) for hit in found.hits],
         "total": found.total,
@@ -242,47 +248,64 @@ def result_document(hit: Hit, highlighter: "Highlighter", now: datetime) -> dict
 class Highlighter:
     """Marks the words of a text that a search matched (its words, their typos and synonyms).
 
-    One per search: the words to look for are worked out once and each decision is remembered,
-    since the same words recur across results.
+    One per set of search words (see `highlighter_for`): the words to look for are worked out
+    once, and each decision is remembered, since the same words recur across results and
+    across searches for the same words.
     """
 
-    def __init__(self, words: list[str]) -> None:
+    SEEN_LIMIT = 20_000  # decisions kept before starting afresh (a bound, not a tuning)
+
+    def __init__(self, words: tuple[str, ...]) -> None:
         wanted = set(words)
         synonyms = synonym_map()
         for word in words:
             for phrase in synonyms.get(word, ()):
                 wanted.update(phrase.split())
         self.wanted = {w for w in wanted if len(w) > 1}
+        self._prefixes = tuple(sorted(self.wanted))
+        self._typos = {
+            budget: [w for w in sorted(self.wanted) if typo_budget(w) == budget]
+            for budget in (1, 2)
+        }
         self._seen: dict[str, bool] = {}
 
     def matches(self, word: str) -> bool:
+        """A text's word matches if it starts with a wanted word or is within its typo budget."""
         known = self._seen.get(word)
         if known is None:
             folded = fold(word)
-            known = any(
-                folded.startswith(target)
-                or DamerauLevenshtein.distance(folded, target, score_cutoff=_budget(target))
-                <= _budget(target)
-                for target in self.wanted
+            known = folded.startswith(self._prefixes) or any(
+                targets
+                and process.extractOne(
+                    folded, targets, scorer=DamerauLevenshtein.distance, score_cutoff=budget
+                )
+                is not None
+                for budget, targets in self._typos.items()
             )
+            if len(self._seen) >= self.SEEN_LIMIT:
+                self._seen.clear()
             self._seen[word] = known
         return known
 
     def highlight(self, text: str) -> str:
         """HTML-escaped text with the matched words in <mark>."""
-        parts = re.split(r"(\w+)", text)  # odd positions are words: nothing to escape in them
-        return "".join(
-            (f"<mark>{part}</mark>" if self.wanted and self.matches(part) else part)
-            if position % 2
-            else html.escape(part)
-            for position, part in enumerate(parts)
-        )
+        escaped = html.escape(text)
+        if not self.wanted:
+            return escaped
+        return _WORD_OR_ENTITY.sub(self._mark, escaped)
+
+    def _mark(self, match: re.Match[str]) -> str:
+        word = match.group()
+        known = self._seen.get(word)
+        if known is None:
+            known = word[0] != "&" and self.matches(word)
+        return f"<mark>{word}</mark>" if known else word
 
     def snippet(self, text: str, width: int = 160) -> str:
         """A window of the text around the first matched word, highlighted."""
         start = 0
         if self.wanted:
-            for match in re.finditer(r"\w+", text):
+            for match in _TEXT_WORD.finditer(text):
                 if self.matches(match.group()):
                     start = max(0, match.start() - width // 3)
                     break
@@ -292,5 +315,7 @@ class Highlighter:
         return prefix + self.highlight(piece) + suffix
 
 
-def _budget(word: str) -> int:
-    return 0 if len(word) < 5 else 1 if len(word) < 9 else 2
+@functools.lru_cache(maxsize=256)
+def highlighter_for(words: tuple[str, ...]) -> Highlighter:
+    """The highlighter for these search words, shared by every search for them."""
+    return Highlighter(words)
