@@ -160,7 +160,7 @@ def memory(pids: list[int]) -> dict[str, float]:
 
 
 class Mix:
-    """The clients' shared record: latencies by kind, and errors by kind and status."""
+    """The shared record: latencies by kind, and errors by kind and status."""
 
     def __init__(self) -> None:
         self.latency: dict[str, list[float]] = defaultdict(list)
@@ -176,62 +176,101 @@ class Mix:
             self.errors[f"{kind} {response.status_code} (unexpected)"] += 1
 
 
-async def client(
-    number: int,
-    base: str,
-    deadline: float,
-    mix: Mix,
-    fixtures: dict[str, object],
-    specialist: dict[str, str],
-    partner: dict[str, str],
+class Traffic:
+    """What the clients send: the mix's shares, the fixtures, the two signed-in callers, and
+    the referrals still open (shared, so any client may move any of them)."""
+
+    def __init__(
+        self,
+        shares: dict[str, float],
+        fixtures: dict[str, object],
+        specialist: dict[str, str],
+        partner: dict[str, str],
+    ) -> None:
+        total = sum(shares.values())
+        self.kinds = list(shares)
+        self.weights = [shares[kind] / total for kind in self.kinds]
+        self.fixtures = fixtures
+        self.specialist = specialist
+        self.partner = partner
+        self.open_referrals: list[dict[str, object]] = []
+
+    async def send(self, http: httpx.AsyncClient, rng: random.Random, mix: Mix, started: float):
+        kind = rng.choices(self.kinds, self.weights)[0]
+        if kind == "write":
+            kind = "refer" if not self.open_referrals or rng.random() < 0.3 else "move"
+        response: httpx.Response | None = None
+        try:
+            if kind == "search":
+                response = await http.get(
+                    f"/api/search?{rng.choice(search_benchmark.HTTP_QUERIES)}"
+                )
+            elif kind == "page":
+                response = await http.get(f"/services/{rng.choice(self.fixtures['services'])}")
+            elif kind == "refer":
+                response = await http.post(
+                    "/api/referrals",
+                    headers=self.specialist,
+                    json={
+                        "service_id": rng.choice(self.fixtures["referral_services"]),
+                        "person": PERSON,
+                        "needs": ["food-pantry"],
+                        "consent": CONSENT,
+                        "confirm_full": True,
+                    },
+                )
+                if response.status_code == 201:
+                    self.open_referrals.append(response.json())
+            else:
+                referral = self.open_referrals.pop(rng.randrange(len(self.open_referrals)))
+                body = {**NEXT_MOVE[referral["status"]], "version": referral["version"]}
+                response = await http.post(
+                    f"/api/referrals/{referral['id']}/transitions", headers=self.partner, json=body
+                )
+                if response.status_code == 200 and response.json()["status"] in NEXT_MOVE:
+                    self.open_referrals.append(response.json())
+        except httpx.TransportError:
+            response = None
+        mix.record(kind, started, response)
+
+
+async def closed_loop(base: str, clients: int, deadline: float, traffic: Traffic, mix: Mix):
+    """Each client sends its next request as soon as the last one is answered."""
+
+    async def client(number: int) -> None:
+        rng = random.Random(number)
+        limits = httpx.Limits(max_connections=1)
+        async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as http:
+            while time.perf_counter() < deadline:
+                await traffic.send(http, rng, mix, time.perf_counter())
+
+    await asyncio.gather(*(client(n) for n in range(clients)))
+
+
+async def open_loop(
+    base: str, clients: int, rate: float, deadline: float, traffic: Traffic, mix: Mix
 ) -> None:
-    rng = random.Random(number)
-    open_referrals: list[dict[str, object]] = []
-    limits = httpx.Limits(max_connections=1)
+    """Requests arrive at `rate` per second (Poisson arrivals), whether or not earlier ones
+    have been answered, over at most `clients` connections. Latency counts from the moment a
+    request was due, so time spent queued behind a slow server is counted, not hidden."""
+    rng = random.Random(0)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as http:
-        while time.perf_counter() < deadline:
-            roll = rng.random()
-            started = time.perf_counter()
-            response: httpx.Response | None = None
-            try:
-                if roll < 0.8:
-                    kind = "search"
-                    response = await http.get(
-                        f"/api/search?{rng.choice(search_benchmark.HTTP_QUERIES)}"
-                    )
-                elif roll < 0.9:
-                    kind = "page"
-                    response = await http.get(f"/services/{rng.choice(fixtures['services'])}")
-                elif not open_referrals or rng.random() < 0.3:
-                    kind = "refer"
-                    response = await http.post(
-                        "/api/referrals",
-                        headers=specialist,
-                        json={
-                            "service_id": rng.choice(fixtures["referral_services"]),
-                            "person": PERSON,
-                            "needs": ["food-pantry"],
-                            "consent": CONSENT,
-                            "confirm_full": True,
-                        },
-                    )
-                    if response.status_code == 201:
-                        open_referrals.append(response.json())
-                else:
-                    kind = "move"
-                    referral = open_referrals.pop(rng.randrange(len(open_referrals)))
-                    body = {**NEXT_MOVE[referral["status"]], "version": referral["version"]}
-                    response = await http.post(
-                        f"/api/referrals/{referral['id']}/transitions", headers=partner, json=body
-                    )
-                    if response.status_code == 200 and response.json()["status"] in NEXT_MOVE:
-                        open_referrals.append(response.json())
-            except httpx.TransportError:
-                response = None
-            mix.record(kind, started, response)
+        pending: set[asyncio.Task] = set()
+        due = time.perf_counter()
+        while due < deadline:
+            due += rng.expovariate(rate)
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(traffic.send(http, rng, mix, due))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        await asyncio.gather(*pending)
 
 
-async def drive(base: str, args: argparse.Namespace, fixtures: dict[str, object]) -> Mix:
+async def sign_in(base: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The specialist's session cookie and the partner's API token."""
     async with httpx.AsyncClient(base_url=base, timeout=10) as setup:
         login = await setup.post(
             "/api/auth/login",
@@ -248,48 +287,102 @@ async def drive(base: str, args: argparse.Namespace, fixtures: dict[str, object]
         token = await setup.post("/api/tokens", json={"name": "load"})
         token.raise_for_status()
         partner = {"Authorization": f"Bearer {token.json()['token']}"}
+    return specialist, partner
+
+
+async def drive(base: str, args: argparse.Namespace, traffic: Traffic, seconds: float) -> Mix:
     mix = Mix()
-    deadline = time.perf_counter() + args.seconds
-    await asyncio.gather(
-        *(
-            client(n, base, deadline, mix, fixtures, specialist, partner)
-            for n in range(args.clients)
-        )
-    )
+    deadline = time.perf_counter() + seconds
+    if args.rate:
+        await open_loop(base, args.clients, args.rate, deadline, traffic, mix)
+    else:
+        await closed_loop(base, args.clients, deadline, traffic, mix)
     return mix
+
+
+def cpu_seconds(pids: list[int]) -> dict[str, float]:
+    """Each process's CPU time so far (user + system), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue
+        found[str(pid)] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    shares = {}
+    for part in text.split(","):
+        kind, _, share = part.partition("=")
+        if kind not in ("search", "page", "write"):
+            raise argparse.ArgumentTypeError(f"unknown kind {kind!r}: use search, page, write")
+        shares[kind] = float(share)
+    return shares
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listings", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--clients", type=int, default=32, help="connections at most")
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--warm-up", type=float, default=10, help="seconds of mix before measuring")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="requests per second, arriving whether or not earlier ones were answered (open "
+        "loop); without it each client sends its next request when answered (closed loop)",
+    )
+    parser.add_argument(
+        "--mix",
+        type=parse_mix,
+        default="search=80,page=10,write=10",
+        help="shares of each kind (default: search=80,page=10,write=10)",
+    )
     parser.add_argument(
         "--database",
         help="a PostgreSQL URL whose database is dropped and made anew (default: SQLite)",
     )
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the catalog of the last run with these options"
+    )
+    parser.add_argument(
+        "--target",
+        help="drive a server already running on the reused catalog at this URL, e.g. under a "
+        "profiler (its processes' memory and CPU are not measured)",
+    )
     args = parser.parse_args()
 
     data_dir = ROOT / "bench-results" / "load-data"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
-    database_url = await fresh_database(args.database, data_dir)
-    os.environ.update({"CAREMAP_DATA_DIR": str(data_dir), "DATABASE_URL": database_url})
-    print(f"building {args.listings} listings...", flush=True)
-    fixtures = await prepare(data_dir, database_url, args.listings)
+    saved = data_dir / "fixtures.json"
+    built_for = {"listings": args.listings, "database": args.database}
+    if args.reuse and saved.exists() and json.loads(saved.read_text())["built_for"] == built_for:
+        fixtures = json.loads(saved.read_text())
+        database_url = fixtures["database_url"]
+        print("reusing the last catalog", flush=True)
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        data_dir.mkdir(parents=True)
+        database_url = await fresh_database(args.database, data_dir)
+        print(f"building {args.listings} listings...", flush=True)
+        fixtures = await prepare(data_dir, database_url, args.listings)
+        fixtures.update(built_for=built_for, database_url=database_url)
+        saved.write_text(json.dumps(fixtures))
 
     env = {
         **os.environ,
         "CAREMAP_DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
         "SEARCH_DRAINER": "external",
         "MAIL_DRAINER": "external",
         "SEARCH_RATE_LIMIT": "off",
     }
     port = random.randint(8900, 8999)
-    server = serve(env, port, args.workers)
-    base = f"http://127.0.0.1:{port}"
+    server = serve(env, port, args.workers) if not args.target else None
+    base = args.target or f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base) as probe:
             for _ in range(300):
@@ -298,30 +391,36 @@ async def main() -> None:
                         break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
-        warm = argparse.Namespace(**{**vars(args), "seconds": args.warm_up})
-        await drive(base, warm, fixtures)
-        pids = processes(server)
-        memory_start = memory(pids)
-        print(f"driving the mix for {args.seconds:g} s with {args.clients} clients...", flush=True)
+        traffic = Traffic(args.mix, fixtures, *await sign_in(base))
+        await drive(base, args, traffic, args.warm_up)
+        pids = processes(server) if server else []
+        memory_start, cpu_start = memory(pids), cpu_seconds([*pids, os.getpid()])
+        how = f"{args.rate:g} requests/s" if args.rate else f"{args.clients} clients"
+        print(f"driving the mix for {args.seconds:g} s, {how}...", flush=True)
         started = time.perf_counter()
-        mix = await drive(base, args, fixtures)
+        mix = await drive(base, args, traffic, args.seconds)
         elapsed = time.perf_counter() - started
-        memory_end = memory(pids)
+        memory_end, cpu_end = memory(pids), cpu_seconds([*pids, os.getpid()])
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        if server:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
 
     everything = [ms for samples in mix.latency.values() for ms in samples]
     growth = {
         pid: round(100 * (memory_end[pid] - start) / start, 1) if start else None
         for pid, start in memory_start.items()
     }
+    cpu = {pid: round(cpu_end[pid] - cpu_start[pid], 1) for pid in cpu_start if pid in cpu_end}
+    server_cpu = sum(seconds for pid, seconds in cpu.items() if pid != str(os.getpid()))
     result = {
         "machine": f"{os.cpu_count()} cores, {sys.platform}",
         "database": "postgresql" if database_url.startswith("postgres") else "sqlite",
         "listings": args.listings,
         "workers": args.workers,
         "clients": args.clients,
+        "offered_rate": args.rate,
+        "mix": args.mix,
         "seconds": round(elapsed, 1),
         "requests": len(everything),
         "requests_per_second": round(len(everything) / elapsed, 1),
@@ -332,6 +431,9 @@ async def main() -> None:
         },
         "errors": sum(mix.errors.values()),
         "error_kinds": dict(mix.errors),
+        "cpu_seconds": cpu,
+        "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, len(everything)), 2),
+        "load_generator_cpu_seconds": cpu.get(str(os.getpid())),
         "memory_mb_start": memory_start,
         "memory_mb_end": memory_end,
         "memory_growth_percent": growth,
@@ -339,7 +441,9 @@ async def main() -> None:
     output = ROOT / "bench-results" / "load.json"
     output.write_text(json.dumps(result, indent=1))
     print(f"\n{result['requests']} requests in {result['seconds']} s: "
-          f"{result['requests_per_second']} requests/s, {result['errors']} errors")  # fmt: skip
+          f"{result['requests_per_second']} requests/s, {result['errors']} errors; server CPU "
+          f"{result['server_cpu_ms_per_request']} ms a request, load generator CPU "
+          f"{result['load_generator_cpu_seconds']} s")  # fmt: skip
     print("| kind | requests | p50 ms | p95 ms | p99 ms |")
     print("|---|---|---|---|---|")
     rows = [("all", {"requests": len(everything), **result["latency_ms"]})]
@@ -348,10 +452,12 @@ async def main() -> None:
             f"| {kind} | {figures['requests']} | {figures['p50']} | {figures['p95']} | "
             f"{figures['p99']} |"
         )
-    print("| process | RSS start MB | RSS end MB | growth % |")
-    print("|---|---|---|---|")
+    print("| process | CPU s | RSS start MB | RSS end MB | growth % |")
+    print("|---|---|---|---|---|")
     for pid in memory_start:
-        print(f"| {pid} | {memory_start[pid]} | {memory_end[pid]} | {growth[pid]} |")
+        print(
+            f"| {pid} | {cpu.get(pid)} | {memory_start[pid]} | {memory_end[pid]} | {growth[pid]} |"
+        )
     if mix.errors:
         print("errors:", dict(mix.errors))
     print(f"figures written to {output}")

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import xstatic.pkg.leaflet as leaflet
@@ -48,6 +49,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             running_mail(settings),
         ):
             app.state.search_backend = search_backend
+            # What start-up made (modules, templates, routes) lives as long as the process:
+            # out of the collector's sight, the collections that run under load stay short.
+            gc.freeze()
             yield
 
     app = Starlette(

@@ -40,8 +40,8 @@ from directory.schemas import OrganizationInput, ServiceInput, validate
 from directory.taxonomy import BY_CODE, CATEGORIES, TAXONOMY_NAME, category_id
 
 MAX_PER_PAGE = 100
-SERVICE_PREFETCH = (
-    "organization",
+# A service's own rows; with its organization, everything a reader needs.
+SERVICE_RELATIONS = (
     "categories",
     "phones",
     "schedules",
@@ -49,6 +49,7 @@ SERVICE_PREFETCH = (
     "service_at_locations__location__phones",
     "service_at_locations__schedules",
 )
+SERVICE_PREFETCH = ("organization", *SERVICE_RELATIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,11 @@ async def get_organization(*, organization_id: UUID) -> Organization:
 
 
 async def get_service(*, actor: Actor | None, service_id: UUID) -> Service:
-    service = await Service.get_or_none(id=service_id).prefetch_related(*SERVICE_PREFETCH)
+    service = (
+        await Service.get_or_none(id=service_id)
+        .select_related("organization")  # joined: one query fewer for every page and API read
+        .prefetch_related(*SERVICE_RELATIONS)
+    )
     if service is None:
         raise NotFound(f"No service with id {service_id}.")
     access.require_readable_listing(actor, service.organization_id, service.status)

@@ -90,7 +90,7 @@ async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
             referral.id, "created", actor=actor, to_status=status, note=validated.note
         )
         await notify.on_status(referral, status, referral.version)
-    return await get_referral(actor=actor, referral_id=referral.id)
+    return await _after_write(actor, referral.id)
 
 
 async def get_referral(
@@ -100,6 +100,12 @@ async def get_referral(
     referral = await _participant_referral(actor, referral_id)
     await audit.record(actor, [referral.id], purpose)
     return referral
+
+
+async def _after_write(actor: Actor, referral_id: UUID) -> Referral:
+    """The referral as the change left it, for the answer. Not audited again as a read: the
+    change's own entry (see `timeline.append`) already records who saw it then."""
+    return await _participant_referral(actor, referral_id)
 
 
 async def _participant_referral(actor: Actor | None, referral_id: UUID) -> Referral:
@@ -232,7 +238,7 @@ async def transition(
             note=note or reason or outcome,
         )
         await notify.on_status(referral, target, version + 1)
-    return await get_referral(actor=actor, referral_id=referral.id)
+    return await _after_write(actor, referral.id)
 
 
 async def _has_consent(referral: Referral) -> bool:
@@ -248,7 +254,7 @@ async def add_note(*, actor: Actor | None, referral_id: UUID, note: Any) -> Refe
         # A note is an update: it keeps an accepted referral from being reported as stale.
         await Referral.filter(id=referral.id).update(updated_at=_now())
         await timeline.append(referral.id, "note", actor=actor, note=note.strip())
-    return await get_referral(actor=actor, referral_id=referral.id)
+    return await _after_write(actor, referral.id)
 
 
 async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referral:
@@ -277,7 +283,7 @@ async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referra
                 to_status=ReferralStatus.CANCELLED,
                 note="consent withdrawn",
             )
-    return await get_referral(actor=actor, referral_id=referral.id)
+    return await _after_write(actor, referral.id)
 
 
 def shared_with(actor: Actor, referral: Referral) -> frozenset[str]:

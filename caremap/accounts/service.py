@@ -142,7 +142,7 @@ async def start_session(*, user: User, max_hours: int) -> str:
 
 async def session_actor(*, session_id: str, idle_minutes: int) -> Actor | None:
     """The actor behind a live session; expired or idle sessions are deleted."""
-    session = await UserSession.get_or_none(id=session_id).prefetch_related("user")
+    session = await UserSession.get_or_none(id=session_id).select_related("user")
     if session is None:
         return None
     now = _now()
@@ -180,10 +180,11 @@ async def create_token(*, actor: Actor | None, name: str) -> tuple[ApiToken, str
 async def token_actor(*, secret: str) -> Actor | None:
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = await ApiToken.get_or_none(token_hash=hash_secret(secret), revoked_at=None)
+    token = await ApiToken.get_or_none(
+        token_hash=hash_secret(secret), revoked_at=None
+    ).select_related("user")
     if token is None:
         return None
-    await token.fetch_related("user")
     if not token.user.is_active:
         return None
     now = _now()
