@@ -14,6 +14,7 @@ start and the end, as a table and as bench-results/load.json. It measures; it as
 import argparse
 import asyncio
 import importlib.util
+import itertools
 import json
 import os
 import random
@@ -26,6 +27,7 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import httpx
 from tortoise import Tortoise
@@ -56,6 +58,50 @@ PERSON = {
     "preferred_language": "en",
     "contact_method": "school",
 }
+WORDS = [
+    "food", "food pantry", "groceries", "comida", "rent help", "rent", "shelter", "housing",
+    "counseling", "conseling", "therapy", "mental health", "tutoring", "tuto", "after school",
+    "dental", "dentist", "clinic", "vision", "glasses", "legal aid", "immigration", "eviction",
+    "clothing", "coats", "school supplies", "diapers", "bus pass", "utilities", "job training",
+    "jobs for teens", "childcare", "mentoring", "tax help", "benefits", "snap", "wic", "meals",
+    "crisis", "domestic violence", "substance use", "health insurance", "ged", "english class",
+]  # fmt: skip
+ZIP_CODES = [
+    "60601", "60605", "60607", "60608", "60609", "60612", "60614", "60616", "60617", "60618",
+    "60619", "60620", "60621", "60623", "60624", "60625", "60628", "60629", "60632", "60636",
+    "60637", "60639", "60640", "60641", "60644", "60647", "60649", "60651", "60653", "60660",
+]  # fmt: skip
+CATEGORY_CODES = ["food", "housing", "health", "education", "legal", "care", "work", "goods"]
+
+
+def search_paths(count: int = 600) -> list[str]:
+    """Distinct searches a public directory sees, most popular first: words alone, words near
+    a ZIP code, categories browsed near a ZIP code, with the filters people use. The fixed
+    benchmark queries come first, so the popular head is the one the search benchmark times."""
+    rng = random.Random(7)
+    paths = list(search_benchmark.HTTP_QUERIES)
+    filters = ["", "", "", "&open_now=true", "&free=true", "&language=es", "&age=15"]
+    while len(paths) < count:
+        shape = rng.random()
+        if shape < 0.35:
+            path = f"q={rng.choice(WORDS)}"
+        elif shape < 0.75:
+            path = f"q={rng.choice(WORDS)}&near={rng.choice(ZIP_CODES)}"
+        else:
+            path = f"category={rng.choice(CATEGORY_CODES)}&near={rng.choice(ZIP_CODES)}"
+        path += rng.choice(filters)
+        if rng.random() < 0.15:
+            path += "&sort=distance" if "near" in path else "&page=2"
+        path = path.replace(" ", "+")
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+SEARCHES = search_paths()
+# Popularity falls off as 1/rank (Zipf): a few searches are common, most are rare.
+SEARCH_WEIGHTS = list(itertools.accumulate(1 / rank for rank in range(1, len(SEARCHES) + 1)))
+
 NEXT_MOVE = {
     "requested": {"to": "accepted"},
     "accepted": {"to": "in_progress"},
@@ -166,14 +212,14 @@ class Mix:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
 
-    def record(self, kind: str, started: float, response: httpx.Response | None) -> None:
+    def record(self, kind: str, started: float, status: int | None) -> None:
         self.latency[kind].append((time.perf_counter() - started) * 1000)
-        if response is None:
+        if status is None:
             self.errors["transport"] += 1
-        elif response.status_code >= 500:
-            self.errors[f"{kind} {response.status_code}"] += 1
-        elif response.status_code >= 400:
-            self.errors[f"{kind} {response.status_code} (unexpected)"] += 1
+        elif status >= 500:
+            self.errors[f"{kind} {status}"] += 1
+        elif status >= 400:
+            self.errors[f"{kind} {status} (unexpected)"] += 1
 
 
 class Traffic:
@@ -195,20 +241,24 @@ class Traffic:
         self.partner = partner
         self.open_referrals: list[dict[str, object]] = []
 
-    async def send(self, http: httpx.AsyncClient, rng: random.Random, mix: Mix, started: float):
+    async def send(
+        self, http: aiohttp.ClientSession, rng: random.Random, mix: Mix, started: float
+    ) -> None:
         kind = rng.choices(self.kinds, self.weights)[0]
         if kind == "write":
             kind = "refer" if not self.open_referrals or rng.random() < 0.3 else "move"
-        response: httpx.Response | None = None
+        status: int | None = None
         try:
             if kind == "search":
-                response = await http.get(
-                    f"/api/search?{rng.choice(search_benchmark.HTTP_QUERIES)}"
-                )
+                query = rng.choices(SEARCHES, cum_weights=SEARCH_WEIGHTS)[0]
+                status, _body = await _call(http, "GET", f"/api/search?{query}")
             elif kind == "page":
-                response = await http.get(f"/services/{rng.choice(self.fixtures['services'])}")
+                service = rng.choice(self.fixtures["services"])
+                status, _body = await _call(http, "GET", f"/services/{service}")
             elif kind == "refer":
-                response = await http.post(
+                status, body = await _call(
+                    http,
+                    "POST",
                     "/api/referrals",
                     headers=self.specialist,
                     json={
@@ -219,19 +269,41 @@ class Traffic:
                         "confirm_full": True,
                     },
                 )
-                if response.status_code == 201:
-                    self.open_referrals.append(response.json())
+                if status == 201:
+                    self.open_referrals.append(json.loads(body))
             else:
                 referral = self.open_referrals.pop(rng.randrange(len(self.open_referrals)))
-                body = {**NEXT_MOVE[referral["status"]], "version": referral["version"]}
-                response = await http.post(
-                    f"/api/referrals/{referral['id']}/transitions", headers=self.partner, json=body
+                status, body = await _call(
+                    http,
+                    "POST",
+                    f"/api/referrals/{referral['id']}/transitions",
+                    headers=self.partner,
+                    json={**NEXT_MOVE[referral["status"]], "version": referral["version"]},
                 )
-                if response.status_code == 200 and response.json()["status"] in NEXT_MOVE:
-                    self.open_referrals.append(response.json())
-        except httpx.TransportError:
-            response = None
-        mix.record(kind, started, response)
+                moved = json.loads(body) if status == 200 else None
+                if moved and moved["status"] in NEXT_MOVE:
+                    self.open_referrals.append(moved)
+        except (aiohttp.ClientError, TimeoutError):
+            status = None
+        mix.record(kind, started, status)
+
+
+async def _call(
+    http: aiohttp.ClientSession, method: str, path: str, **options
+) -> tuple[int, bytes]:
+    async with http.request(method, path, **options) as response:
+        return response.status, await response.read()
+
+
+def _session(base: str, connections: int) -> aiohttp.ClientSession:
+    """aiohttp rather than httpx: it costs the shared cores about a quarter of the CPU a
+    request, leaving them to the server being measured."""
+    return aiohttp.ClientSession(
+        base_url=base,
+        connector=aiohttp.TCPConnector(limit=connections),
+        timeout=aiohttp.ClientTimeout(total=10),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
 
 
 async def closed_loop(base: str, clients: int, deadline: float, traffic: Traffic, mix: Mix):
@@ -239,8 +311,7 @@ async def closed_loop(base: str, clients: int, deadline: float, traffic: Traffic
 
     async def client(number: int) -> None:
         rng = random.Random(number)
-        limits = httpx.Limits(max_connections=1)
-        async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as http:
+        async with _session(base, 1) as http:
             while time.perf_counter() < deadline:
                 await traffic.send(http, rng, mix, time.perf_counter())
 
@@ -254,8 +325,7 @@ async def open_loop(
     have been answered, over at most `clients` connections. Latency counts from the moment a
     request was due, so time spent queued behind a slow server is counted, not hidden."""
     rng = random.Random(0)
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as http:
+    async with _session(base, clients) as http:
         pending: set[asyncio.Task] = set()
         due = time.perf_counter()
         while due < deadline:

@@ -56,6 +56,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
+            # The API first, searches first within it: a request walks the list until a route
+            # matches, and the public search is most of the traffic.
+            Mount(
+                "/api",
+                routes=[
+                    *search_index.routes.routes,
+                    Route("/openapi.json", openapi_document, methods=["GET"]),
+                    *directory.routes.routes,
+                    *referrals.routes.routes,
+                    *accounts_routes.routes,
+                    *[Route(f"/reports/{name}", reports.api_report) for name in reports.REPORTS],
+                ],
+            ),
             Route("/", pages.home, name="home"),
             Route("/search", pages.search_page, name="search_page"),
             Route("/services/{id:uuid}", pages.service_page, name="service_page"),
@@ -95,17 +108,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 name="referral_action",
             ),
             Route("/help/{token}", pages.follow_up, methods=["GET", "POST"], name="follow_up"),
-            Mount(
-                "/api",
-                routes=[
-                    Route("/openapi.json", openapi_document, methods=["GET"]),
-                    *directory.routes.routes,
-                    *search_index.routes.routes,
-                    *referrals.routes.routes,
-                    *accounts_routes.routes,
-                    *[Route(f"/reports/{name}", reports.api_report) for name in reports.REPORTS],
-                ],
-            ),
             Mount("/hsds", routes=directory.hsds_api.routes),
             Mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet"),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

@@ -253,7 +253,10 @@ class Highlighter:
     across searches for the same words.
     """
 
-    SEEN_LIMIT = 20_000  # decisions kept before starting afresh (a bound, not a tuning)
+    # What is kept before starting afresh: bounds that keep a worker's memory flat (at most
+    # a few MB for all the highlighters `highlighter_for` keeps), not tunings.
+    WORDS_KEPT = 4_000
+    TEXTS_KEPT = 300
 
     def __init__(self, words: tuple[str, ...]) -> None:
         wanted = set(words)
@@ -268,6 +271,7 @@ class Highlighter:
             for budget in (1, 2)
         }
         self._seen: dict[str, bool] = {}
+        self._texts: dict[tuple[str, int], str] = {}  # (text, snippet width or 0): marked
 
     def matches(self, word: str) -> bool:
         """A text's word matches if it starts with a wanted word or is within its typo budget."""
@@ -282,13 +286,32 @@ class Highlighter:
                 is not None
                 for budget, targets in self._typos.items()
             )
-            if len(self._seen) >= self.SEEN_LIMIT:
+            if len(self._seen) >= self.WORDS_KEPT:
                 self._seen.clear()
             self._seen[word] = known
         return known
 
     def highlight(self, text: str) -> str:
         """HTML-escaped text with the matched words in <mark>."""
+        return self._remembered(text, 0)
+
+    def snippet(self, text: str, width: int = 160) -> str:
+        """A window of the text around the first matched word, highlighted."""
+        return self._remembered(text, width)
+
+    def _remembered(self, text: str, width: int) -> str:
+        """The same listings come back for the same words, so their marked names and snippets
+        are kept."""
+        key = (text, width)
+        marked = self._texts.get(key)
+        if marked is None:
+            marked = self._snippet(text, width) if width else self._highlight(text)
+            if len(self._texts) >= self.TEXTS_KEPT:
+                self._texts.clear()
+            self._texts[key] = marked
+        return marked
+
+    def _highlight(self, text: str) -> str:
         escaped = html.escape(text)
         if not self.wanted:
             return escaped
@@ -301,8 +324,7 @@ class Highlighter:
             known = word[0] != "&" and self.matches(word)
         return f"<mark>{word}</mark>" if known else word
 
-    def snippet(self, text: str, width: int = 160) -> str:
-        """A window of the text around the first matched word, highlighted."""
+    def _snippet(self, text: str, width: int) -> str:
         start = 0
         if self.wanted:
             for match in _TEXT_WORD.finditer(text):
@@ -312,10 +334,10 @@ class Highlighter:
         piece = text[start : start + width]
         prefix = "…" if start else ""
         suffix = "…" if start + width < len(text) else ""
-        return prefix + self.highlight(piece) + suffix
+        return prefix + self._highlight(piece) + suffix
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def highlighter_for(words: tuple[str, ...]) -> Highlighter:
     """The highlighter for these search words, shared by every search for them."""
     return Highlighter(words)
