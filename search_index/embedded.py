@@ -353,8 +353,12 @@ class EmbeddedBackend:
     # --- searching ---------------------------------------------------------------------------
 
     async def search(self, query: BackendQuery) -> Found:
-        index = self._fresh_index()
-        return _Search(index, query).run()
+        """Runs on the event loop in two halves, giving the loop back in between: requests
+        waiting on a database round trip then wait for half a search, not a whole one."""
+        search = _Search(self._fresh_index(), query)
+        rows, total_docs = search.candidates()
+        await asyncio.sleep(0)
+        return search.found(rows, total_docs)
 
 
 class _Search:
@@ -519,13 +523,16 @@ class _Search:
         result = self.searcher.search(query, limit, count=True)
         return result.hits, result.count or 0
 
-    def run(self) -> Found:
+    def candidates(self) -> tuple["_Rows", int]:
+        """The matching documents (at most MAX_CANDIDATES a query) and how many matched."""
         base = [*self._text(), *self._filters()]
         if self.query.place is None:
             hits, total_docs = self._collect(self._combine(*base), MAX_CANDIDATES)
-            rows = self._rows(hits, None)
-        else:
-            rows, total_docs = self._near(base)
+            return self._rows(hits, None), total_docs
+        return self._near(base)
+
+    def found(self, rows: "_Rows", total_docs: int) -> Found:
+        """Each service once, in order, the page asked for, and the facets."""
         ordered = self._ordered(rows, self._best_per_service(rows))
         page = ordered[self.query.offset : self.query.offset + self.query.limit]
         exact = total_docs <= MAX_CANDIDATES

@@ -5,6 +5,7 @@ dropped when all words together find nothing; a search with nothing in its radiu
 nearest matches beyond it and records the unmet need (query words, categories and ZIP only).
 """
 
+import asyncio
 import functools
 import html
 import re
@@ -137,6 +138,7 @@ async def search(
                 "message": "Nothing within your radius; these are the nearest matches.",
             }
     highlighter = highlighter_for(tuple(asked.words))
+    await asyncio.sleep(0)  # the loop is shared: let waiting requests run before the results
     return {
         "results": [result_document(hit, highlighter, now) for hit in found.hits],
         "total": found.total,
