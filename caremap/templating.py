@@ -45,7 +45,7 @@ def url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> URL:
     key = (name, *sorted(path_params.items()))
     path = paths.get(key)
     if path is None:
-        path = paths[key] = request.scope["router"].url_path_for(name, **path_params)
+        path = paths[key] = request.app.url_path_for(name, **path_params)
     return path.make_absolute_url(base_url=request.base_url)
 
 
