@@ -90,7 +90,7 @@ async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
             referral.id, "created", actor=actor, to_status=status, note=validated.note
         )
         await notify.on_status(referral, status, referral.version)
-    return await _after_write(actor, referral.id)
+    return await _participant_referral(actor, referral.id)
 
 
 async def get_referral(
@@ -102,14 +102,9 @@ async def get_referral(
     return referral
 
 
-async def _after_write(actor: Actor, referral_id: UUID) -> Referral:
-    """The referral as the change left it, for the answer. Not audited again as a read: the
-    change's own entry (see `timeline.append`) already records who saw it then."""
-    return await _participant_referral(actor, referral_id)
-
-
 async def _participant_referral(actor: Actor | None, referral_id: UUID) -> Referral:
-    """The referral, if the actor takes part in it; for changes, which audit themselves."""
+    """The referral, if the actor takes part in it; for changes, which audit themselves (the
+    change's timeline entry also covers the answer that shows the changed referral)."""
     referral = await Referral.get_or_none(id=referral_id).prefetch_related(
         "consent", "events", "service"
     )
@@ -238,7 +233,7 @@ async def transition(
             note=note or reason or outcome,
         )
         await notify.on_status(referral, target, version + 1)
-    return await _after_write(actor, referral.id)
+    return await _participant_referral(actor, referral.id)
 
 
 async def _has_consent(referral: Referral) -> bool:
@@ -254,7 +249,7 @@ async def add_note(*, actor: Actor | None, referral_id: UUID, note: Any) -> Refe
         # A note is an update: it keeps an accepted referral from being reported as stale.
         await Referral.filter(id=referral.id).update(updated_at=_now())
         await timeline.append(referral.id, "note", actor=actor, note=note.strip())
-    return await _after_write(actor, referral.id)
+    return await _participant_referral(actor, referral.id)
 
 
 async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referral:
@@ -283,7 +278,7 @@ async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referra
                 to_status=ReferralStatus.CANCELLED,
                 note="consent withdrawn",
             )
-    return await _after_write(actor, referral.id)
+    return await _participant_referral(actor, referral.id)
 
 
 def shared_with(actor: Actor, referral: Referral) -> frozenset[str]:

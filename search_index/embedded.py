@@ -16,7 +16,7 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -569,7 +569,9 @@ class _Search:
         area = self._rows(area_hits, q.place.point, serves_area=True)
         return _Rows.join(inside, area), count + area_count
 
-    def _rows(self, hits: list[tuple[float, Any]], center: Point | None, **flags: bool) -> "_Rows":
+    def _rows(
+        self, hits: list[tuple[float, Any]], center: Point | None, serves_area: bool = False
+    ) -> "_Rows":
         """The hits' fast fields as columns, in bulk: no Python object per candidate."""
         addresses = [address for _score, address in hits]
 
@@ -587,7 +589,7 @@ class _Search:
             service_key=column("service_key", np.uint64),
             standing=column("standing", np.int64),
             distance=distance,
-            serves_area=np.full(len(hits), flags.get("serves_area", False)),
+            serves_area=np.full(len(hits), serves_area),
             categories=column("category_mask", np.uint64),
             languages=column("language_mask", np.uint64),
         )
@@ -647,7 +649,7 @@ class _Rows:
     def take(self, positions: np.ndarray) -> "_Rows":
         return _Rows(
             addresses=[self.addresses[p] for p in positions],
-            **{name: getattr(self, name)[positions] for name in _Rows.COLUMNS},
+            **{name: getattr(self, name)[positions] for name in _COLUMNS},
         )
 
     @staticmethod
@@ -656,7 +658,7 @@ class _Rows:
             addresses=first.addresses + second.addresses,
             **{
                 name: np.concatenate((getattr(first, name), getattr(second, name)))
-                for name in _Rows.COLUMNS
+                for name in _COLUMNS
             },
         )
 
@@ -667,15 +669,8 @@ class _Rows:
         rank = np.where(unknown, 2, np.where(self.serves_area, 1, 0))
         return np.where(unknown, 0.0, self.distance), rank
 
-    COLUMNS = (
-        "score",
-        "service_key",
-        "standing",
-        "distance",
-        "serves_area",
-        "categories",
-        "languages",
-    )
+
+_COLUMNS = tuple(field.name for field in fields(_Rows) if field.name != "addresses")
 
 
 CATEGORY_NAMES = {bit: code for code, bit in CATEGORY_BITS.items()}

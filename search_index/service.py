@@ -321,10 +321,7 @@ class Highlighter:
 
     def _mark(self, match: re.Match[str]) -> str:
         word = match.group()
-        known = self._seen.get(word)
-        if known is None:
-            known = word[0] != "&" and self.matches(word)
-        return f"<mark>{word}</mark>" if known else word
+        return f"<mark>{word}</mark>" if word[0] != "&" and self.matches(word) else word
 
     def _snippet(self, text: str, width: int) -> str:
         start = 0
