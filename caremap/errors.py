@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.exceptions import DoesNotExist, IntegrityError
 
 from caremap.db import unreachable
+from caremap.security import API_PREFIXES
 from caremap.templating import templates
 from directory.errors import DomainError
 
@@ -22,9 +23,9 @@ logger = logging.getLogger(__name__)
 
 def _wants_page(request: Request) -> bool:
     """Browsers on pages get an HTML error; the API always answers JSON."""
-    return not request.url.path.startswith(
-        ("/api/", "/hsds/")
-    ) and "text/html" in request.headers.get("accept", "")
+    return not request.url.path.startswith(API_PREFIXES) and "text/html" in request.headers.get(
+        "accept", ""
+    )
 
 
 def _page(

@@ -16,6 +16,7 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import zipcodes
 from geopy.exc import GeocoderNotFound, GeopyError
@@ -30,6 +31,13 @@ _LAT_LNG = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*
 _ZIP = re.compile(r"^\s*(\d{5})(?:-\d{4})?\s*$")
 _CITY_STATE = re.compile(r"^\s*([A-Za-z .'-]{2,60}?)\s*,\s*([A-Za-z]{2})\s*$")
 ZIP_CENTROID = "zip_centroid"
+
+
+@functools.cache
+def time_zone(name: str) -> ZoneInfo:
+    """A time zone, kept for good: zoneinfo itself holds only the last eight it made, and a
+    search for what is open now asks eleven, so each would be read from disk again."""
+    return ZoneInfo(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ The JSON API, the HSDS export and the seed files all use these shapes, so a serv
 from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
-from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 
+from directory.geocoding import time_zone
 from directory.models import (
     Location,
     Organization,
@@ -147,7 +147,7 @@ def schedule_document(schedule: Schedule) -> dict[str, Any]:
         owner["service_id"] = str(schedule.service_id)
     if schedule.service_at_location_id:
         owner["service_at_location_id"] = str(schedule.service_at_location_id)
-    offset = datetime.now(ZoneInfo(schedule.timezone_name)).utcoffset()
+    offset = datetime.now(time_zone(schedule.timezone_name)).utcoffset()
     return without_nulls(
         {
             "id": str(schedule.id),

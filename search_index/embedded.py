@@ -7,6 +7,11 @@ distances, the radius, one-hit-per-service and ordering happen here on the match
 One process writes (the outbox drainer); any number of processes on the host read, picking up
 each commit. `rebuild` writes a complete index into a new folder and then points `CURRENT` at
 it, so readers switch between two complete indexes and never see a half-built one.
+
+Each process keeps what its recent searches decided (which documents, in what order, with what
+facets) until the index changes: a public directory sees the same searches again and again, and
+deciding is most of a search's cost. Documents are still read for every search, from the same
+index view the decision was made on.
 """
 
 import asyncio
@@ -23,6 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 import tantivy
+from cachetools import LRUCache
 
 from directory.geocoding import Point
 from directory.taxonomy import CATEGORIES
@@ -56,6 +62,9 @@ KEYWORD_FIELDS = (
     "timezone",
 )
 MAX_CANDIDATES = 1000
+# Searches whose decisions a process keeps (a few KB each): enough for the popular head of a
+# directory's searches, bounded so a worker's memory stays flat.
+DECISIONS_KEPT = 1024
 CATEGORY_BITS = {category.code: bit for bit, category in enumerate(CATEGORIES)}
 LANGUAGE_BITS = {
     code: bit
@@ -219,7 +228,10 @@ class EmbeddedBackend:
         self._index: tantivy.Index | None = None
         self._writer: Any = None
         self._folder: str | None = None
+        self._commit: tuple[int, int, int] | None = None  # meta.json's inode, mtime and size
         self._checked_at = 0.0
+        self._decisions: LRUCache[bytes, _Decision] = LRUCache(DECISIONS_KEPT)
+        self._generation = 0  # counts the index changes this process has seen
         # One write at a time: a rebuild's swap must not meet a batch half-written to the old
         # folder, or the old folder would be deleted under the writer's feet.
         self._writing = asyncio.Lock()
@@ -246,8 +258,22 @@ class EmbeddedBackend:
             self._writer.wait_merging_threads()  # background merges still write the old folder
             self._writer = None
         self._index, self._folder = index, folder
+        self._commit = self._last_commit(folder)
         if self.is_writer:
             self._writer = index.writer(heap_size=64_000_000, num_threads=1)
+
+    def _last_commit(self, folder: str) -> tuple[int, int, int] | None:
+        """Tantivy replaces meta.json (a new file) on every commit and merge."""
+        try:
+            meta = (self.root / folder / "meta.json").stat()
+        except FileNotFoundError:
+            return None
+        return meta.st_ino, meta.st_mtime_ns, meta.st_size
+
+    def _forget_decisions(self) -> None:
+        """Called on the event loop whenever this process's view of the index changes."""
+        self._decisions = LRUCache(DECISIONS_KEPT)
+        self._generation += 1
 
     async def open(self) -> bool:
         """Open the live index; a writer creates an empty one if there is none yet (True)."""
@@ -262,6 +288,7 @@ class EmbeddedBackend:
             self._point_current_at(folder)
             return True
         self._open_folder(folder)
+        self._forget_decisions()
         return False
 
     def _fresh_index(self) -> tantivy.Index:
@@ -274,8 +301,11 @@ class EmbeddedBackend:
                 raise SearchUnavailable("The search index has not been built yet.")
             if folder != self._folder:
                 self._open_folder(folder)
-            else:
+                self._forget_decisions()
+            elif (commit := self._last_commit(folder)) != self._commit:
+                self._commit = commit  # read before reloading: a later commit is seen next time
                 self._index.reload()
+                self._forget_decisions()
         assert self._index is not None
         return self._index
 
@@ -299,6 +329,7 @@ class EmbeddedBackend:
         async with self._writing:
             self._fresh_index()
             await asyncio.to_thread(self._apply, upserts, delete_service_ids)
+            self._forget_decisions()
 
     def _apply(self, upserts: list[dict[str, Any]], delete_service_ids: list[str]) -> None:
         writer = self._writer
@@ -345,6 +376,7 @@ class EmbeddedBackend:
             self._point_current_at(folder)
             if self.is_writer:
                 await asyncio.to_thread(self._open_folder, folder)
+                self._forget_decisions()
             for stale in self.root.iterdir():  # the previous index, and any of an older schema
                 if stale.is_dir() and stale.name != folder:
                     shutil.rmtree(stale, ignore_errors=True)
@@ -353,12 +385,21 @@ class EmbeddedBackend:
     # --- searching ---------------------------------------------------------------------------
 
     async def search(self, query: BackendQuery) -> Found:
-        """Runs on the event loop in two halves, giving the loop back in between: requests
-        waiting on a database round trip then wait for half a search, not a whole one."""
-        search = _Search(self._fresh_index(), query)
-        rows, total_docs = search.candidates()
-        await asyncio.sleep(0)
-        return search.found(rows, total_docs)
+        """A decision kept from the same search, or a new one made on the event loop in two
+        halves, giving the loop back in between: requests waiting on a database round trip then
+        wait for half a search, not a whole one."""
+        index = self._fresh_index()
+        key = orjson.dumps(query, option=orjson.OPT_SORT_KEYS)
+        decision = self._decisions.get(key)
+        if decision is None:
+            generation = self._generation
+            search = _Search(index, query)
+            rows, total_docs = search.candidates()
+            await asyncio.sleep(0)
+            decision = search.decide(rows, total_docs)
+            if generation == self._generation:  # the index did not change meanwhile
+                self._decisions[key] = decision
+        return decision.found()
 
 
 class _Search:
@@ -531,13 +572,14 @@ class _Search:
             return self._rows(hits, None), total_docs
         return self._near(base)
 
-    def found(self, rows: "_Rows", total_docs: int) -> Found:
+    def decide(self, rows: "_Rows", total_docs: int) -> "_Decision":
         """Each service once, in order, the page asked for, and the facets."""
         ordered = self._ordered(rows, self._best_per_service(rows))
         page = ordered[self.query.offset : self.query.offset + self.query.limit]
         exact = total_docs <= MAX_CANDIDATES
-        return Found(
-            hits=[self._hit(rows, int(position)) for position in page],
+        return _Decision(
+            searcher=self.searcher,
+            hits=tuple(self._hit(rows, int(position)) for position in page),
             total=len(ordered) if exact else total_docs,
             facets={
                 "categories": _count_bits(rows.categories[ordered], CATEGORY_NAMES),
@@ -618,14 +660,51 @@ class _Search:
             keys = (rows.service_key, -rows.score, rows.standing)
         return chosen[np.lexsort(tuple(key[chosen] for key in keys))]
 
-    def _hit(self, rows: "_Rows", position: int) -> Hit:
-        stored = self.searcher.doc(rows.addresses[position]).get_first("payload")
+    @staticmethod
+    def _hit(rows: "_Rows", position: int) -> "_ChosenHit":
         distance = float(rows.distance[position])
-        return Hit(
-            document=orjson.loads(stored),
+        return _ChosenHit(
+            address=rows.addresses[position],
             score=float(rows.score[position]),
             distance_miles=None if math.isnan(distance) else distance,
             serves_area=bool(rows.serves_area[position]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _ChosenHit:
+    address: Any  # a tantivy DocAddress, meaningful to the searcher that found it
+    score: float
+    distance_miles: float | None
+    serves_area: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    """What one search decided, with the searcher it decided on: its documents are read through
+    that same searcher, so a kept decision never names another index view's documents."""
+
+    searcher: Any
+    hits: tuple[_ChosenHit, ...]
+    total: int
+    facets: dict[str, dict[str, int]]
+    exact_total: bool
+
+    def found(self) -> Found:
+        """The page with its documents read now; every answer gets its own copies."""
+        return Found(
+            hits=[
+                Hit(
+                    document=orjson.loads(self.searcher.doc(hit.address).get_first("payload")),
+                    score=hit.score,
+                    distance_miles=hit.distance_miles,
+                    serves_area=hit.serves_area,
+                )
+                for hit in self.hits
+            ],
+            total=self.total,
+            facets={name: dict(counts) for name, counts in self.facets.items()},
+            exact_total=self.exact_total,
         )
 
 

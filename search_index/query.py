@@ -14,12 +14,11 @@ from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from directory.errors import Invalid
-from directory.geocoding import Point
+from directory.geocoding import Point, time_zone
 from directory.taxonomy import BY_CODE
 
 EARTH_RADIUS_MILES = 3958.7613
@@ -289,7 +288,7 @@ def _slots(byday: str, opens_at: str, closes_at: str) -> tuple[str, ...]:
 
 
 def current_slot(now: datetime, timezone: str) -> str:
-    local = now.astimezone(ZoneInfo(timezone))
+    local = now.astimezone(time_zone(timezone))
     minute = local.hour * 60 + local.minute
     minute -= minute % SLOT_MINUTES
     return f"{DAYS[local.weekday()]}-{minute // 60:02d}:{minute % 60:02d}"
@@ -304,7 +303,7 @@ def is_open(schedules: list[dict[str, Any]], now: datetime) -> bool:
     for schedule in schedules:
         if schedule.get("freq", "WEEKLY") != "WEEKLY" or not schedule.get("opens_at"):
             continue
-        local = now.astimezone(ZoneInfo(schedule.get("timezone_name") or "America/Chicago"))
+        local = now.astimezone(time_zone(schedule.get("timezone_name") or "America/Chicago"))
         today = local.date().isoformat()
         if schedule.get("valid_from") and today < schedule["valid_from"]:
             continue
@@ -325,7 +324,7 @@ def next_opening(schedules: list[dict[str, Any]], now: datetime) -> datetime | N
     for schedule in schedules:
         if schedule.get("freq", "WEEKLY") != "WEEKLY" or not schedule.get("opens_at"):
             continue
-        local = now.astimezone(ZoneInfo(schedule.get("timezone_name") or "America/Chicago"))
+        local = now.astimezone(time_zone(schedule.get("timezone_name") or "America/Chicago"))
         days = (schedule.get("byday") or ",".join(DAYS)).split(",")
         opens = _minutes(schedule["opens_at"])
         for ahead in range(8):

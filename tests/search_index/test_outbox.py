@@ -152,6 +152,36 @@ async def test_reindex_builds_aside_and_swaps(app, settings):
             await asyncio.sleep(0.05)
 
 
+async def test_a_reader_forgets_kept_searches_when_the_index_changes(app):
+    """Another process's reader keeps what its searches decided; a commit by the writer must
+    reach it all the same, and no caller's answer may change another's."""
+    organization = await factories.organization()
+    for number in range(3):
+        await factories.listing(organization, name=f"Pantry {number}")
+    writer = app.state.search_backend
+    await writer.rebuild(all_documents(batch_size=10))
+    reader = EmbeddedBackend(writer.root, writer=False)
+    await reader.open()
+    query = BackendQuery(words=["pantry"])
+
+    first = await reader.search(query)
+    assert first.total == 3
+    name, categories = first.hits[0].document["name"], dict(first.facets["categories"])
+    first.hits[0].document["name"] = "changed by a caller"
+    first.facets["categories"].clear()
+    again = await reader.search(query)
+    assert again.hits[0].document["name"] == name
+    assert again.facets["categories"] == categories != {}
+
+    gone = first.hits[0].document["service_id"]
+    await writer.apply([], [gone])
+    assert (await writer.search(query)).total == 2  # the writer sees its own commit at once
+    async with asyncio.timeout(5):
+        while (await reader.search(query)).total != 2:  # noqa: ASYNC110 (polls the files)
+            await asyncio.sleep(0.05)
+    assert gone not in {hit.document["service_id"] for hit in (await reader.search(query)).hits}
+
+
 async def test_an_index_of_an_older_schema_is_rebuilt(tmp_path):
     root = tmp_path / "search"
     (root / "index-1700000000000").mkdir(parents=True)
