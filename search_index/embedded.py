@@ -9,9 +9,8 @@ each commit. `rebuild` writes a complete index into a new folder and then points
 it, so readers switch between two complete indexes and never see a half-built one.
 
 Each process keeps what its recent searches decided (which documents, in what order, with what
-facets) until the index changes: a public directory sees the same searches again and again, and
-deciding is most of a search's cost. Documents are still read for every search, from the same
-index view the decision was made on.
+facets) and the documents it read, until the index changes: a public directory sees the same
+searches again and again, and deciding is most of a search's cost.
 """
 
 import asyncio
@@ -62,9 +61,10 @@ KEYWORD_FIELDS = (
     "timezone",
 )
 MAX_CANDIDATES = 1000
-# Searches whose decisions a process keeps (a few KB each): enough for the popular head of a
-# directory's searches, bounded so a worker's memory stays flat.
+# What a process keeps per index state, bounded so a worker's memory stays flat: decisions (a
+# few KB each) for the popular head of a directory's searches, and documents (about 1 KB each).
 DECISIONS_KEPT = 1024
+DOCUMENTS_KEPT = 4096
 CATEGORY_BITS = {category.code: bit for bit, category in enumerate(CATEGORIES)}
 LANGUAGE_BITS = {
     code: bit
@@ -229,9 +229,8 @@ class EmbeddedBackend:
         self._writer: Any = None
         self._folder: str | None = None
         self._commit: tuple[int, int, int] | None = None  # meta.json's inode, mtime and size
+        self._view: _View | None = None
         self._checked_at = 0.0
-        self._decisions: LRUCache[bytes, _Decision] = LRUCache(DECISIONS_KEPT)
-        self._generation = 0  # counts the index changes this process has seen
         # One write at a time: a rebuild's swap must not meet a batch half-written to the old
         # folder, or the old folder would be deleted under the writer's feet.
         self._writing = asyncio.Lock()
@@ -258,7 +257,6 @@ class EmbeddedBackend:
             self._writer.wait_merging_threads()  # background merges still write the old folder
             self._writer = None
         self._index, self._folder = index, folder
-        self._commit = self._last_commit(folder)
         if self.is_writer:
             self._writer = index.writer(heap_size=64_000_000, num_threads=1)
 
@@ -270,10 +268,14 @@ class EmbeddedBackend:
             return None
         return meta.st_ino, meta.st_mtime_ns, meta.st_size
 
-    def _forget_decisions(self) -> None:
-        """Called on the event loop whenever this process's view of the index changes."""
-        self._decisions = LRUCache(DECISIONS_KEPT)
-        self._generation += 1
+    def _renew_view(self) -> None:
+        """Reload and start a new view; called on the event loop whenever the index may have
+        changed. The commit is read before reloading, so a later one is seen at the next check."""
+        assert self._index is not None
+        assert self._folder is not None
+        self._commit = self._last_commit(self._folder)
+        self._index.reload()
+        self._view = _View(self._index.searcher())
 
     async def open(self) -> bool:
         """Open the live index; a writer creates an empty one if there is none yet (True)."""
@@ -286,37 +288,37 @@ class EmbeddedBackend:
             (self.root / folder).mkdir()
             self._open_folder(folder)
             self._point_current_at(folder)
+            self._renew_view()
             return True
         self._open_folder(folder)
-        self._forget_decisions()
+        self._renew_view()
         return False
 
-    def _fresh_index(self) -> tantivy.Index:
-        """The live index, reopened if a rebuild swapped in a new folder, reloaded if committed."""
+    def _fresh_view(self) -> "_View":
+        """The live index's view, renewed if a rebuild swapped in a new folder or a commit
+        changed the index (looked at twice a second at most)."""
         now = time.monotonic()
-        if self._index is None or now - self._checked_at > 0.5:
+        if self._view is None or now - self._checked_at > 0.5:
             self._checked_at = now
             folder = self._current_folder()
             if folder is None:
                 raise SearchUnavailable("The search index has not been built yet.")
             if folder != self._folder:
                 self._open_folder(folder)
-                self._forget_decisions()
-            elif (commit := self._last_commit(folder)) != self._commit:
-                self._commit = commit  # read before reloading: a later commit is seen next time
-                self._index.reload()
-                self._forget_decisions()
-        assert self._index is not None
-        return self._index
+                self._renew_view()
+            elif self._last_commit(folder) != self._commit:
+                self._renew_view()
+        assert self._view is not None
+        return self._view
 
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.wait_merging_threads()
-        self._writer = self._index = None
+        self._writer = self._index = self._view = self._folder = None
 
     async def healthy(self) -> bool:
         try:
-            self._fresh_index()
+            self._fresh_view()
         except (SearchUnavailable, OSError, ValueError):
             return False
         return True
@@ -327,9 +329,9 @@ class EmbeddedBackend:
         if not self.is_writer:
             raise RuntimeError("this process only reads the embedded index")
         async with self._writing:
-            self._fresh_index()
+            self._fresh_view()
             await asyncio.to_thread(self._apply, upserts, delete_service_ids)
-            self._forget_decisions()
+            self._renew_view()  # the writer sees its own commit at once
 
     def _apply(self, upserts: list[dict[str, Any]], delete_service_ids: list[str]) -> None:
         writer = self._writer
@@ -342,8 +344,6 @@ class EmbeddedBackend:
         except (OSError, ValueError) as error:
             writer.rollback()
             raise SearchUnavailable(f"embedded index write failed: {error}") from error
-        assert self._index is not None
-        self._index.reload()
 
     async def rebuild(
         self, batches: AsyncIterator[list[dict[str, Any]]], progress: Progress | None = None
@@ -376,7 +376,7 @@ class EmbeddedBackend:
             self._point_current_at(folder)
             if self.is_writer:
                 await asyncio.to_thread(self._open_folder, folder)
-                self._forget_decisions()
+                self._renew_view()
             for stale in self.root.iterdir():  # the previous index, and any of an older schema
                 if stale.is_dir() and stale.name != folder:
                     shutil.rmtree(stale, ignore_errors=True)
@@ -388,24 +388,57 @@ class EmbeddedBackend:
         """A decision kept from the same search, or a new one made on the event loop in two
         halves, giving the loop back in between: requests waiting on a database round trip then
         wait for half a search, not a whole one."""
-        index = self._fresh_index()
+        view = self._fresh_view()
         key = orjson.dumps(query, option=orjson.OPT_SORT_KEYS)
-        decision = self._decisions.get(key)
+        decision = view.decisions.get(key)
         if decision is None:
-            generation = self._generation
-            search = _Search(index, query)
+            search = _Search(view.searcher, query)
             rows, total_docs = search.candidates()
             await asyncio.sleep(0)
             decision = search.decide(rows, total_docs)
-            if generation == self._generation:  # the index did not change meanwhile
-                self._decisions[key] = decision
-        return decision.found()
+            view.decisions[key] = decision  # dropped with its view if the index changed meanwhile
+        return view.found(decision)
+
+
+class _View:
+    """One state of the index, and what this process has worked out on it: the searches it
+    decided and the documents it read. A new state gets a new view, so nothing kept ever
+    names another state's documents."""
+
+    def __init__(self, searcher: Any) -> None:
+        self.searcher = searcher
+        self.decisions: LRUCache[bytes, _Decision] = LRUCache(DECISIONS_KEPT)
+        self._payloads: LRUCache[tuple[int, int], bytes] = LRUCache(DOCUMENTS_KEPT)
+
+    def found(self, decision: "_Decision") -> Found:
+        """The decided page with its documents; every answer gets its own copies."""
+        return Found(
+            hits=[
+                Hit(
+                    document=orjson.loads(self._payload(hit.address)),
+                    score=hit.score,
+                    distance_miles=hit.distance_miles,
+                    serves_area=hit.serves_area,
+                )
+                for hit in decision.hits
+            ],
+            total=decision.total,
+            facets={name: dict(counts) for name, counts in decision.facets.items()},
+            exact_total=decision.exact_total,
+        )
+
+    def _payload(self, address: Any) -> bytes:
+        key = (address.segment_ord, address.doc)
+        payload = self._payloads.get(key)
+        if payload is None:
+            payload = self.searcher.doc(address).get_first("payload")
+            self._payloads[key] = payload
+        return payload
 
 
 class _Search:
-    def __init__(self, index: tantivy.Index, query: BackendQuery) -> None:
-        self.index = index
-        self.searcher = index.searcher()
+    def __init__(self, searcher: Any, query: BackendQuery) -> None:
+        self.searcher = searcher
         self.query = query
 
     # text ------------------------------------------------------------------------------------
@@ -578,7 +611,6 @@ class _Search:
         page = ordered[self.query.offset : self.query.offset + self.query.limit]
         exact = total_docs <= MAX_CANDIDATES
         return _Decision(
-            searcher=self.searcher,
             hits=tuple(self._hit(rows, int(position)) for position in page),
             total=len(ordered) if exact else total_docs,
             facets={
@@ -681,31 +713,12 @@ class _ChosenHit:
 
 @dataclass(frozen=True, slots=True)
 class _Decision:
-    """What one search decided, with the searcher it decided on: its documents are read through
-    that same searcher, so a kept decision never names another index view's documents."""
+    """What one search decided: the page's hits (addresses in its view), totals and facets."""
 
-    searcher: Any
     hits: tuple[_ChosenHit, ...]
     total: int
     facets: dict[str, dict[str, int]]
     exact_total: bool
-
-    def found(self) -> Found:
-        """The page with its documents read now; every answer gets its own copies."""
-        return Found(
-            hits=[
-                Hit(
-                    document=orjson.loads(self.searcher.doc(hit.address).get_first("payload")),
-                    score=hit.score,
-                    distance_miles=hit.distance_miles,
-                    serves_area=hit.serves_area,
-                )
-                for hit in self.hits
-            ],
-            total=self.total,
-            facets={name: dict(counts) for name, counts in self.facets.items()},
-            exact_total=self.exact_total,
-        )
 
 
 @dataclass
