@@ -268,9 +268,10 @@ class EmbeddedBackend:
             return None
         return meta.st_ino, meta.st_mtime_ns, meta.st_size
 
-    def _renew_view(self) -> None:
-        """Reload and start a new view; called on the event loop whenever the index may have
-        changed. The commit is read before reloading, so a later one is seen at the next check."""
+    def reload(self) -> None:
+        """Reload and start a new view, dropping what searches kept; called on the event loop
+        whenever the index may have changed (and by the benchmark, to time searches afresh).
+        The commit is read before reloading, so a later one is seen at the next check."""
         assert self._index is not None
         assert self._folder is not None
         self._commit = self._last_commit(self._folder)
@@ -288,10 +289,10 @@ class EmbeddedBackend:
             (self.root / folder).mkdir()
             self._open_folder(folder)
             self._point_current_at(folder)
-            self._renew_view()
+            self.reload()
             return True
         self._open_folder(folder)
-        self._renew_view()
+        self.reload()
         return False
 
     def _fresh_view(self) -> "_View":
@@ -305,9 +306,9 @@ class EmbeddedBackend:
                 raise SearchUnavailable("The search index has not been built yet.")
             if folder != self._folder:
                 self._open_folder(folder)
-                self._renew_view()
+                self.reload()
             elif self._last_commit(folder) != self._commit:
-                self._renew_view()
+                self.reload()
         assert self._view is not None
         return self._view
 
@@ -331,7 +332,7 @@ class EmbeddedBackend:
         async with self._writing:
             self._fresh_view()
             await asyncio.to_thread(self._apply, upserts, delete_service_ids)
-            self._renew_view()  # the writer sees its own commit at once
+            self.reload()  # the writer sees its own commit at once
 
     def _apply(self, upserts: list[dict[str, Any]], delete_service_ids: list[str]) -> None:
         writer = self._writer
@@ -376,7 +377,7 @@ class EmbeddedBackend:
             self._point_current_at(folder)
             if self.is_writer:
                 await asyncio.to_thread(self._open_folder, folder)
-                self._renew_view()
+                self.reload()
             for stale in self.root.iterdir():  # the previous index, and any of an older schema
                 if stale.is_dir() and stale.name != folder:
                     shutil.rmtree(stale, ignore_errors=True)
