@@ -38,6 +38,9 @@ SCHOOLS = {
 }
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+# How far back the history reaches, in days: all of it inside the reports' default period (the
+# last 365 days, today included, from midnight UTC), whatever the time of day it is loaded.
+DAYS_BACK = 364
 
 
 @dataclass
@@ -129,7 +132,7 @@ async def _referral(
     number: int,
     partner: Partner,
 ) -> None:
-    sent = now - DAY * rng.uniform(1, 365)
+    sent = now - DAY * rng.uniform(1, DAYS_BACK)
     steps, ending = _timeline(rng, sent, now)
     steps = [(status, when) for status, when in steps if when < now]  # the rest is to come
     status = steps[-1][0]
@@ -190,7 +193,9 @@ async def _unmet_searches(rng: random.Random, now: datetime) -> None:
         search = await UnmetSearch.create(
             query="", categories=[code], postal_code=zip_code, radius_miles=rng.choice([2, 5, 10])
         )
-        await UnmetSearch.filter(id=search.id).update(created_at=now - DAY * rng.uniform(1, 365))
+        await UnmetSearch.filter(id=search.id).update(
+            created_at=now - DAY * rng.uniform(1, DAYS_BACK)
+        )
 
 
 def _anywhere(rng: random.Random) -> tuple[str, str]:
