@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError
 from tortoise.indexes import Index
 from tortoise.migrations.api.migrate import migrate
@@ -54,7 +55,7 @@ def unreachable(error: BaseException) -> bool:
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": _connection(database_url)},
         "apps": {
             APP_LABEL: {
                 "models": MODEL_MODULES,
@@ -65,6 +66,14 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _connection(database_url: str) -> str | dict[str, Any]:
+    """A SQLite file gets the client with a connection for reads beside transactions
+    (`caremap.sqlite`); an in-memory database cannot have two connections to it."""
+    if _sqlite_path(database_url) is None:
+        return database_url
+    return {**expand_db_url(database_url), "engine": "caremap.sqlite"}
 
 
 def _sqlite_path(database_url: str) -> Path | None:

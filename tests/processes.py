@@ -1,5 +1,6 @@
 """caremap's own command line, run as the separate processes an operator would start."""
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -32,6 +33,17 @@ def caremap(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         timeout=120,
         check=False,
     )
+
+
+async def exited(process: asyncio.subprocess.Process, seconds: float = 30) -> int:
+    """Wait for a process told to stop; one still running after `seconds` is killed and the
+    test fails, rather than the whole run waiting on it forever."""
+    try:
+        return await asyncio.wait_for(process.wait(), seconds)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"the process did not exit within {seconds} s") from None
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 60) -> None:

@@ -20,7 +20,7 @@ import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.processes import caremap
+from tests.processes import caremap, exited
 from tests.smtp import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -72,7 +72,7 @@ async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[LiveSe
         yield server
     finally:
         process.terminate()
-        await process.wait()
+        await exited(process)
 
 
 @pytest_asyncio.fixture

@@ -54,7 +54,7 @@ async def test_several_workers_send_every_message_once(app, cli_env, smtp_server
     finally:
         for worker in workers:
             worker.terminate()
-        results = [await worker.communicate() for worker in workers]
+        results = [await asyncio.wait_for(worker.communicate(), 60) for worker in workers]
     assert [worker.returncode for worker in workers] == [0] * WORKERS, results
 
     ids = Counter(message["Message-ID"] for message in smtp_server.messages)

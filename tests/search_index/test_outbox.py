@@ -22,6 +22,7 @@ from search_index.outbox import Drainer
 from search_index.query import BackendQuery
 from tests import factories
 from tests.conftest import app_with, asgi_client
+from tests.processes import exited
 
 
 def closed_port_url() -> str:
@@ -107,7 +108,7 @@ async def test_killed_worker_loses_no_update(settings, cli_env, tmp_path: Path):
                     await asyncio.sleep(0.02)
         finally:
             worker.send_signal(signal.SIGKILL)  # mid-drain: no chance to clean up
-            await worker.wait()
+            await exited(worker)
         left = await _outbox_count()
         assert 0 < left < queued
 
@@ -118,7 +119,7 @@ async def test_killed_worker_loses_no_update(settings, cli_env, tmp_path: Path):
                     await asyncio.sleep(0.1)
         finally:
             restarted.terminate()
-            await restarted.wait()
+            await exited(restarted)
         assert restarted.returncode == 0  # stops cleanly on SIGTERM
 
         reader = EmbeddedBackend(data_dir / "search", writer=False)
