@@ -11,14 +11,30 @@ sends everything else to Tortoise's connection as before. Inside a transaction T
 its transaction wrapper, not this client, so a transaction still reads its own writes. A read
 outside a transaction starts after every earlier write of the process has committed, so it
 sees them. PostgreSQL needs none of this: its pool gives each transaction its own connection.
+
+Writers of several processes (uvicorn's workers, `caremap worker`) take turns through a lock
+file beside the database (`WriterLock`) before they touch Tortoise's connection. SQLite's own
+busy handler would also make them take turns, but a writer it turns away sleeps in steps of up
+to 100 ms, holding its connection, however soon the lock is free: under the load mix those
+sleeps, not the writes, used up the lock's time, and writes queued for seconds.
 """
 
 import asyncio
+import fcntl
+import os
 import sqlite3
+import time
 from collections.abc import Sequence
 
 import aiosqlite
-from tortoise.backends.sqlite.client import SqliteClient, translate_exceptions
+from tortoise.backends.base.client import TransactionContext
+from tortoise.backends.sqlite.client import (
+    SqliteClient,
+    SqliteTransactionContext,
+    SqliteTransactionWrapper,
+    translate_exceptions,
+)
+from tortoise.exceptions import TransactionManagementError
 
 
 def reads_only(query: str) -> bool:
@@ -27,9 +43,84 @@ def reads_only(query: str) -> bool:
     return query.lstrip().startswith("SELECT")
 
 
+class WriterLock:
+    """asyncio.Lock's interface over one lock for every process using a database file.
+
+    A task first takes its process's own asyncio lock, so at most one task of a process waits
+    for the file, then takes an exclusive flock on `path`, asking again every millisecond: a
+    free lock is taken within about a millisecond of its release, and a task cancelled while
+    it waits simply stops asking. The kernel drops the flock of a process that dies. Waiting
+    longer than `timeout` raises SQLite's own "database is locked", as its busy handler would.
+    """
+
+    def __init__(self, path: str, timeout: float = 30.0) -> None:
+        self._path = path
+        self._timeout = timeout
+        self._local = asyncio.Lock()
+        self._fd: int | None = None
+
+    def locked(self) -> bool:
+        return self._local.locked()
+
+    async def acquire(self) -> bool:
+        await self._local.acquire()
+        try:
+            await self._lock_file()
+        except BaseException:
+            self._local.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._local.release()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+    def close(self) -> None:
+        """Closing the file also drops its lock. Only while no task holds it."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    async def _lock_file(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("database is locked") from None
+            await asyncio.sleep(0.001)
+
+
+class _Transaction(SqliteTransactionWrapper):
+    async def begin(self) -> None:
+        """Tortoise commits before every BEGIN in case the connection was left inside a
+        transaction. It almost never is, and that trip through the event loop is made holding
+        the writer lock, so here it is made only when needed."""
+        try:
+            if self._connection.in_transaction:
+                await self._connection.commit()
+            await self._connection.execute("BEGIN")
+        except sqlite3.OperationalError as exc:
+            raise TransactionManagementError(exc) from exc
+
+
 class SqliteWithReader(SqliteClient):
     def __init__(self, file_path: str, **kwargs: object) -> None:
         super().__init__(file_path, **kwargs)
+        # Tortoise takes this lock for every use of its connection: transactions and single
+        # statements alike.
+        self._lock = WriterLock(f"{file_path}-writer.lock")  # type: ignore[assignment]
         self._reader: aiosqlite.Connection | None = None
         self._reader_opening = asyncio.Lock()
 
@@ -51,6 +142,10 @@ class SqliteWithReader(SqliteClient):
         if reader is not None:
             await reader.close()
         await super().close()
+        self._lock.close()  # type: ignore[attr-defined]
+
+    def _in_transaction(self) -> TransactionContext:
+        return SqliteTransactionContext(_Transaction(self), self._lock)
 
     @translate_exceptions
     async def _read(self, query: str, values: list | None) -> list[sqlite3.Row]:

@@ -1,8 +1,10 @@
-"""The SQLite client's read connection (`caremap.sqlite`): reads outside a transaction run
-beside an open one and never wait for it, while a transaction still reads its own writes."""
+"""The SQLite client (`caremap.sqlite`): reads outside a transaction run beside an open one
+and never wait for it, while a transaction still reads its own writes; writers of every process
+take turns through the lock file."""
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from caremap.sqlite import SqliteWithReader, reads_only
+from caremap.sqlite import SqliteWithReader, WriterLock, reads_only
 from directory.models import Organization
 from tests import factories
 from tests.conftest import ON_POSTGRES
@@ -86,3 +88,76 @@ def test_only_selects_go_to_the_read_connection():
     assert not reads_only('UPDATE "organization" SET "name"=?')
     assert not reads_only("PRAGMA index_list('organization')")
     assert not reads_only("WITH x AS (SELECT 1) DELETE FROM organization")
+
+
+# Two WriterLocks on one path open the file twice, and flock treats two open files as two
+# processes would: one waits for the other.
+
+
+async def test_writers_take_turns_through_the_lock_file(tmp_path: Path):
+    path = str(tmp_path / "db-writer.lock")
+    first, second = WriterLock(path), WriterLock(path)
+    await first.acquire()
+    waiting = asyncio.create_task(second.acquire())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    first.release()
+    await asyncio.wait_for(waiting, 2)
+    assert not first.locked()
+    with pytest.raises(sqlite3.OperationalError):  # now the first one waits
+        await WriterLock(path, timeout=0.05).acquire()
+    second.release()
+    async with asyncio.timeout(2), first:
+        pass
+    first.close()
+    second.close()
+
+
+async def test_a_writer_gives_up_after_its_timeout_with_sqlites_own_error(tmp_path: Path):
+    path = str(tmp_path / "db-writer.lock")
+    holder, impatient = WriterLock(path), WriterLock(path, timeout=0.05)
+    async with holder:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            await impatient.acquire()
+        assert not impatient.locked()  # its process's other tasks are not shut out
+    async with asyncio.timeout(2), impatient:
+        pass
+    holder.close()
+    impatient.close()
+
+
+async def test_a_writer_cancelled_while_waiting_holds_nothing(tmp_path: Path):
+    path = str(tmp_path / "db-writer.lock")
+    holder, cancelled = WriterLock(path), WriterLock(path)
+    await holder.acquire()
+    waiting = asyncio.create_task(cancelled.acquire())
+    await asyncio.sleep(0.02)
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    assert not cancelled.locked()
+    holder.release()
+    async with asyncio.timeout(2), holder:  # the cancelled one did not take it after all
+        pass
+    holder.close()
+    cancelled.close()
+
+
+async def test_a_transaction_holds_the_lock_every_process_writes_through(app):
+    client = connections.get("default")
+    other_process = WriterLock(f"{client.filename}-writer.lock", timeout=0.05)
+    async with in_transaction():
+        await factories.organization(name="Locked Pantry")
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            await other_process.acquire()
+    async with asyncio.timeout(2), other_process:
+        pass
+    other_process.close()
+
+
+async def test_a_transaction_begins_even_where_the_connection_was_left_inside_one(app):
+    async with connections.get("default").acquire_connection() as connection:
+        await connection.execute("BEGIN")  # as a failed COMMIT could leave it
+    async with in_transaction():
+        await factories.organization(name="After a leftover")
+    assert await Organization.filter(name="After a leftover").exists()
