@@ -17,6 +17,7 @@ import importlib.util
 import itertools
 import json
 import os
+import platform
 import random
 import shutil
 import signal
@@ -196,6 +197,20 @@ def processes(server: subprocess.Popen) -> list[int]:
         ["pgrep", "-P", str(server.pid)], capture_output=True, text=True, check=False
     ).stdout.split()
     return [server.pid, *(int(pid) for pid in children)]
+
+
+def processor() -> str:
+    """The CPU's model name, so figures say which machine they came from."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown processor"
+    names = [
+        line.split(":", 1)[1].strip()
+        for line in cpuinfo.splitlines()
+        if line.startswith("model name")
+    ]
+    return names[0] if names else platform.processor() or "unknown processor"
 
 
 def memory(pids: list[int]) -> dict[str, float]:
@@ -487,7 +502,7 @@ async def main() -> None:
     cpu = {pid: round(cpu_end[pid] - cpu_start[pid], 1) for pid in cpu_start if pid in cpu_end}
     server_cpu = sum(seconds for pid, seconds in cpu.items() if pid != str(os.getpid()))
     result = {
-        "machine": f"{os.cpu_count()} cores, {sys.platform}",
+        "machine": f"{os.cpu_count()} cores, {processor()}, {sys.platform}",
         "database": "postgresql" if database_url.startswith("postgres") else "sqlite",
         "listings": args.listings,
         "workers": args.workers,

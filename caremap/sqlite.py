@@ -20,6 +20,7 @@ sleeps, not the writes, used up the lock's time, and writes queued for seconds.
 """
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -34,6 +35,7 @@ from tortoise.backends.sqlite.client import (
     SqliteTransactionWrapper,
     translate_exceptions,
 )
+from tortoise.connection import get_connections
 from tortoise.exceptions import TransactionManagementError
 
 
@@ -115,6 +117,38 @@ class _Transaction(SqliteTransactionWrapper):
             raise TransactionManagementError(exc) from exc
 
 
+class _TransactionContext(SqliteTransactionContext):
+    async def __aenter__(self) -> SqliteTransactionWrapper:
+        """Tortoise's, except that a failure or cancellation between taking the writer lock
+        and BEGIN gives the lock back. Tortoise's would keep it, and every writer of every
+        process would then wait on it until that process exits."""
+        await self._trxlock.acquire()
+        try:
+            await self.ensure_connection()
+            self.token = get_connections().set(self.connection_name, self.connection)
+            try:
+                await self.connection.begin()
+            except BaseException:
+                get_connections().reset(self.token)
+                raise
+        except BaseException:
+            # Shielded, so that a second cancellation cannot stop it halfway; the first error
+            # is the one to report.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(self._abandon())
+            raise
+        return self.connection
+
+    async def _abandon(self) -> None:
+        """Undoes a BEGIN that may have run though its caller stopped waiting for it (the
+        connection's thread runs what it was given), then frees the lock."""
+        try:
+            if self.connection._connection is not None:
+                await self.connection._connection.rollback()
+        finally:
+            self._trxlock.release()
+
+
 class SqliteWithReader(SqliteClient):
     def __init__(self, file_path: str, **kwargs: object) -> None:
         super().__init__(file_path, **kwargs)
@@ -145,7 +179,7 @@ class SqliteWithReader(SqliteClient):
         self._lock.close()  # type: ignore[attr-defined]
 
     def _in_transaction(self) -> TransactionContext:
-        return SqliteTransactionContext(_Transaction(self), self._lock)
+        return _TransactionContext(_Transaction(self), self._lock)
 
     @translate_exceptions
     async def _read(self, query: str, values: list | None) -> list[sqlite3.Row]:

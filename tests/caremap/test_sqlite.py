@@ -161,3 +161,30 @@ async def test_a_transaction_begins_even_where_the_connection_was_left_inside_on
     async with in_transaction():
         await factories.organization(name="After a leftover")
     assert await Organization.filter(name="After a leftover").exists()
+
+
+async def test_a_transaction_cancelled_while_it_begins_gives_the_lock_back(app):
+    """Cancelled after each number of event-loop turns in turn, so some cancellations land
+    between taking the writer lock and the end of BEGIN."""
+    client = connections.get("default")
+
+    async def write() -> None:
+        async with in_transaction():
+            await factories.organization(name="Cancelled Pantry")
+
+    for turns in range(12):
+        task = asyncio.create_task(write())
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        other_process = WriterLock(f"{client.filename}-writer.lock", timeout=2)
+        async with other_process:  # raises "database is locked" if the lock was kept
+            pass
+        other_process.close()
+        async with client.acquire_connection() as connection:
+            assert not connection.in_transaction  # no BEGIN was left open either
+    async with asyncio.timeout(5), in_transaction():
+        await factories.organization(name="After the cancellations")
+    assert await Organization.filter(name="After the cancellations").exists()
