@@ -102,12 +102,16 @@ async def get_referral(
     return referral
 
 
-async def _participant_referral(actor: Actor | None, referral_id: UUID) -> Referral:
+async def _participant_referral(
+    actor: Actor | None, referral_id: UUID, *, details: bool = True
+) -> Referral:
     """The referral, if the actor takes part in it; for changes, which audit themselves (the
-    change's timeline entry also covers the answer that shows the changed referral)."""
-    referral = await Referral.get_or_none(id=referral_id).prefetch_related(
-        "consent", "events", "service"
-    )
+    change's timeline entry also covers the answer that shows the changed referral). Without
+    `details`, only its own row: enough to check a change, three queries fewer."""
+    query = Referral.get_or_none(id=referral_id)
+    if details:
+        query = query.prefetch_related("consent", "events", "service")
+    referral = await query
     if referral is None:
         raise NotFound(f"No referral with id {referral_id}.")
     access.require_participant(actor, referral)
@@ -185,7 +189,7 @@ async def transition(
     outcome: str | None = None,
     note: str | None = None,
 ) -> Referral:
-    referral = await _participant_referral(actor, referral_id)
+    referral = await _participant_referral(actor, referral_id, details=False)
     actor, party = access.require_participant(actor, referral)
     try:
         target = ReferralStatus(to)
@@ -241,7 +245,7 @@ async def _has_consent(referral: Referral) -> bool:
 
 
 async def add_note(*, actor: Actor | None, referral_id: UUID, note: Any) -> Referral:
-    referral = await _participant_referral(actor, referral_id)
+    referral = await _participant_referral(actor, referral_id, details=False)
     actor, _party = access.require_participant(actor, referral)
     if not isinstance(note, str) or not note.strip() or len(note) > 2000:
         raise Invalid({"note": "text of 1 to 2000 characters"})
@@ -255,7 +259,7 @@ async def add_note(*, actor: Actor | None, referral_id: UUID, note: Any) -> Refe
 async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referral:
     """The family withdrew consent: the referral stops and the partner no longer sees contact
     details. Recorded by the referring side (or an admin)."""
-    referral = await _participant_referral(actor, referral_id)
+    referral = await _participant_referral(actor, referral_id, details=False)
     actor, party = access.require_participant(actor, referral)
     if party is access.Party.RECEIVER:
         raise Forbidden("Consent is withdrawn through the school that made the referral.")
