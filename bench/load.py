@@ -13,6 +13,7 @@ start and the end, as a table and as bench-results/load.json. It measures; it as
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import itertools
 import json
@@ -201,16 +202,11 @@ def processes(server: subprocess.Popen) -> list[int]:
 
 def processor() -> str:
     """The CPU's model name, so figures say which machine they came from."""
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown processor"
-    names = [
-        line.split(":", 1)[1].strip()
-        for line in cpuinfo.splitlines()
-        if line.startswith("model name")
-    ]
-    return names[0] if names else platform.processor() or "unknown processor"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown processor"
 
 
 def memory(pids: list[int]) -> dict[str, float]:

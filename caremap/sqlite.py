@@ -123,15 +123,14 @@ class _TransactionContext(SqliteTransactionContext):
         and BEGIN gives the lock back. Tortoise's would keep it, and every writer of every
         process would then wait on it until that process exits."""
         await self._trxlock.acquire()
+        token = None
         try:
             await self.ensure_connection()
-            self.token = get_connections().set(self.connection_name, self.connection)
-            try:
-                await self.connection.begin()
-            except BaseException:
-                get_connections().reset(self.token)
-                raise
+            token = self.token = get_connections().set(self.connection_name, self.connection)
+            await self.connection.begin()
         except BaseException:
+            if token is not None:
+                get_connections().reset(token)
             # Shielded, so that a second cancellation cannot stop it halfway; the first error
             # is the one to report.
             with contextlib.suppress(Exception, asyncio.CancelledError):
