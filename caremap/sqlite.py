@@ -17,6 +17,10 @@ file beside the database (`WriterLock`) before they touch Tortoise's connection.
 busy handler would also make them take turns, but a writer it turns away sleeps in steps of up
 to 100 ms, holding its connection, however soon the lock is free: under the load mix those
 sleeps, not the writes, used up the lock's time, and writes queued for seconds.
+
+The writer's statements run on the event loop's own thread (`InlineConnection`), so a
+transaction holds that lock only as long as its own work takes, not that work plus a wait in
+the event loop's queue after each statement.
 """
 
 import asyncio
@@ -104,6 +108,81 @@ class WriterLock:
             await asyncio.sleep(0.001)
 
 
+class _Cursor:
+    """What `InlineConnection.execute` returns: Tortoise only closes it."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class InlineConnection:
+    """The writer connection: the part of aiosqlite's interface Tortoise uses, run at once on
+    the calling thread rather than on a thread of the connection's own.
+
+    A write holds the lock every process writes through from BEGIN to COMMIT. Through aiosqlite
+    each statement went to its thread and came back through the event loop, and under load each
+    return waited behind whatever the loop ran meanwhile (a page render, a search): at 80 writes
+    a second a referral's statements held the lock about 12 ms each, and writers of every
+    process queued. Run here, SQLite answers each of our statements in microseconds, and a
+    transaction goes from BEGIN to COMMIT without giving the loop away.
+
+    Only COMMIT goes to a thread: its fsync (0.4 ms, sometimes over 1 ms, on the load machine)
+    and, every thousand pages written, a checkpoint (5 to 10 ms) would stop the loop. A single
+    write outside a transaction commits where it runs, on the loop; those are few (an audit
+    entry of a read, a session). The loop also waits in SQLite's busy handler (`timeout`) if a
+    program that does not take `WriterLock`, the sqlite3 shell say, holds the write lock.
+    """
+
+    def __init__(self, path: str, timeout: float = 5.0) -> None:
+        # Any thread may close it; only one task uses it at a time (Tortoise's lock).
+        self._conn = sqlite3.connect(
+            path, isolation_level=None, timeout=timeout, check_same_thread=False
+        )
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    @property
+    def total_changes(self) -> int:
+        return self._conn.total_changes
+
+    async def execute(self, sql: str, parameters: Sequence | None = None) -> _Cursor:
+        return _Cursor(self._conn.execute(sql, parameters or ()))
+
+    async def execute_fetchall(self, sql: str, parameters: Sequence | None = None) -> list:
+        return self._conn.execute(sql, parameters or ()).fetchall()
+
+    async def execute_insert(self, sql: str, parameters: Sequence | None = None) -> tuple:
+        """Like aiosqlite's: the new row's rowid, in a row of one."""
+        return (self._conn.execute(sql, parameters or ()).lastrowid,)
+
+    async def executemany(self, sql: str, parameters: Sequence) -> None:
+        self._conn.executemany(sql, parameters)
+
+    async def executescript(self, sql: str) -> None:
+        self._conn.executescript(sql)
+
+    async def commit(self) -> None:
+        """In a thread (see above). A caller cancelled meanwhile still waits for the commit to
+        end: the lock it then gives back must not be taken while the connection commits."""
+        committing = asyncio.ensure_future(asyncio.to_thread(self._conn.commit))
+        try:
+            await asyncio.shield(committing)
+        except asyncio.CancelledError:
+            await committing
+            raise
+
+    async def rollback(self) -> None:
+        self._conn.rollback()
+
+    async def close(self) -> None:
+        self._conn.close()
+
+
 class _Transaction(SqliteTransactionWrapper):
     async def begin(self) -> None:
         """Tortoise commits before every BEGIN in case the connection was left inside a
@@ -156,6 +235,16 @@ class SqliteWithReader(SqliteClient):
         self._lock = WriterLock(f"{file_path}-writer.lock")  # type: ignore[assignment]
         self._reader: aiosqlite.Connection | None = None
         self._reader_opening = asyncio.Lock()
+
+    async def create_connection(self, with_db: bool) -> None:
+        """Tortoise's, with `InlineConnection` in place of aiosqlite's."""
+        if self._connection is None:
+            connection = InlineConnection(self.filename)
+            connection._conn.row_factory = sqlite3.Row
+            for pragma, value in self.pragmas.items():
+                await connection.execute(f"PRAGMA {pragma}={value}")
+            self._connection = connection  # type: ignore[assignment]
+            await self._post_connect()
 
     async def _open_reader(self) -> aiosqlite.Connection:
         async with self._reader_opening:
