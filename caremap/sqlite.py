@@ -1,4 +1,5 @@
-"""The SQLite client the app uses: Tortoise's own, plus a second connection for reads.
+"""The SQLite client the app uses: Tortoise's own, plus a connection for reads and a writer
+connection that runs on the event loop's thread.
 
 Tortoise gives a process one SQLite connection, and a transaction holds it until it commits:
 across every await inside it, including a wait in SQLite's busy handler for another process's
@@ -125,9 +126,9 @@ class InlineConnection:
     A write holds the lock every process writes through from BEGIN to COMMIT. Through aiosqlite
     each statement went to its thread and came back through the event loop, and under load each
     return waited behind whatever the loop ran meanwhile (a page render, a search): at 80 writes
-    a second a referral's statements held the lock about 12 ms each, and writers of every
-    process queued. Run here, SQLite answers each of our statements in microseconds, and a
-    transaction goes from BEGIN to COMMIT without giving the loop away.
+    a second each write held the lock about 12 ms, and the writers of every process queued. Run
+    here, SQLite answers each of our statements in microseconds, and a transaction goes from
+    BEGIN to COMMIT without giving the loop away.
 
     Only COMMIT goes to a thread: its fsync (0.4 ms, sometimes over 1 ms, on the load machine)
     and, every thousand pages written, a checkpoint (5 to 10 ms) would stop the loop. A single
