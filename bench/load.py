@@ -219,6 +219,15 @@ def memory(pids: list[int]) -> dict[str, float]:
     return found
 
 
+async def sample_memory(pids: list[int], every: float, samples: dict[str, list[float]]) -> None:
+    """Each process's resident memory every `every` seconds until cancelled, so a run shows
+    whether growth levels off (caches filling to their bounds) or keeps on (a leak)."""
+    while True:
+        await asyncio.sleep(every)
+        for pid, mb in memory(pids).items():
+            samples.setdefault(pid, []).append(mb)
+
+
 class Mix:
     """The shared record: latencies by kind, and errors by kind and status."""
 
@@ -482,8 +491,11 @@ async def main() -> None:
         how = f"{args.rate:g} requests/s" if args.rate else f"{args.clients} clients"
         print(f"driving the mix for {args.seconds:g} s, {how}...", flush=True)
         started = time.perf_counter()
+        samples: dict[str, list[float]] = {}
+        sampler = asyncio.create_task(sample_memory(pids, args.seconds / 10, samples))
         mix = await drive(base, args, traffic, args.seconds)
         elapsed = time.perf_counter() - started
+        sampler.cancel()
         memory_end, cpu_end = memory(pids), cpu_seconds([*pids, os.getpid()])
     finally:
         if server:
@@ -521,6 +533,7 @@ async def main() -> None:
         "memory_mb_start": memory_start,
         "memory_mb_end": memory_end,
         "memory_growth_percent": growth,
+        "memory_mb_every_tenth": samples,
     }
     output = ROOT / "bench-results" / "load.json"
     output.write_text(json.dumps(result, indent=1))
@@ -536,11 +549,13 @@ async def main() -> None:
             f"| {kind} | {figures['requests']} | {figures['p50']} | {figures['p95']} | "
             f"{figures['p99']} |"
         )
-    print("| process | CPU s | RSS start MB | RSS end MB | growth % |")
-    print("|---|---|---|---|---|")
+    print("| process | CPU s | RSS start MB | RSS end MB | growth % | RSS every tenth of the run |")
+    print("|---|---|---|---|---|---|")
     for pid in memory_start:
+        tenths = " ".join(f"{mb:g}" for mb in samples.get(pid, []))
         print(
-            f"| {pid} | {cpu.get(pid)} | {memory_start[pid]} | {memory_end[pid]} | {growth[pid]} |"
+            f"| {pid} | {cpu.get(pid)} | {memory_start[pid]} | {memory_end[pid]} | {growth[pid]} "
+            f"| {tenths} |"
         )
     if mix.errors:
         print("errors:", dict(mix.errors))
