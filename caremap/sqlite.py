@@ -31,6 +31,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import aiosqlite
 from tortoise.backends.base.client import TransactionContext
@@ -131,7 +132,9 @@ class InlineConnection:
     BEGIN to COMMIT without giving the loop away.
 
     Only COMMIT goes to a thread: its fsync (0.4 ms, sometimes over 1 ms, on the load machine)
-    and, every thousand pages written, a checkpoint (5 to 10 ms) would stop the loop. A single
+    and, every thousand pages written, a checkpoint (5 to 10 ms) would stop the loop. The thread
+    is the connection's own, not the loop's shared ones, where a commit holding the lock could
+    wait behind geocoder calls that take seconds. A single
     write outside a transaction commits where it runs, on the loop; those are few (an audit
     entry of a read, a session). The loop also waits in SQLite's busy handler (`timeout`) if a
     program that does not take `WriterLock`, the sqlite3 shell say, holds the write lock.
@@ -142,6 +145,7 @@ class InlineConnection:
         self._conn = sqlite3.connect(
             path, isolation_level=None, timeout=timeout, check_same_thread=False
         )
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
 
     @property
     def in_transaction(self) -> bool:
@@ -170,7 +174,7 @@ class InlineConnection:
     async def commit(self) -> None:
         """In a thread (see above). A caller cancelled meanwhile still waits for the commit to
         end: the lock it then gives back must not be taken while the connection commits."""
-        committing = asyncio.ensure_future(asyncio.to_thread(self._conn.commit))
+        committing = asyncio.get_running_loop().run_in_executor(self._committer, self._conn.commit)
         try:
             await asyncio.shield(committing)
         except asyncio.CancelledError:
@@ -181,6 +185,7 @@ class InlineConnection:
         self._conn.rollback()
 
     async def close(self) -> None:
+        self._committer.shutdown()  # after a commit still running, if any
         self._conn.close()
 
 

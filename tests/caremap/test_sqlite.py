@@ -214,3 +214,20 @@ async def test_a_transaction_runs_from_begin_to_commit_without_giving_the_event_
         counter.cancel()
     assert during == 0
     assert await Organization.filter(name__startswith="Pantry ").count() == 5
+
+
+async def test_a_commit_does_not_wait_behind_the_event_loops_shared_threads(app):
+    """Geocoder calls run on the loop's shared threads and can take seconds; a transaction
+    committing there would hold the writer lock of every process meanwhile."""
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    blockers = [loop.run_in_executor(None, release.wait) for _ in range(40)]  # over the pool
+    loop.call_later(10, release.set)
+    try:
+        async with in_transaction():
+            await factories.organization(name="Not behind the geocoder")
+        assert not release.is_set()  # committed while every shared thread was still busy
+    finally:
+        release.set()
+        await asyncio.gather(*blockers)
+    assert await Organization.filter(name="Not behind the geocoder").exists()
