@@ -110,16 +110,6 @@ class WriterLock:
             await asyncio.sleep(0.001)
 
 
-class _Cursor:
-    """What `InlineConnection.execute` returns: Tortoise only closes it."""
-
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
-
-    async def close(self) -> None:
-        self._cursor.close()
-
-
 class InlineConnection:
     """The writer connection: the part of aiosqlite's interface Tortoise uses, run at once on
     the calling thread rather than on a thread of the connection's own.
@@ -155,8 +145,9 @@ class InlineConnection:
     def total_changes(self) -> int:
         return self._conn.total_changes
 
-    async def execute(self, sql: str, parameters: Sequence | None = None) -> _Cursor:
-        return _Cursor(self._conn.execute(sql, parameters or ()))
+    async def execute(self, sql: str, parameters: Sequence | None = None) -> None:
+        """Unlike aiosqlite's, returns no cursor: Tortoise only ever closed it."""
+        self._conn.execute(sql, parameters or ()).close()
 
     async def execute_fetchall(self, sql: str, parameters: Sequence | None = None) -> list:
         return self._conn.execute(sql, parameters or ()).fetchall()
