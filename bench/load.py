@@ -8,7 +8,8 @@ and `--workers`, and runs concurrent clients on loopback for a fixed time: 80% p
 10% service pages, 10% referral writes (a specialist refers; the agency accepts, starts and
 completes). It reports throughput, p50/p95/p99 latency (all and per kind), errors (5xx, refused
 connections, timeouts and any unexpected 4xx) and each server process's resident memory at the
-start and the end, as a table and as bench-results/load.json. It measures; it asserts nothing.
+start, every tenth of the run and the end, as a table and as bench-results/load.json. It
+measures; it asserts nothing.
 """
 
 import argparse

@@ -124,10 +124,10 @@ class InlineConnection:
     Only COMMIT goes to a thread: its fsync (0.4 ms, sometimes over 1 ms, on the load machine)
     and, every thousand pages written, a checkpoint (5 to 10 ms) would stop the loop. The thread
     is the connection's own, not the loop's shared ones, where a commit holding the lock could
-    wait behind geocoder calls that take seconds. A single
-    write outside a transaction commits where it runs, on the loop; those are few (an audit
-    entry of a read, a session). The loop also waits in SQLite's busy handler (`timeout`) if a
-    program that does not take `WriterLock`, the sqlite3 shell say, holds the write lock.
+    wait behind geocoder calls that take seconds. A single write outside a transaction commits
+    where it runs, on the loop; those are few (an audit entry of a read, a session). The loop
+    also waits in SQLite's busy handler (`timeout`) if a program that does not take
+    `WriterLock`, the sqlite3 shell say, holds the write lock.
     """
 
     def __init__(self, path: str, timeout: float = 5.0) -> None:
@@ -135,6 +135,7 @@ class InlineConnection:
         self._conn = sqlite3.connect(
             path, isolation_level=None, timeout=timeout, check_same_thread=False
         )
+        self._conn.row_factory = sqlite3.Row  # Tortoise reads rows by column name
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
 
     @property
@@ -237,7 +238,6 @@ class SqliteWithReader(SqliteClient):
         """Tortoise's, with `InlineConnection` in place of aiosqlite's."""
         if self._connection is None:
             connection = InlineConnection(self.filename)
-            connection._conn.row_factory = sqlite3.Row
             for pragma, value in self.pragmas.items():
                 await connection.execute(f"PRAGMA {pragma}={value}")
             self._connection = connection  # type: ignore[assignment]
