@@ -210,14 +210,12 @@ async def referral_form(request: Request) -> Response:
         values = _referral_input(form)
         asked = str(form.get("help_request", "")) or None
         try:
-            referral = await referrals.create_referral(actor=actor, data=values)
+            referral = await referrals.create_referral(
+                actor=actor, data={**values, "help_request_id": asked}
+            )
         except Invalid as refused:
             errors = refused.fields
         else:
-            if asked:  # the family's request is answered by this referral
-                await help_requests.mark_handled(
-                    actor=actor, help_request_id=form_uuid(asked, "help_request")
-                )
             return RedirectResponse(f"/referrals/{referral.id}", status_code=303)
         service_id = values["service_id"]
     else:

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 from tortoise.transactions import in_transaction
 
-from directory import access
+from directory import access, text
 from directory.actor import Actor
 from directory.editing import (
     current_values,
@@ -182,6 +182,8 @@ async def retry_pending_geocodes(*, geocoder: Geocoder, limit: int = 100) -> int
 async def link_location(
     *, actor: Actor | None, service_id: UUID, location_id: UUID, description: str | None = None
 ) -> ServiceAtLocation:
+    if description is not None and (wrong := text.problem(description, multiline=True)):
+        raise Invalid({"description": wrong})
     service = await get_or_404(Service, service_id, "service")
     access.require_listing_editor(actor, service.organization_id)
     location = await Location.get_or_none(id=location_id)

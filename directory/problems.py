@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 from tortoise.transactions import in_transaction
 
-from directory import access
+from directory import access, text
 from directory.actor import Actor, Role
 from directory.editing import get_or_404, now, record_change
 from directory.errors import Conflict, Invalid, NotFound
@@ -31,10 +31,12 @@ def _text(value: Any, field: str, limit: int) -> str:
         return ""
     if not isinstance(value, str):
         raise Invalid({field: "must be text"})
-    text = value.strip()
-    if len(text) > limit:
+    stripped = value.strip()
+    if len(stripped) > limit:
         raise Invalid({field: f"at most {limit} characters"})
-    return text
+    if wrong := text.problem(stripped, multiline=True):
+        raise Invalid({field: wrong})
+    return stripped
 
 
 async def report_problem(*, service_id: UUID, data: Any) -> ProblemReport:

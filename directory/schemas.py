@@ -7,7 +7,7 @@ the API, the HSDS import and the seed loader all obey the same rules. Pydantic's
 
 import re
 from datetime import date
-from typing import Annotated, Any, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 from zoneinfo import available_timezones
 
 from pydantic import (
@@ -19,10 +19,12 @@ from pydantic import (
     HttpUrl,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from directory import text
 from directory.errors import Invalid
 from directory.models import LocationType, OrganizationKind, ServiceAreaType, ServiceStatus
 from directory.taxonomy import BY_CODE
@@ -58,7 +60,16 @@ def _url(value: HttpUrl | None) -> str | None:
 
 
 class Input(BaseModel):
+    """Every input model: unknown fields refused, text trimmed, and every string obeying
+    `directory.text` (one line unless the field is named in `multiline`)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    multiline: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text(cls, value: Any, info: ValidationInfo) -> Any:
+        return text.check_all(value, multiline=info.field_name in cls.multiline)
 
     def values(self) -> dict[str, Any]:
         """Plain values ready for a Tortoise model (URLs as strings)."""
@@ -69,6 +80,7 @@ class Input(BaseModel):
 
 
 class OrganizationInput(Input):
+    multiline = frozenset({"description"})
     name: Name
     alternate_name: ShortText | None = None
     description: LongText = ""
@@ -81,6 +93,15 @@ class OrganizationInput(Input):
 
 
 class ServiceInput(Input):
+    multiline = frozenset(
+        {
+            "description",
+            "application_process",
+            "fees_description",
+            "eligibility_description",
+            "interpretation_services",
+        }
+    )
     name: Name
     alternate_name: ShortText | None = None
     description: LongText = ""
@@ -121,6 +142,7 @@ class ServiceInput(Input):
 
 
 class LocationInput(Input):
+    multiline = frozenset({"description", "transportation", "accessibility"})
     name: ShortText | None = None
     description: LongText | None = None
     location_type: LocationType = LocationType.PHYSICAL
@@ -163,6 +185,7 @@ class PhoneInput(Input):
 
 
 class ScheduleInput(Input):
+    multiline = frozenset({"description"})
     freq: Annotated[str, StringConstraints(pattern=r"^(WEEKLY|MONTHLY)$")] = "WEEKLY"
     byday: str | None = Field(default=None, max_length=60)
     opens_at: ClockTime | None = None
@@ -202,6 +225,7 @@ class ScheduleInput(Input):
 
 
 class ServiceAreaInput(Input):
+    multiline = frozenset({"description"})
     name: Name
     description: LongText | None = None
     extent_type: ServiceAreaType

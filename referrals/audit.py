@@ -20,6 +20,7 @@ class Action(StrEnum):
     LIST = "list"
     EXPORT_FHIR = "export_fhir"
     PURGE = "purge"
+    REFUSED = "refused"  # a look at a referral the caller may not see (403) or that is not (404)
     # Writes are named by the timeline event they come with: created, transition, note,
     # consent_withdrawn, and the system's reminders and follow-ups.
 

@@ -21,6 +21,7 @@ from referrals.schemas import check_contact
 
 
 class HelpRequestInput(Input):
+    multiline = frozenset({"message"})
     school_id: UUID
     need: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     preferred_language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] = "en"

@@ -25,8 +25,9 @@ from uuid import UUID
 
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from tortoise.exceptions import BaseORMException
 
-from directory import freshness
+from directory import freshness, text
 from directory.claims import claim, release
 from directory.claims import now as _now
 from directory.models import Organization, ProblemReport, Service
@@ -36,6 +37,11 @@ from referrals.models import MailOutbox, MailStatus, Referral
 from referrals.notify import Notice, Recipient
 
 logger = logging.getLogger(__name__)
+# A message that cannot be written (a template or header error) is tried this many times, with
+# backoff, before it is marked failed; one whose recipient the server turns down for now
+# (greylisting, a full mailbox) keeps trying for about a day (backoff tops out at 5 minutes).
+MAX_ATTEMPTS = 5
+MAX_RECIPIENT_ATTEMPTS = 300
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
@@ -76,6 +82,11 @@ async def no_admins() -> list[Address]:
 
 class Undeliverable(Exception):
     """Nobody to send this notice to any more; the row is marked skipped."""
+
+
+class Unsendable(Exception):
+    """This message can never be sent as it stands (its address is not one address, say); the
+    row is marked failed at once."""
 
 
 class TemporaryFailure(Exception):
@@ -193,10 +204,10 @@ def _email(
     context = {"message": text, "link": link}
     email = EmailMessage()
     email["From"] = config.sender
-    email["To"] = to
+    email["To"] = _address(to)
     if bcc:
-        email["Bcc"] = ", ".join(bcc)
-    email["Subject"] = text.subject
+        email["Bcc"] = ", ".join(_address(one) for one in bcc)
+    email["Subject"] = header_text(text.subject)
     email["Date"] = formatdate(localtime=False)
     email["Message-ID"] = message_id(row.key, config.base_url)
     email["Auto-Submitted"] = "auto-generated"
@@ -204,6 +215,20 @@ def _email(
     email.add_alternative(TEMPLATES.get_template("mail.html").render(context), subtype="html")
     email["Content-Language"] = text.language.replace("_", "-")  # after: parts take Content-*
     return email
+
+
+def header_text(value: str) -> str:
+    """A value made safe for a header: every control and invisible formatting character (a
+    line break would start a header of the sender's choosing) becomes a space. Input is
+    already refused with such characters; this holds for data that came in before that rule."""
+    return " ".join("".join(" " if text.problem(char) else char for char in value).split())
+
+
+def _address(value: str) -> str:
+    """A recipient address exactly as stored, or Undeliverable: never a repaired one."""
+    if text.problem(value) or "," in value or not value.strip():
+        raise Unsendable("the recipient is not one valid address")
+    return value.strip()
 
 
 def _smtp(config: MailConfig) -> aiosmtplib.SMTP:
@@ -216,6 +241,11 @@ def _smtp(config: MailConfig) -> aiosmtplib.SMTP:
         start_tls=config.smtp_tls == "starttls",
         timeout=config.timeout,
     )
+
+
+def _kind(error: Exception) -> str:
+    """An unexpected error by its class alone: its text may quote an address or a name."""
+    return type(error).__name__
 
 
 def _describe(error: Exception) -> str:
@@ -234,6 +264,17 @@ def _permanent(error: Exception) -> bool:
     if isinstance(error, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
         return error.code >= 500
     return False
+
+
+def _about_this_message(error: Exception) -> bool:
+    """Did the server turn down this message's recipients for now (a 4xx: greylisting, a full
+    mailbox), while it may still take others? A 4xx to DATA is the server's own state."""
+    return isinstance(error, aiosmtplib.SMTPRecipientsRefused | aiosmtplib.SMTPRecipientRefused)
+
+
+def _infrastructure(error: Exception) -> bool:
+    """The database or the network, not the message: nothing to hold against the row."""
+    return isinstance(error, BaseORMException | OSError | TimeoutError)
 
 
 class MailDrainer:
@@ -279,19 +320,41 @@ class MailDrainer:
                     await self._finish(row, MailStatus.SKIPPED, str(why))
                     finished += 1
                     continue
+                except Unsendable as why:
+                    logger.warning("mail %s (%s) cannot be sent: %s", row.id, row.kind, why)
+                    await self._finish(row, MailStatus.FAILED, str(why))
+                    finished += 1
+                    continue
+                except Exception as error:
+                    if _infrastructure(error):
+                        await release(rows[index:], _describe(error), at=at)
+                        raise
+                    # A message that cannot be written (a template or header error) is this
+                    # row's fault alone: it is retried a few times, then failed, and the rest
+                    # of the batch goes on.
+                    finished += await self._retry_or_fail(row, f"composing: {_kind(error)}", at)
+                    continue
                 try:
                     if not smtp.is_connected:
                         await smtp.connect()
                     await smtp.send_message(email)
                 except (aiosmtplib.SMTPException, OSError) as error:
+                    why = _describe(error)
                     if _permanent(error):
-                        why = _describe(error)
                         logger.warning("mail %s (%s) refused: %s", row.id, row.kind, why)
                         await self._finish(row, MailStatus.FAILED, why)
                         finished += 1
                         continue
-                    await release(rows[index:], _describe(error), at=at)
-                    raise TemporaryFailure(_describe(error)) from error
+                    if _about_this_message(error):
+                        finished += await self._retry_or_fail(
+                            row, why, at, limit=MAX_RECIPIENT_ATTEMPTS
+                        )
+                        continue
+                    await release(rows[index:], why, at=at)
+                    raise TemporaryFailure(why) from error
+                except Exception as error:  # the message could not be serialised, say
+                    finished += await self._retry_or_fail(row, f"sending: {_kind(error)}", at)
+                    continue
                 await self._finish(row, MailStatus.SENT, None)
                 finished += 1
         finally:
@@ -301,6 +364,20 @@ class MailDrainer:
                 except (aiosmtplib.SMTPException, OSError):
                     smtp.close()
         return finished
+
+    async def _retry_or_fail(
+        self, row: MailOutbox, error: str, at: datetime | None, limit: int = MAX_ATTEMPTS
+    ) -> int:
+        """One more failed attempt for this row alone: later again with backoff, or failed for
+        good after `limit` attempts. Returns 1 when the row is finished."""
+        logger.warning(
+            "mail %s (%s) not sent (attempt %d): %s", row.id, row.kind, row.attempts + 1, error
+        )
+        if row.attempts + 1 >= limit:
+            await self._finish(row, MailStatus.FAILED, error)
+            return 1
+        await release([row], error, at=at)
+        return 0
 
     async def _finish(self, row: MailOutbox, status: MailStatus, error: str | None) -> None:
         await MailOutbox.filter(id=row.id).update(

@@ -52,13 +52,20 @@ class Referral(Model):
     version = fields.IntField(default=1)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    # When the referral was sent to the agency (None while it is the school's draft, and for
+    # ever if it is cancelled as one): the agency sees only referrals that were sent.
+    sent_at = fields.DatetimeField(null=True)
     # When the retention sweep removed the person's details (`referrals.retention`).
     purged_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "referral"
         # The reminder sweep and the "overdue" filter look referrals up by status and date.
-        indexes = (("status", "due_at"), ("status", "updated_at"))
+        indexes = (
+            ("status", "due_at"),
+            ("status", "updated_at"),
+            ("receiving_organization_id", "sent_at"),
+        )
 
 
 class Consent(Model):

@@ -21,7 +21,7 @@ from directory.http import (
     read_json_object,
     version_of,
 )
-from referrals import audit, service
+from referrals import access, audit, service
 from referrals.models import Referral
 from referrals.notify import ReminderRules
 
@@ -29,7 +29,7 @@ from referrals.notify import ReminderRules
 def referral_document(referral: Referral, request: Request) -> dict[str, Any]:
     actor = require_actor(actor_of(request))
     consent = referral.consent
-    shared = service.shared_with(actor, referral)
+    shared = access.shared_with(actor, referral, consent)
     contact = "contact" in shared
     return {
         "id": str(referral.id),
@@ -67,14 +67,16 @@ def referral_document(referral: Referral, request: Request) -> dict[str, Any]:
 
 
 def with_timeline(referral: Referral, request: Request) -> dict[str, Any]:
+    notes = access.may_read_notes(require_actor(actor_of(request)), referral, referral.consent)
     return {
         **referral_document(referral, request),
+        "notes_hidden": not notes,
         "timeline": [
             {
                 "kind": e.kind,
                 "from": e.from_status,
                 "to": e.to_status,
-                "note": e.note,
+                "note": e.note if notes else None,
                 "actor_user_id": str(e.actor_user_id) if e.actor_user_id else None,
                 "at": e.created_at.isoformat(),
             }

@@ -72,6 +72,7 @@ class ConsentInput(Input):
 
 
 class ReferralInput(Input):
+    multiline = frozenset({"note"})
     service_id: UUID
     person: PersonInput
     needs: CategoryCodes = Field(min_length=1, max_length=10)
@@ -80,6 +81,9 @@ class ReferralInput(Input):
     consent: ConsentInput | None = None
     draft: bool = False
     confirm_full: bool = False
+    help_request_id: UUID | None = Field(
+        default=None, description="the family's help request this referral answers"
+    )
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
 
     @model_validator(mode="after")

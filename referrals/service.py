@@ -12,12 +12,13 @@ from tortoise.expressions import F, Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
+from directory import text
 from directory.access import PUBLIC_STATUSES, require_actor
 from directory.actor import Actor
 from directory.errors import Conflict, Forbidden, Invalid, NotFound
 from directory.models import IntakeState, Organization, Service
 from directory.schemas import validate
-from referrals import access, audit, notify, timeline
+from referrals import access, audit, help_requests, notify, timeline
 from referrals.fhir import referral_bundle
 from referrals.lifecycle import (
     FINAL,
@@ -29,7 +30,7 @@ from referrals.lifecycle import (
     allowed_from,
 )
 from referrals.models import Consent, Referral, ReferralStatus, Urgency
-from referrals.schemas import SHARABLE, ReferralInput
+from referrals.schemas import ReferralInput
 
 FIRST_CONTACT_DAYS = {Urgency.URGENT: 1, Urgency.SOON: 3, Urgency.ROUTINE: 7}
 
@@ -39,8 +40,14 @@ def _now() -> datetime:
 
 
 async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
+    """A specialist's referral, sent with consent or kept as the school's draft. Started from a
+    family's help request, it answers that request in the same transaction, and only if the
+    request was sent to the specialist's own school: a refused request writes nothing."""
     actor = access.require_referrer_role(actor)
     validated = validate(ReferralInput, data)
+    help_request_id = validated.help_request_id
+    if help_request_id is not None:
+        await help_requests.get_help_request(actor=actor, help_request_id=help_request_id)
     service = await Service.get_or_none(id=validated.service_id)
     if service is None or service.status not in PUBLIC_STATUSES:
         raise Invalid({"service_id": "no public service with that id"})
@@ -57,6 +64,8 @@ async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
     status = ReferralStatus.DRAFT if validated.draft else ReferralStatus.REQUESTED
     due_at = validated.due_at or _now() + timedelta(days=FIRST_CONTACT_DAYS[validated.urgency])
     async with in_transaction():
+        if help_request_id is not None:
+            await help_requests.mark_handled(actor=actor, help_request_id=help_request_id)
         referral = await Referral.create(
             id=uuid4(),
             service_id=service.id,
@@ -64,6 +73,7 @@ async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
             referring_organization_id=actor.organization_id,
             referring_user_id=actor.user_id,
             status=status,
+            sent_at=_now() if status is ReferralStatus.REQUESTED else None,
             urgency=validated.urgency,
             due_at=due_at,
             needs=validated.needs,
@@ -112,9 +122,15 @@ async def _participant_referral(
     if details:
         query = query.prefetch_related("consent", "events", "service")
     referral = await query
-    if referral is None:
-        raise NotFound(f"No referral with id {referral_id}.")
-    access.require_participant(actor, referral)
+    try:
+        if referral is None:
+            raise NotFound(f"No referral with id {referral_id}.")
+        access.require_participant(actor, referral)
+    except (NotFound, Forbidden):
+        # A refused look is as telling as an allowed one: who tried which referral, and when.
+        if actor is not None:
+            await audit.record(actor, [referral_id], audit.Action.REFUSED)
+        raise
     return referral
 
 
@@ -212,6 +228,8 @@ async def transition(
         errors["outcome"] = f"one of {', '.join(OUTCOMES)}"
     if note is not None and (not isinstance(note, str) or len(note) > 2000):
         errors["note"] = "text up to 2000 characters"
+    elif note is not None and (wrong := text.problem(note, multiline=True)):
+        errors["note"] = wrong
     if errors:
         raise Invalid(errors)
     async with in_transaction():
@@ -221,6 +239,7 @@ async def transition(
             updated_at=_now(),
             reason=reason if move.needs_reason else referral.reason,
             outcome=outcome if move.needs_outcome else referral.outcome,
+            sent_at=referral.sent_at or (_now() if target is ReferralStatus.REQUESTED else None),
         )
         if not updated:
             current = await Referral.get(id=referral.id)
@@ -247,8 +266,11 @@ async def _has_consent(referral: Referral) -> bool:
 async def add_note(*, actor: Actor | None, referral_id: UUID, note: Any) -> Referral:
     referral = await _participant_referral(actor, referral_id, details=False)
     actor, _party = access.require_participant(actor, referral)
+    access.require_note_writer(actor, referral, await Consent.get_or_none(referral_id=referral.id))
     if not isinstance(note, str) or not note.strip() or len(note) > 2000:
         raise Invalid({"note": "text of 1 to 2000 characters"})
+    if wrong := text.problem(note, multiline=True):
+        raise Invalid({"note": wrong})
     async with in_transaction():
         # A note is an update: it keeps an accepted referral from being reported as stale.
         await Referral.filter(id=referral.id).update(updated_at=_now())
@@ -285,21 +307,6 @@ async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referra
     return await _participant_referral(actor, referral.id)
 
 
-def shared_with(actor: Actor, referral: Referral) -> frozenset[str]:
-    """Which parts of the person the actor may see (see `referrals.schemas.SHARABLE`).
-
-    The referring school and admins see everything. The receiving agency sees what the consent
-    shares, and never the contact details once consent is withdrawn.
-    """
-    if access.party_of(actor, referral) is not access.Party.RECEIVER:
-        return frozenset(SHARABLE)
-    consent = referral.consent
-    if consent is None:
-        return frozenset()
-    shares = frozenset(consent.shares)
-    return shares - {"contact"} if consent.withdrawn_at else shares
-
-
 async def fhir_bundle(*, actor: Actor | None, referral_id: UUID, base_url: str) -> dict[str, Any]:
     """The referral as a FHIR ServiceRequest + Task bundle, showing what the caller may see."""
     referral = await get_referral(
@@ -312,4 +319,6 @@ async def fhir_bundle(*, actor: Actor | None, referral_id: UUID, base_url: str) 
             id__in=[referral.receiving_organization_id, referral.referring_organization_id]
         )
     }
-    return referral_bundle(referral, organizations, shared_with(actor, referral), base_url)
+    return referral_bundle(
+        referral, organizations, access.shared_with(actor, referral, referral.consent), base_url
+    )

@@ -27,6 +27,7 @@ from starlette.datastructures import Secret
 from caremap import db
 from caremap.app import create_app
 from caremap.settings import Settings, normalize_database_url
+from tests import hsds
 from tests.processes import clean_env
 from tests.smtp import SmtpServer
 
@@ -34,8 +35,17 @@ TEST_DATABASE = normalize_database_url(os.environ.get("CAREMAP_TEST_DATABASE", "
 ON_POSTGRES = TEST_DATABASE.startswith("postgres://")
 
 
-def pytest_report_header() -> str:
-    return f"caremap test database: {'PostgreSQL' if ON_POSTGRES else 'SQLite'}"
+def pytest_report_header() -> list[str]:
+    return [
+        f"caremap test database: {'PostgreSQL' if ON_POSTGRES else 'SQLite'}",
+        f"official HSDS 3.0 files: {hsds.ROOT if hsds.AVAILABLE else 'absent, ' + hsds.MISSING}",
+    ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """CI must validate against the official HSDS files, never skip those tests silently."""
+    if hsds.REQUIRED and not hsds.AVAILABLE:
+        raise pytest.UsageError(f"CAREMAP_REQUIRE_HSDS is set, but {hsds.MISSING}")
 
 
 def _with_database(url: str, name: str) -> str:

@@ -1,11 +1,6 @@
 """The demo data: what it covers, that it loads idempotently, and that it is valid HSDS 3.0."""
 
-import json
 from collections import Counter
-from pathlib import Path
-
-import jsonschema
-import pytest
 
 from caremap.accounts.models import User
 from caremap.reports import REPORTS
@@ -17,15 +12,7 @@ from referrals.models import Referral
 from search_index.models import UnmetSearch
 from seeds.load import load_catalog, load_demo, read_documents
 from tests import factories
-
-HSDS = Path(__file__).resolve().parents[2] / "shared" / "hsds-3.0" / "schema" / "compiled"
-
-
-def hsds_validator(name: str) -> jsonschema.Draft202012Validator:
-    path = HSDS / f"{name}.json"
-    if not path.exists():
-        pytest.fail(f"HSDS schemas not found at {HSDS}; shared/ must sit beside the project")
-    return jsonschema.Draft202012Validator(json.loads(path.read_text()))
+from tests.hsds import hsds_validator, needs_hsds
 
 
 def test_seed_files_cover_the_brief():
@@ -59,6 +46,7 @@ def test_seed_files_cover_the_brief():
     assert set(cities) == {"Chicago", "Kansas City"}
 
 
+@needs_hsds
 def test_seed_files_are_valid_hsds_organizations():
     validator = hsds_validator("organization")
     for document in read_documents("organizations.json"):
@@ -112,6 +100,7 @@ async def test_every_report_has_figures_on_the_demo_data(app, client):
     assert 0.4 < rates["delivered_rate"] < 0.8
 
 
+@needs_hsds
 async def test_api_documents_validate_against_hsds(app, client):
     await load_catalog(geocoder=Geocoder())
     validator = hsds_validator("service")

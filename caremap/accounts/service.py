@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
 
 from caremap.accounts.models import ApiToken, User, UserSession
-from directory import access
+from directory import access, text
 from directory.actor import Actor, Role
 from directory.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from directory.models import Organization, OrganizationKind
@@ -68,6 +68,8 @@ async def create_user(
         errors["email"] = str(error)
     if not name.strip() or len(name) > 200:
         errors["name"] = "required, up to 200 characters"
+    elif wrong := text.problem(name):
+        errors["name"] = wrong
     if len(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = f"must be at least {MIN_PASSWORD_LENGTH} characters"
     if role not in {r.value for r in Role}:
@@ -170,6 +172,8 @@ async def create_token(*, actor: Actor | None, name: str) -> tuple[ApiToken, str
     name = (name or "").strip() if isinstance(name, str) else ""
     if not name or len(name) > 100:
         raise Invalid({"name": "required, up to 100 characters"})
+    if wrong := text.problem(name):
+        raise Invalid({"name": wrong})
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = await ApiToken.create(
         id=uuid4(), user_id=actor.user_id, name=name, token_hash=hash_secret(secret)

@@ -3,10 +3,10 @@
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 
+from tests.hsds import EXAMPLES, needs_hsds
 from tests.processes import caremap, wait_until_serving
 from tests.smtp import free_port
 
@@ -88,10 +88,11 @@ def test_user_commands(cli_env):
     assert "New password (shown once)" in reset.stdout
 
 
+@needs_hsds
 def test_import_and_export_commands(cli_env, tmp_path):
     """`caremap import` names every error and writes nothing, then imports, reports counts,
     and `caremap export` writes both package forms."""
-    examples = Path(__file__).resolve().parents[3] / "shared" / "hsds-3.0" / "examples"
+    examples = EXAMPLES
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "organizations.csv").write_text("id,name,description\nnot-a-uuid,,x\n")

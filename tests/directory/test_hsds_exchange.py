@@ -31,10 +31,7 @@ from directory.service import SERVICE_PREFETCH
 from directory.taxonomy import category_id
 from seeds.load import load_catalog
 from tests.directory.test_geocoding import nominatim, nominatim_geocoder  # noqa: F401
-from tests.test_seeds import HSDS
-
-EXAMPLES = HSDS.parents[1] / "examples"
-TABULAR = json.loads((HSDS / "tabular.json").read_text())["properties"]
+from tests.hsds import EXAMPLES, needs_hsds, schema
 
 
 def _normal(name: str, value: Any) -> Any:
@@ -75,8 +72,9 @@ def schema_errors_in_csv_package(folder: Path) -> list[str]:
     package = read_package(folder)
     assert not package.errors, package.errors
     errors = []
+    tabular = schema("tabular")["properties"]
     for table, records in package.tables.items():
-        validator = jsonschema.Draft202012Validator(TABULAR[table]["items"])
+        validator = jsonschema.Draft202012Validator(tabular[table]["items"])
         for record in records.values():
             errors += [f"{record.where}: {e.message}" for e in validator.iter_errors(record.values)]
     return errors
@@ -98,6 +96,7 @@ async def export_to(tmp_path: Path, name: str) -> tuple[Path, Path]:
 # --- the official examples ----------------------------------------------------------------------
 
 
+@needs_hsds
 async def test_official_csv_example_imports_without_loss(app, tmp_path):
     report = await run_import(EXAMPLES / "csv", default_category="mental-health-counseling")
     assert report.totals()["created"] == 21
@@ -124,14 +123,13 @@ async def test_official_csv_example_imports_without_loss(app, tmp_path):
     )
 
 
+@needs_hsds
 @pytest.mark.parametrize("example", ["organization_full.json", "service_full.json"])
 async def test_official_json_examples_import_without_loss(app, tmp_path, example):
     await run_import(EXAMPLES / example, default_category="mental-health-counseling")
     _folder, document = await export_to(tmp_path, "export")
     exported = json.loads(document.read_text())
-    validator = jsonschema.Draft202012Validator(
-        json.loads((HSDS / "organization_package.json").read_text())
-    )
+    validator = jsonschema.Draft202012Validator(schema("organization_package"))
     assert [e.message for e in validator.iter_errors(exported)][:3] == []
     original = read_package(EXAMPLES / example)
     # The example's metadata record names no record in it, so it cannot nest in a package.
@@ -161,6 +159,7 @@ def _without_versions(value: Any) -> Any:
     return value
 
 
+@needs_hsds
 @pytest.mark.parametrize("form", ["csv", "json"])
 async def test_seed_data_exports_and_reimports_identically(app, tmp_path, form):
     await load_catalog(geocoder=Geocoder())

@@ -11,11 +11,12 @@ import pytest
 from caremap.accounts.models import User
 from caremap.mail import mail_drainer, reminder_rules
 from directory.claims import now
-from directory.models import Organization
+from directory.models import Organization, Service
 from referrals import followup
-from referrals.mail import TemporaryFailure
+from referrals.mail import MAX_ATTEMPTS, TemporaryFailure
 from referrals.models import MailOutbox, MailStatus, Referral, ReferralEvent
 from referrals.notify import ReminderRules, sweep
+from tests import factories
 from tests.conftest import asgi_client
 from tests.referrals.conftest import CONSENT, PERSON, move, refer
 from tests.smtp import all_text, body
@@ -251,3 +252,63 @@ async def test_each_notice_is_queued_once(loop):
     await move(loop.partner, referral, "accepted")
     assert await MailOutbox.filter(referral_id=referral["id"]).count() == 2
     assert await ReferralEvent.filter(referral_id=referral["id"]).count() == 2
+
+
+# --- mail can be neither injected into nor jammed -------------------------------------------
+
+
+async def test_a_poisoned_message_never_holds_back_the_others(loop, inbox, mail, smtp_server):
+    """Three rows that can never become mail sit in the outbox before a good one: an inbox
+    address with a line break (stored before input refused such text), an unknown notice (a
+    message that cannot be written) and a listing notice with nothing left to name. The good
+    one goes out in the first pass; the unwritable one is tried `MAX_ATTEMPTS` times, with
+    backoff, then failed with its error; none is retried for ever."""
+    other_agency = await factories.organization(name="Poisoned Agency")
+    await Organization.filter(id=other_agency.id).update(
+        referral_email="intake@agency.example.org\r\nBcc: attacker@example.com"
+    )
+    other_service = await factories.listing(other_agency, accepts_referrals=True)
+    poisoned = await refer(loop, service_id=str(other_service.id))  # to the bad address
+    await MailOutbox.create(
+        key="poison",
+        kind="no_such_notice",
+        recipient="organization",
+        referral_id=poisoned["id"],
+        available_at=now(),
+    )
+    await refer(loop)  # the good one comes last in the batch
+
+    drainer = mail_drainer(mail)
+    await drainer.drain_once()
+    assert [m["To"] for m in smtp_server.messages] == [INBOX]
+    assert all("attacker" not in str(m) for m in smtp_server.messages)
+    bad_address = await MailOutbox.get(key__startswith="new_referral", referral_id=poisoned["id"])
+    assert (bad_address.status, bad_address.last_error) == (
+        MailStatus.FAILED,
+        "the recipient is not one valid address",
+    )
+    poison = await MailOutbox.get(key="poison")
+    assert (poison.status, poison.attempts) == (MailStatus.PENDING, 1)
+    assert poison.last_error == "composing: ValueError"
+
+    for hours in range(1, 10):
+        await drainer.drain_all(at=later(hours=hours))
+    poison = await MailOutbox.get(key="poison")
+    assert (poison.status, poison.attempts) == (MailStatus.FAILED, MAX_ATTEMPTS)
+    assert len(smtp_server.messages) == 1
+    assert await drainer.drain_all(at=later(days=2)) == 0
+
+
+async def test_names_never_reach_a_header_unsanitised(loop, inbox, mail, smtp_server):
+    """A service name with a line break (from before the input rule) cannot add a header."""
+    await Service.filter(id=loop.service.id).update(
+        name="Pantry\r\nBcc: attacker@example.com\r\nX-Evil: 1"
+    )
+    await refer(loop)
+    assert await mail_drainer(mail).drain_all() == 1
+    [message] = smtp_server.messages
+    assert message["Bcc"] is None
+    assert message["X-Evil"] is None
+    assert "\n" not in message["Subject"]
+    assert message["Subject"].endswith("Pantry Bcc: attacker@example.com X-Evil: 1")
+    assert [m["To"] for m in smtp_server.messages] == [INBOX]

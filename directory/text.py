@@ -1,0 +1,59 @@
+"""What text caremap accepts from people and data sets: the one rule for every field.
+
+A name travels further than its field: into an email's subject, a file name, a page title, a
+CSV. So one-line text (names, phone descriptions, addresses) refuses every control character,
+line breaks included, and longer text (descriptions, notes, messages) allows only line breaks
+and tabs. No text may hold invisible formatting characters (direction overrides and isolates,
+zero-width spaces, soft hyphens), which can make a listing read as another one, nor lone
+surrogates, which no database can store. The zero-width joiner and non-joiner stay allowed:
+Persian, Arabic and Indic scripts and emoji need them.
+"""
+
+import unicodedata
+from typing import Any
+
+ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})  # zero-width non-joiner and joiner
+LINE_BREAKS = frozenset({"\n", "\r", "\t"})
+ONE_LINE = "must be one line, without line breaks or control characters"
+NO_CONTROLS = "must not contain control characters"
+INVISIBLE = "must not contain invisible formatting characters, such as direction overrides"
+NOT_TEXT = "must be valid Unicode text"
+
+
+def problem(value: str, *, multiline: bool = False) -> str | None:
+    """What is wrong with `value` as text, or None."""
+    for char in value:
+        if char.isprintable() and char not in "\u2028\u2029":
+            continue  # the common case: letters, digits, punctuation, spaces
+        category = unicodedata.category(char)
+        if category == "Cc" or category in ("Zl", "Zp"):
+            if multiline and (char in LINE_BREAKS or category in ("Zl", "Zp")):
+                continue
+            return NO_CONTROLS if multiline else ONE_LINE
+        if category == "Cf" and char not in ALLOWED_FORMAT:
+            return INVISIBLE
+        if category == "Cs":
+            return NOT_TEXT
+    return None
+
+
+def check(value: str, *, multiline: bool = False) -> str:
+    """`value`, or ValueError saying what is wrong (pydantic turns it into the field's error)."""
+    found = problem(value, multiline=multiline)
+    if found is not None:
+        raise ValueError(found)
+    return value
+
+
+def check_all(value: Any, *, multiline: bool = False) -> Any:
+    """Every string inside `value` (a string, or lists and dicts of them) checked."""
+    if isinstance(value, str):
+        return check(value, multiline=multiline)
+    if isinstance(value, list | tuple):
+        for item in value:
+            check_all(item, multiline=multiline)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_all(key)
+            check_all(item, multiline=multiline)
+    return value
