@@ -6,6 +6,9 @@ log level, with mail going to a real SMTP server on loopback. A family asks for 
 specialist refers a student, the agency works the referral with notes and closes it, and bad
 input is sent that carries the same details. Then every captured log line, every email, every
 address the app answered with, and every file of the search index is searched for each detail.
+
+Who sees a referral at each status (a draft, withdrawn consent, notes, refused looks) is tested
+in-process in `tests/referrals/test_visibility.py`.
 """
 
 import json
