@@ -26,10 +26,10 @@ from caremap.errors import DatabaseUnavailable, exception_handlers
 from caremap.i18n import RememberLanguage
 from caremap.mail import reminder_rules, running_mail
 from caremap.search import running_search
-from caremap.security import RefuseNul, SameOriginApi, SecurityHeaders, csrf_protection
+from caremap.security import RefuseNul, SameOrigin, SecurityHeaders, csrf_protection
 from caremap.settings import Settings, load_settings
 from caremap.templating import STATIC_DIR
-from caremap.throttle import Limits, SearchLimit, new_limiter
+from caremap.throttle import AddressLimits, Limits, new_limiter
 from directory.geocoding import Geocoder, warm_up
 
 
@@ -116,9 +116,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(SecurityHeaders, settings=settings),
             Middleware(DatabaseUnavailable),
             Middleware(RefuseNul),
-            Middleware(SearchLimit),
+            Middleware(AddressLimits),
             Middleware(csrf_protection, settings=settings),
-            Middleware(SameOriginApi, settings=settings),
+            Middleware(SameOrigin, settings=settings),
             Middleware(RememberLanguage),
             Middleware(
                 AuthenticationMiddleware, backend=CaremapAuth(settings), on_error=auth_error

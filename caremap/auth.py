@@ -91,6 +91,11 @@ def auth_error(conn: HTTPConnection, error: Exception) -> Response:
     )
 
 
+def signed_in(request: Request) -> bool:
+    """Whether a person signed in made this request (a session), rather than an API token."""
+    return "session" in request.auth.scopes
+
+
 async def sign_in(request: Request, response: Response, user: User) -> None:
     """Start a session for `user` on `response`, ending the browser's previous one."""
     cookies: SessionCookies = request.app.state.session_cookies

@@ -105,6 +105,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         workers=args.workers,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # Client addresses come from TRUSTED_PROXIES' X-Forwarded-For (caremap.throttle), never
+        # from uvicorn's default of believing any loopback client's header.
+        proxy_headers=False,
     )
 
 
@@ -294,9 +297,38 @@ def cmd_user_password(args: argparse.Namespace, settings: Settings) -> None:
         if user is None:
             raise SystemExit(f"No user {args.email}.")
         await accounts.set_password(user_id=user.id, password=password)
-        print(f"Password changed for {user.email}; their sessions were signed out.")
+        print(f"Password changed for {user.email}; their sessions and API tokens were ended.")
         if not args.prompt:
             print(f"New password (shown once): {password}")
+
+    asyncio.run(_with_database(settings, work))
+
+
+def cmd_user_update(args: argparse.Namespace, settings: Settings) -> None:
+    """Change a user's role, organization or whether they may sign in; any change signs them out
+    everywhere (sessions and API tokens)."""
+
+    async def work() -> None:
+        user = await User.get_or_none(email=args.email.lower())
+        if user is None:
+            raise SystemExit(f"No user {args.email}.")
+        active = {"deactivate": False, "activate": True}.get(args.user_command)
+        updated = await accounts.update_user(
+            by_system=True,
+            user_id=user.id,
+            role=getattr(args, "role", None),
+            organization_id=(
+                await _organization_id(args.organization)
+                if getattr(args, "organization", None)
+                else None
+            ),
+            active=active,
+        )
+        state = "active" if updated.is_active else "deactivated"
+        print(
+            f"{updated.email}: {updated.role.value}, {state}; their sessions and API tokens "
+            "were ended."
+        )
 
     asyncio.run(_with_database(settings, work))
 
@@ -369,6 +401,15 @@ def parser() -> argparse.ArgumentParser:
     password.add_argument("email")
     password.add_argument("--prompt", action="store_true", help="type the new password")
     password.set_defaults(run=cmd_user_password)
+    change = user_commands.add_parser("update", help="change a user's role or organization")
+    change.add_argument("email")
+    change.add_argument("--role", choices=["specialist", "partner", "partner_admin", "admin"])
+    change.add_argument("--organization", help="organization id or exact name")
+    change.set_defaults(run=cmd_user_update)
+    for name, says in (("deactivate", "stop a user signing in"), ("activate", "let them again")):
+        toggle = user_commands.add_parser(name, help=says)
+        toggle.add_argument("email")
+        toggle.set_defaults(run=cmd_user_update)
     return root
 
 

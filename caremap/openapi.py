@@ -509,6 +509,18 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         answer=ref("User"),
         tag="accounts",
     ),
+    ("PATCH", "/api/users/{id}"): Op(
+        "Change a user's role, organization or whether they may sign in (admins); the user's "
+        "sessions and API tokens end",
+        body=_closed(
+            (),
+            role={"type": "string", "enum": ["specialist", "partner", "partner_admin", "admin"]},
+            organization_id=UUID_SCHEMA,
+            active={"type": "boolean"},
+        ),
+        answer=ref("User"),
+        tag="accounts",
+    ),
     ("GET", "/api/tokens"): Op(
         "Your API tokens",
         answer=_obj(("contents",), contents={"type": "array", "items": ref("Token")}),

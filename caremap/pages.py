@@ -7,7 +7,6 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from caremap import throttle
 from caremap.i18n import language_of
 from caremap.templating import templates
 from directory import problems, serialize, service
@@ -133,8 +132,6 @@ async def report_problem(request: Request) -> Response:
     page = f"/services/{request.path_params['id']}?reported=1"
     if form.get("website"):  # the honeypot: thanked, nothing stored
         return RedirectResponse(page, status_code=303)
-    if not throttle.form_allowed(request, throttle.REPORT_LIMIT, "report"):
-        return _too_many(request)
     try:
         await problems.report_problem(service_id=request.path_params["id"], data=values)
     except Invalid as refused:
@@ -169,22 +166,9 @@ async def follow_up(request: Request) -> Response:
     )
 
 
-# "Ask for help" is open to anyone, so it is limited per address (`throttle.ASK_LIMIT`),
+# "Ask for help" is open to anyone, so it is limited per address (`caremap.throttle.LIMITED`),
 # and a honeypot field that people never see catches simple bots: they are thanked, and
 # nothing is stored.
-
-
-def _too_many(request: Request) -> Response:
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {
-            "status": 429,
-            "title": "Too many requests",
-            "message": "Please wait a while before sending another request.",
-        },
-        status_code=429,
-    )
 
 
 async def ask_for_help(request: Request) -> Response:
@@ -195,8 +179,6 @@ async def ask_for_help(request: Request) -> Response:
         values = {k: str(v).strip() for k, v in form.items() if k != "csrftoken"}
         if values.get("website"):  # the honeypot
             return _asked(request)
-        if not throttle.form_allowed(request, throttle.ASK_LIMIT, "ask"):
-            return _too_many(request)
         try:
             await help_requests.create_help_request(
                 {

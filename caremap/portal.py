@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from caremap.accounts import service as accounts
 from caremap.accounts.models import User
+from caremap.auth import signed_in
 from caremap.mail import freshness_rules
 from caremap.templating import templates
 from caremap.workspace import form_text, form_uuid, to_login
@@ -302,7 +303,9 @@ async def tokens(request: Request) -> Response:
         else:
             try:
                 _token, created = await accounts.create_token(
-                    actor=actor, name=str(form.get("name", "")).strip()
+                    actor=actor,
+                    name=str(form.get("name", "")).strip(),
+                    signed_in=signed_in(request),
                 )
             except Invalid as refused:
                 errors = refused.fields

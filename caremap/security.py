@@ -3,7 +3,7 @@
 CSRF uses `asgi-csrf` (double-submit cookie, signed with the app's secret): every form POST
 must carry the `csrftoken` field that the page put there. The JSON API takes JSON bodies only
 (415 otherwise) and SameSite session cookies, which no cross-site form can meet; on top of that,
-`SameOriginApi` refuses any API write that a browser says comes from another site, so a
+`SameOrigin` refuses any write (API or page) that a browser says comes from another site, so a
 signed-in browser cannot be made to write from elsewhere even if one of those rules changes.
 """
 
@@ -12,13 +12,18 @@ from urllib.parse import urlsplit
 
 from asgi_csrf import asgi_csrf
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from caremap.settings import Settings
 
-# The machine-facing paths: JSON only, CSRF-safe by `SameOriginApi` rather than form tokens.
+# The machine-facing paths: JSON only, CSRF-safe by `SameOrigin` rather than form tokens.
 API_PREFIXES = ("/api/", "/hsds/")
+CROSS_SITE_PAGE = (
+    b"<!doctype html><html lang='en'><meta charset='utf-8'><title>Refused</title>"
+    b"<h1>This form was sent from another site</h1><p>Open caremap itself and send the form "
+    b"from there.</p>"
+)
 CSRF_FAILED_PAGE = (
     b"<!doctype html><html lang='en'><meta charset='utf-8'><title>Form expired</title>"
     b"<h1>This form has expired</h1><p>Go back, reload the page and send the form again.</p>"
@@ -104,14 +109,16 @@ def csrf_protection(app: ASGIApp, settings: Settings) -> ASGIApp:
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class SameOriginApi:
-    """Refuse a browser's cross-site write to the API with a 403.
+class SameOrigin:
+    """Refuse a browser's cross-site write, to the API or to a page, with a 403.
 
-    It applies to unsafe requests under `/api/` and `/hsds/` that carry no `Authorization`
-    header, which is to say those a browser's cookies could authenticate. Browsers say where a
-    request comes from (`Sec-Fetch-Site`, and `Origin` on every POST); when they say another
-    site, the write is refused before any handler runs. Programs that send neither header
-    (scripts, curl) are not browsers and cannot be tricked into a cross-site write.
+    It applies to every unsafe request that carries no `Authorization` header, which is to say
+    those a browser's cookies could authenticate, or that could sign a browser in: a forged
+    sign-in form carries no cookie at all, so the form token (which asgi-csrf checks only
+    when cookies are sent) cannot stop it. Browsers say where a request comes from
+    (`Sec-Fetch-Site`, and `Origin` on every POST); when they say another site, the write is
+    refused before any handler runs. Programs that send neither header (scripts, curl) are not
+    browsers and cannot be tricked into a cross-site write.
     """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
@@ -121,6 +128,10 @@ class SameOriginApi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._cross_site(scope):
+            if not scope["path"].startswith(API_PREFIXES):
+                page = Response(CROSS_SITE_PAGE, status_code=403, media_type="text/html")
+                await page(scope, receive, send)
+                return
             await _refuse(
                 scope,
                 receive,
@@ -135,8 +146,6 @@ class SameOriginApi:
 
     def _cross_site(self, scope: Scope) -> bool:
         if scope["method"] not in UNSAFE_METHODS:
-            return False
-        if not scope["path"].startswith(API_PREFIXES):
             return False
         headers = Headers(scope=scope)
         if "authorization" in headers:

@@ -5,6 +5,7 @@ Nothing else in caremap reads `os.environ`. Tests build `Settings` directly with
 
 import secrets
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,6 +60,9 @@ class Settings:
     map_tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     map_attribution: str = "© OpenStreetMap contributors"
     log_level: str = "INFO"
+    # The reverse proxies whose X-Forwarded-For names the client (none by default: the socket's
+    # peer is the client, and a header anyone can send is ignored).
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     @property
     def https(self) -> bool:
@@ -135,6 +139,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         ),
         map_attribution=config("MAP_ATTRIBUTION", default="© OpenStreetMap contributors"),
         log_level=config("LOG_LEVEL", default="INFO"),
+        trusted_proxies=_networks("TRUSTED_PROXIES", config("TRUSTED_PROXIES", default="")),
     )
     _check(settings)
     return settings
@@ -180,6 +185,16 @@ def _check(settings: Settings) -> None:
         ZoneInfo(settings.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"TIME_ZONE {settings.time_zone!r} is not a known time zone") from None
+
+
+def _networks(name: str, value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Addresses or networks separated by commas: `10.0.0.5, 10.1.0.0/16`."""
+    try:
+        return tuple(ip_network(part.strip()) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(
+            f"{name} is {value!r}; list addresses or networks, e.g. 10.0.0.5, 10.1.0.0/16"
+        ) from None
 
 
 def _local_secret(data_dir: Path) -> Secret:

@@ -7,12 +7,16 @@ own count, so the effective limit is per process (noted in the README).
 - Sign-in: failed attempts count per account and per address; past either limit, sign-in is
   refused with 429 (even with the right password) until the window moves on, so guessing gets
   nowhere and one address cannot lock everyone out of every account.
-- Public search (`/api/search` and `/search`) is limited per address.
-- The public forms ("ask for help", "report a problem") are limited per address (`form_allowed`).
+- Public search (`/api/search` and `/search`) and the public forms ("ask for help", "report a
+  problem", page and API alike) are limited per address (`LIMITED`, `AddressLimits`).
+- The address is the socket's peer, or what a trusted proxy says it is (`address`).
 """
 
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
@@ -51,7 +55,38 @@ def new_limiter() -> MovingWindowRateLimiter:
 
 
 def address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address, for per-address limits: the socket's peer, or, when that peer is
+    one of `TRUSTED_PROXIES`, the nearest address in `X-Forwarded-For` that is not one of them.
+    A client can put anything in that header, so only what a trusted proxy appended counts."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.settings.trusted_proxies
+    if not trusted or not _within(peer, trusted):
+        return peer
+    forwarded = [
+        part.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for part in header.split(",")
+    ]
+    for hop in reversed(forwarded):
+        if not _within(hop, trusted):
+            return hop if _is_address(hop) else peer
+    return peer
+
+
+def _is_address(value: str) -> bool:
+    try:
+        ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _within(value: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        host = ip_address(value)
+    except ValueError:
+        return False
+    return any(host in network for network in networks)
 
 
 def _wait(limiter: MovingWindowRateLimiter, item: RateLimitItem, *keys: str) -> int:
@@ -62,11 +97,6 @@ def _wait(limiter: MovingWindowRateLimiter, item: RateLimitItem, *keys: str) -> 
 # The public forms, per address: a family asks once or twice, a flood is refused.
 ASK_LIMIT = parse("5/hour")
 REPORT_LIMIT = parse("10/hour")
-
-
-def form_allowed(request: Request, item: RateLimitItem, form: str) -> bool:
-    """Count one submission of a public form from this address; False once over the limit."""
-    return request.app.state.limiter.hit(item, form, address(request))
 
 
 async def authenticate(request: Request, email: str, password: str) -> User:
@@ -104,25 +134,66 @@ def _failed_sign_in(request: Request, email: str) -> None:
     limiter.hit(limits.login_per_address, "login-address", address(request))
 
 
-class SearchLimit:
-    """ASGI middleware: public search, per address (429 JSON or page once over the limit)."""
+@dataclass(frozen=True)
+class Limited:
+    """Requests limited per address: which ones, in which bucket, how many, and what to say."""
 
-    PATHS = ("/api/search", "/search")
+    bucket: str
+    methods: frozenset[str]
+    path: re.Pattern[str]
+    item: Callable[[Limits], RateLimitItem | None]
+    message: str
+    retry_after: int
+
+
+# Every per-address limit on a route, in one table. A page and the API operation behind it
+# share one bucket, so neither is a way around the other.
+LIMITED = (
+    Limited(
+        "search",
+        frozenset({"GET", "HEAD"}),
+        re.compile(r"/(api/)?search"),
+        lambda limits: limits.search_per_address,
+        "Too many searches from your address; wait a minute.",
+        60,
+    ),
+    Limited(
+        "ask",
+        frozenset({"POST"}),
+        re.compile(r"/ask"),
+        lambda _limits: ASK_LIMIT,
+        "Too many requests for help from your address; please wait a while.",
+        3600,
+    ),
+    Limited(
+        "report",
+        frozenset({"POST"}),
+        re.compile(r"/services/[^/]+/report|/api/services/[^/]+/problems"),
+        lambda _limits: REPORT_LIMIT,
+        "Too many problem reports from your address; please wait a while.",
+        3600,
+    ),
+)
+
+
+class AddressLimits:
+    """ASGI middleware: the per-address limits of `LIMITED`, counted before any handler runs
+    (429 with Retry-After, as a page or as JSON)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in self.PATHS:
-            request = Request(scope)
-            limits: Limits = scope["app"].state.limits
-            item = limits.search_per_address
-            if item is not None and not scope["app"].state.limiter.hit(
-                item, "search", address(request)
-            ):
-                error = TooManyRequests(
-                    "Too many searches from your address; wait a minute.", retry_after=60
-                )
-                await (await domain_error(request, error))(scope, receive, send)
-                return
+        if scope["type"] == "http":
+            for limited in LIMITED:
+                if scope["method"] in limited.methods and limited.path.fullmatch(scope["path"]):
+                    item = limited.item(scope["app"].state.limits)
+                    request = Request(scope)
+                    if item is not None and not scope["app"].state.limiter.hit(
+                        item, limited.bucket, address(request)
+                    ):
+                        error = TooManyRequests(limited.message, retry_after=limited.retry_after)
+                        await (await domain_error(request, error))(scope, receive, send)
+                        return
+                    break
         await self.app(scope, receive, send)

@@ -50,6 +50,19 @@ def require_organization_admin(actor: Actor | None, organization_id: UUID) -> Ac
     raise Forbidden("Only your organization's partner admin or a caremap admin can do this.")
 
 
+# Fields of an organization that decide what its staff may do or where it appears (a school
+# is listed on "ask for help", an agency's staff edit listings): a caremap admin's to change.
+ADMIN_ONLY_ORGANIZATION_FIELDS = frozenset({"kind"})
+
+
+def require_organization_change(actor: Actor | None, changed: list[str]) -> None:
+    """A partner admin edits their organization's details, but not its kind."""
+    actor = require_actor(actor)
+    reserved = sorted(set(changed) & ADMIN_ONLY_ORGANIZATION_FIELDS)
+    if reserved and actor.role is not Role.ADMIN:
+        raise Forbidden(f"Only a caremap admin can change an organization's {', '.join(reserved)}.")
+
+
 def require_admin(actor: Actor | None) -> Actor:
     actor = require_actor(actor)
     if actor.role is not Role.ADMIN:

@@ -122,6 +122,7 @@ async def update_organization(
     validated, changed = merge_patch(
         OrganizationInput, current_values(OrganizationInput, organization), data
     )
+    access.require_organization_change(actor, changed)
     async with in_transaction():
         await update_versioned(
             Organization, organization.id, version, validated.values(), "organization"

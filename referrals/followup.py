@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 from directory.claims import now as _now
 from directory.errors import Gone, Invalid, NotFound
 from referrals import timeline
-from referrals.models import Referral
+from referrals.models import MailOutbox, Referral
 from referrals.notify import Notice, queue
 
 LINK_DAYS = 30
@@ -50,10 +50,20 @@ def read_token(secret: str, token: str) -> UUID:
 
 
 async def question(secret: str, token: str) -> Question:
+    """The question behind a link, while the family's consent to follow up is in force: a
+    withdrawn consent (or details removed) ends the link, whatever its date."""
     referral_id = read_token(secret, token)
-    referral = await Referral.get_or_none(id=referral_id)
+    referral = await Referral.get_or_none(id=referral_id).prefetch_related("consent")
     if referral is None:
         raise NotFound("This link is not valid.")
+    consent = referral.consent
+    if (
+        consent is None
+        or not consent.follow_up
+        or consent.withdrawn_at is not None
+        or referral.purged_at is not None
+    ):
+        raise Gone("This link no longer works. Your school contact can still help.")
     return Question(
         referral.id,
         referral.preferred_language,
@@ -63,8 +73,9 @@ async def question(secret: str, token: str) -> Question:
 
 
 async def answer(secret: str, token: str, value: str) -> Question:
-    """Record the family's answer. Answering again with the same answer changes nothing; a
-    changed answer is recorded too (the timeline keeps both)."""
+    """Record the family's answer: one per referral. Answering again with the same answer
+    changes nothing; a changed answer corrects it (the timeline keeps both), and the referrer
+    hears of a "no" once, however often it is given or corrected."""
     asked = await question(secret, token)
     if value not in ANSWERS:
         raise Invalid({"answer": f"one of {', '.join(ANSWERS)}"})
@@ -76,10 +87,7 @@ async def answer(secret: str, token: str, value: str) -> Question:
             client_report=value, client_reported_at=at
         )
         await timeline.append(asked.referral_id, "client_reported", note=f"got help: {value}")
-        if value == "no":
-            await queue(
-                asked.referral_id,
-                Notice.FAMILY_NO_HELP,
-                f"{Notice.FAMILY_NO_HELP.value}:{asked.referral_id}:{at.isoformat()}",
-            )
+        key = f"{Notice.FAMILY_NO_HELP.value}:{asked.referral_id}"
+        if value == "no" and not await MailOutbox.exists(key=key):
+            await queue(asked.referral_id, Notice.FAMILY_NO_HELP, key)
     return Question(asked.referral_id, asked.language, value, at)

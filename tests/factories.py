@@ -90,7 +90,7 @@ async def login(client: httpx.AsyncClient, user: User, password: str = PASSWORD)
 
 
 async def token_headers(user: User) -> dict[str, str]:
-    _token, secret = await accounts.create_token(actor=actor(user), name="test")
+    _token, secret = await accounts.create_token(actor=actor(user), name="test", signed_in=True)
     return {"Authorization": f"Bearer {secret}"}
 
 

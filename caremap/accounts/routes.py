@@ -7,7 +7,7 @@ from starlette.routing import Route
 from caremap import throttle
 from caremap.accounts import service
 from caremap.accounts.models import ApiToken, User
-from caremap.auth import sign_in, sign_out
+from caremap.auth import sign_in, sign_out, signed_in
 from directory.access import require_actor
 from directory.errors import Invalid
 from directory.http import actor_of, read_json, read_json_object
@@ -21,6 +21,7 @@ def user_document(user: User) -> dict:
         "role": user.role.value,
         "organization_id": str(user.organization_id),
         "language": user.language,
+        "active": user.is_active,
     }
 
 
@@ -73,6 +74,29 @@ async def create_user(request: Request) -> JSONResponse:
     return JSONResponse(user_document(user), status_code=201)
 
 
+async def update_user(request: Request) -> JSONResponse:
+    """An admin changes a user's role, organization or `active`; the user is signed out
+    everywhere (sessions and API tokens)."""
+    body = await read_json_object(request)
+    unknown = set(body) - {"role", "organization_id", "active"}
+    if unknown:
+        raise Invalid(dict.fromkeys(sorted(unknown), "unknown field"))
+    active = body.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise Invalid({"active": "true or false"})
+    for name in ("role", "organization_id"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise Invalid({name: "must be text"})
+    user = await service.update_user(
+        actor=actor_of(request),
+        user_id=request.path_params["id"],
+        role=body.get("role"),
+        organization_id=body.get("organization_id"),
+        active=active,
+    )
+    return JSONResponse(user_document(user))
+
+
 async def list_tokens(request: Request) -> JSONResponse:
     tokens = await service.list_tokens(actor=actor_of(request))
     return JSONResponse({"contents": [token_document(t) for t in tokens]})
@@ -81,7 +105,9 @@ async def list_tokens(request: Request) -> JSONResponse:
 async def create_token(request: Request) -> JSONResponse:
     body = await read_json(request)
     name = body.get("name") if isinstance(body, dict) else None
-    token, secret = await service.create_token(actor=actor_of(request), name=name)
+    token, secret = await service.create_token(
+        actor=actor_of(request), name=name, signed_in=signed_in(request)
+    )
     return JSONResponse({**token_document(token), "token": secret}, status_code=201)
 
 
@@ -95,6 +121,7 @@ routes = [
     Route("/auth/logout", logout, methods=["POST"]),
     Route("/auth/me", me, methods=["GET"]),
     Route("/users", create_user, methods=["POST"]),
+    Route("/users/{id:uuid}", update_user, methods=["PATCH"]),
     Route("/tokens", list_tokens, methods=["GET"]),
     Route("/tokens", create_token, methods=["POST"]),
     Route("/tokens/{id:uuid}", revoke_token, methods=["DELETE"]),

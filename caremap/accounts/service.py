@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from caremap.accounts.models import ApiToken, User, UserSession
 from directory import access, text
@@ -118,12 +119,77 @@ async def authenticate(*, email: str, password: str) -> User:
 
 
 async def set_password(*, user_id: UUID, password: str) -> None:
+    """A new password signs the user out everywhere: sessions and API tokens alike."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid({"password": f"must be at least {MIN_PASSWORD_LENGTH} characters"})
-    updated = await User.filter(id=user_id).update(password_hash=_hasher.hash(password))
-    if not updated:
-        raise NotFound("No such user.")
+    async with in_transaction():
+        updated = await User.filter(id=user_id).update(password_hash=_hasher.hash(password))
+        if not updated:
+            raise NotFound("No such user.")
+        await revoke_access(user_id)
+
+
+async def revoke_access(user_id: UUID) -> None:
+    """End everything that lets `user_id` act: every session and every API token it made.
+    Called whenever what the user may do changes (password, role, organization, active)."""
     await UserSession.filter(user_id=user_id).delete()
+    await ApiToken.filter(user_id=user_id, revoked_at=None).update(revoked_at=_now())
+
+
+async def update_user(
+    *,
+    user_id: UUID,
+    role: str | None = None,
+    organization_id: UUID | str | None = None,
+    active: bool | None = None,
+    actor: Actor | None = None,
+    by_system: bool = False,
+) -> User:
+    """Change a user's role, organization or whether they may sign in (admins, or the CLI).
+
+    Any change ends the user's sessions and API tokens: what they carried was decided for the
+    old role or organization.
+    """
+    if not by_system:
+        access.require_admin(actor)
+    user = await User.get_or_none(id=user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    errors: dict[str, str] = {}
+    new_role = user.role
+    if role is not None:
+        if role not in {r.value for r in Role}:
+            errors["role"] = f"must be one of {', '.join(r.value for r in Role)}"
+        else:
+            new_role = Role(role)
+    new_organization_id = user.organization_id
+    if organization_id is not None:
+        try:
+            new_organization_id = UUID(str(organization_id))
+        except ValueError:
+            errors["organization_id"] = "no such organization"
+    organization = await Organization.get_or_none(id=new_organization_id)
+    if organization is None:
+        errors.setdefault("organization_id", "no such organization")
+    elif "role" not in errors and organization.kind not in ROLE_ORGANIZATION_KINDS[new_role]:
+        errors["role"] = (
+            f"a {new_role.value} cannot belong to a {organization.kind.value} organization"
+        )
+    if actor is not None and actor.user_id == user.id and active is False:
+        errors["active"] = "you cannot deactivate yourself"
+    if errors:
+        raise Invalid(errors)
+    changes = {
+        "role": new_role,
+        "organization_id": new_organization_id,
+        "is_active": user.is_active if active is None else active,
+    }
+    if all(getattr(user, name) == value for name, value in changes.items()):
+        return user
+    async with in_transaction():
+        await User.filter(id=user.id).update(**changes)
+        await revoke_access(user.id)
+    return await User.get(id=user.id)
 
 
 # --- sessions ---------------------------------------------------------------------------------
@@ -165,10 +231,14 @@ async def end_session(*, session_id: str) -> None:
 # --- API tokens -------------------------------------------------------------------------------
 
 
-async def create_token(*, actor: Actor | None, name: str) -> tuple[ApiToken, str]:
+async def create_token(*, actor: Actor | None, name: str, signed_in: bool) -> tuple[ApiToken, str]:
+    """A new API token for the actor. Only a person signed in (a session, `signed_in`) makes
+    one: a token that could mint tokens would outlive its own revocation."""
     actor = access.require_actor(actor)
     if actor.role not in TOKEN_ROLES:
         raise Forbidden("API tokens are for partner agencies and admins.")
+    if not signed_in:
+        raise Forbidden("API tokens are made by a person signed in, not with another token.")
     name = (name or "").strip() if isinstance(name, str) else ""
     if not name or len(name) > 100:
         raise Invalid({"name": "required, up to 100 characters"})

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from asgi_lifespan import LifespanManager
 
+from caremap.accounts import service as accounts
 from caremap.accounts.models import ApiToken, User, UserSession
 from caremap.auth import SESSION_COOKIE
 from tests import factories
@@ -179,3 +180,67 @@ async def test_user_rules(app, client):
         "/api/users", json={**base, "email": "D@test.example.org", "role": "specialist"}
     )
     assert duplicate.status_code == 409
+
+
+async def test_a_token_cannot_make_tokens(app, client):
+    _organization, user = await _partner(client)
+    bearer = await factories.token_headers(user)
+    refused = await client.post("/api/tokens", json={"name": "Another"}, headers=bearer)
+    assert refused.status_code == 403
+    assert await ApiToken.filter(user_id=user.id).count() == 1
+
+
+async def _signed_in_everywhere(app, user) -> tuple[dict[str, str], object]:
+    """A token and a signed-in browser for `user`."""
+    browser = asgi_client(app)
+    await factories.login(browser, user)
+    return await factories.token_headers(user), browser
+
+
+async def _still_in(client, bearer, browser) -> tuple[int, int]:
+    return (
+        (await client.get("/api/auth/me", headers=bearer)).status_code,
+        (await browser.get("/api/auth/me")).status_code,
+    )
+
+
+async def test_every_change_of_access_ends_sessions_and_tokens(app, client):
+    """A new password, deactivation, and a change of role or organization each sign the user
+    out everywhere: sessions and the API tokens they made."""
+    organization, user = await _partner(client)
+    other_agency = await factories.organization()
+    admin = await factories.user(await factories.organization("school"), "admin")
+    admin_client = asgi_client(app)
+    await factories.login(admin_client, admin)
+    changes = [
+        {"role": "partner_admin"},
+        {"organization_id": str(other_agency.id)},
+        {"active": False},
+    ]
+    for change in changes:
+        await User.filter(id=user.id).update(is_active=True)
+        bearer, browser = await _signed_in_everywhere(app, user)
+        assert await _still_in(client, bearer, browser) == (200, 200)
+        changed = await admin_client.patch(f"/api/users/{user.id}", json=change)
+        assert changed.status_code == 200, changed.text
+        assert await _still_in(client, bearer, browser) == (401, 401), change
+        await browser.aclose()
+    assert (await User.get(id=user.id)).organization_id == other_agency.id
+
+    await User.filter(id=user.id).update(is_active=True)
+    bearer, browser = await _signed_in_everywhere(app, user)
+    await accounts.set_password(user_id=user.id, password="a brand new password")
+    assert await _still_in(client, bearer, browser) == (401, 401)
+    await browser.aclose()
+
+    # Only admins change users; a wrong role for the organization is named.
+    partner_admin = await factories.user(organization, "partner_admin")
+    await factories.login(client, partner_admin)
+    refused = await client.patch(f"/api/users/{user.id}", json={"active": False})
+    assert refused.status_code == 403
+    wrong = await admin_client.patch(f"/api/users/{user.id}", json={"role": "specialist"})
+    assert wrong.status_code == 422
+    assert "role" in wrong.json()["fields"]
+    unknown = await admin_client.patch(f"/api/users/{user.id}", json={"password": "x"})
+    assert unknown.status_code == 422
+    await admin_client.aclose()

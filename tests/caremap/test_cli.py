@@ -86,6 +86,17 @@ def test_user_commands(cli_env):
     assert "role" in wrong.stderr
     reset = caremap("user", "password", "new.partner@test.example.org", env=cli_env)
     assert "New password (shown once)" in reset.stdout
+    assert "API tokens were ended" in reset.stdout
+    email = "new.partner@test.example.org"
+    promoted = caremap("user", "update", email, "--role", "partner_admin", env=cli_env)
+    assert promoted.returncode == 0, promoted.stderr
+    assert "partner_admin, active" in promoted.stdout
+    misplaced = caremap("user", "update", email, "--role", "specialist", env=cli_env)
+    assert misplaced.returncode == 1
+    assert "role: a specialist cannot belong to a provider organization" in misplaced.stderr
+    deactivated = caremap("user", "deactivate", email, env=cli_env)
+    assert "deactivated" in deactivated.stdout
+    assert caremap("user", "deactivate", "nobody@test.example.org", env=cli_env).returncode == 1
 
 
 @needs_hsds

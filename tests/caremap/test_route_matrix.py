@@ -20,12 +20,13 @@ import pytest_asyncio
 
 from caremap import db, openapi
 from caremap.accounts import service as accounts
+from caremap.accounts.models import ApiToken, User
 from caremap.app import create_app
 from caremap.auth import SESSION_COOKIE, SessionCookies
 from caremap.reports import REPORTS
 from caremap.settings import Settings
 from directory import problems
-from directory.models import ListingChange, ProblemReport
+from directory.models import ListingChange, Organization, ProblemReport
 from referrals import service as referrals
 from referrals.models import ReferralEvent
 from tests import factories
@@ -174,6 +175,7 @@ RULES: dict[tuple[str, str], Rule] = {
             "organization_id": "{org_a}",
         },
     ),
+    ("PATCH", "/api/users/{id}"): Rule(ADMIN, {"role": "partner_admin"}, {"id": "user_b"}),
     ("GET", "/api/tokens"): Rule(TOKEN_ROLES),
     ("POST", "/api/tokens"): Rule(
         frozenset({"partner_a", "partner_b", "partner_admin_a", "admin"}), {"name": "CRM"}
@@ -181,11 +183,36 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/tokens/{id}"): Rule(frozenset({"partner_a", "admin"}), ids={"id": "token_a"}),
 }
 
+# Routes again, where what a caller may do depends on the record's state or on the fields
+# sent, not only on who they are: each is a case of its own.
+STATES: dict[str, tuple[str, str, Rule]] = {
+    "a draft is the school's alone": (
+        "GET", "/api/referrals/{id}", Rule(REFERRER_A, ids={"id": "draft"})
+    ),
+    "a draft's FHIR export too": (
+        "GET", "/api/referrals/{id}/fhir", Rule(REFERRER_A, ids={"id": "draft"})
+    ),
+    "notes on a draft": (
+        "POST", "/api/referrals/{id}/notes", Rule(REFERRER_A, {"note": "x"}, {"id": "draft"})
+    ),
+    "notes after consent is withdrawn": (
+        "POST",
+        "/api/referrals/{id}/notes",
+        Rule(REFERRER_A, {"note": "x"}, {"id": "withdrawn"}),
+    ),
+    "an organization's kind": (
+        "PATCH", "/api/organizations/{id}", Rule(ADMIN, _v({"kind": "school"}), {"id": "org_a"})
+    ),
+}  # fmt: skip
+
 ROUTES = [
     (method, path)
     for method, path, _ in openapi.json_routes(
         create_app(Settings(database_url="sqlite://:memory:")).routes
     )
+]
+CASES = [(f"{m} {p}", m, p, RULES[(m, p)]) for m, p in ROUTES if (m, p) in RULES] + [
+    (f"{m} {p}: {label}", m, p, rule) for label, (m, p, rule) in STATES.items()
 ]
 
 
@@ -225,7 +252,20 @@ async def build_world() -> dict[str, Any]:
         },
     )
     token, _secret = await accounts.create_token(
-        actor=factories.actor(users["partner_a"]), name="t"
+        actor=factories.actor(users["partner_a"]), name="t", signed_in=True
+    )
+    draft = await referrals.create_referral(
+        actor=factories.actor(users["specialist_a"]),
+        data={"service_id": str(service.id), "person": PERSON, "needs": ["food-pantry"],
+              "draft": True},
+    )  # fmt: skip
+    withdrawn = await referrals.create_referral(
+        actor=factories.actor(users["specialist_a"]),
+        data={"service_id": str(service.id), "person": PERSON, "needs": ["food-pantry"],
+              "consent": CONSENT},
+    )  # fmt: skip
+    await referrals.withdraw_consent(
+        actor=factories.actor(users["specialist_a"]), referral_id=withdrawn.id
     )
     report = await problems.report_problem(service_id=service.id, data={"kind": "moved"})
     [link] = service.service_at_locations
@@ -244,6 +284,9 @@ async def build_world() -> dict[str, Any]:
         "schedule": str(service.schedules[0].id),
         "area": str(service.service_areas[0].id),
         "referral": str(referral.id),
+        "draft": str(draft.id),
+        "withdrawn": str(withdrawn.id),
+        "user_b": str(users["partner_b"].id),
         "problem": str(report.id),
         "token_a": str(token.id),
         "login_email": login_target.email,
@@ -306,18 +349,24 @@ def fill(template: Any, world: dict[str, Any]) -> Any:
     return template
 
 
-async def _footprint() -> tuple[int, int, int]:
+async def _footprint() -> tuple[Any, ...]:
     return (
         await ListingChange.all().count(),
         await ReferralEvent.all().count(),
         await ProblemReport.filter(resolved_at__isnull=False).count(),
+        sorted(await Organization.all().values_list("id", "kind", "version")),
+        sorted(await User.all().values_list("id", "role", "organization_id", "is_active")),
+        await ApiToken.filter(revoked_at__isnull=True).count(),
     )
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
-async def test_route_access(app, client, settings, world, method: str, path: str, caller: str):
-    rule = RULES[(method, path)]
+@pytest.mark.parametrize(
+    ("method", "path", "rule"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+async def test_route_access(
+    app, client, settings, world, method: str, path: str, rule: Rule, caller: str
+):
     sign_in(client, settings, world, caller)
     url = path
     for name, key in rule.ids.items():
@@ -331,6 +380,8 @@ async def test_route_access(app, client, settings, world, method: str, path: str
         if caller not in SEES_A and method == "GET":
             for secret in ("referral", "problem"):
                 assert str(world[secret]) not in response.text, f"{caller} saw A's {secret}"
+        if caller not in REFERRER_A and method == "GET":
+            assert str(world["draft"]) not in response.text, f"{caller} saw A's draft"
         return
     expected = 401 if caller == "anonymous" else 403
     assert response.status_code == expected, response.text

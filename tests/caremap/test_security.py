@@ -1,8 +1,10 @@
 """Security headers on every response; forms refuse a POST without their CSRF token, and the
 API refuses a browser's cross-site write."""
 
+import re
 from dataclasses import replace
 
+from caremap.accounts.models import UserSession
 from caremap.security import content_security_policy
 from directory.models import Service
 from tests import factories
@@ -81,3 +83,28 @@ async def test_a_sign_in_from_another_site_is_refused(app, client):
     )
     assert refused.status_code == 403
     assert "caremap_session" not in refused.cookies
+
+
+async def test_every_cross_site_form_post_is_refused_sign_in_included(app, client):
+    """A forged sign-in form carries no cookie, so the form token is not checked: the browser's
+    own word on where the post comes from refuses it, for every page as for the API."""
+    organization = await factories.organization()
+    user = await factories.user(organization, "partner")
+    form = {"email": user.email, "password": factories.PASSWORD, "next": "/referrals"}
+    for headers in ({"Origin": "https://attacker.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        refused = await client.post("/login", data=form, headers=headers)
+        assert refused.status_code == 403
+        assert "caremap_session" not in refused.cookies
+        assert "another site" in refused.text
+        asked = await client.post("/ask", data={"need": "food"}, headers=headers)
+        assert asked.status_code == 403
+    assert await UserSession.filter(user_id=user.id).count() == 0
+    # The same form from caremap's own page signs in.
+    page = await client.get("/login")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+    own = await client.post(
+        "/login",
+        data={**form, "csrftoken": token},
+        headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert own.status_code == 303

@@ -1,10 +1,12 @@
 """Throttling: failed sign-ins per account and per address, and public search per address."""
 
 import re
+from ipaddress import ip_network
 
 from asgi_lifespan import LifespanManager
 
 from caremap.accounts.models import User
+from directory.models import ProblemReport
 from tests import factories
 from tests.conftest import app_with, asgi_client
 from tests.factories import PASSWORD
@@ -70,3 +72,79 @@ async def test_public_search_is_limited_per_address(settings):
     async with LifespanManager(unlimited), asgi_client(unlimited) as client:
         for _ in range(10):
             assert (await client.get("/api/search", params={"q": "food"})).status_code == 200
+
+
+async def test_a_forwarded_header_counts_only_from_a_trusted_proxy(settings):
+    """Rotating X-Forwarded-For gets a client nowhere unless the direct peer is a configured
+    proxy; behind one, each client is counted by the address the proxy appended."""
+    app = app_with(settings, login_limit_per_address="3/15 minutes")
+    async with LifespanManager(app), asgi_client(app) as client:
+        organization = await factories.organization()
+        users = [await factories.user(organization, "partner") for _ in range(4)]
+        for number, user in enumerate(users[:3]):
+            forged = {"X-Forwarded-For": f"203.0.113.{number}"}
+            response = await client.post(
+                "/api/auth/login", json={"email": user.email, "password": "guess"}, headers=forged
+            )
+            assert response.status_code == 401
+        rotated = await client.post(
+            "/api/auth/login",
+            json={"email": users[3].email, "password": PASSWORD},
+            headers={"X-Forwarded-For": "198.51.100.77"},
+        )
+        assert rotated.status_code == 429
+
+    # The test client's peer is 127.0.0.1: trusted, the header names the client.
+    behind = app_with(
+        settings, login_limit_per_address="3/15 minutes", trusted_proxies=(ip_network("127.0.0.1"),)
+    )
+    async with LifespanManager(behind), asgi_client(behind) as client:
+        organization = await factories.organization()
+        users = [await factories.user(organization, "partner") for _ in range(4)]
+        for user in users[:3]:
+            # A client's own forged entry comes first; the proxy appends the real one.
+            forwarded = {"X-Forwarded-For": "10.9.9.9, 203.0.113.5"}
+            response = await client.post(
+                "/api/auth/login",
+                json={"email": user.email, "password": "guess"},
+                headers=forwarded,
+            )
+            assert response.status_code == 401
+        same_client = await client.post(
+            "/api/auth/login",
+            json={"email": users[3].email, "password": PASSWORD},
+            headers={"X-Forwarded-For": "172.16.0.1, 203.0.113.5"},
+        )
+        assert same_client.status_code == 429
+        other_client = await client.post(
+            "/api/auth/login",
+            json={"email": users[3].email, "password": PASSWORD},
+            headers={"X-Forwarded-For": "203.0.113.6"},
+        )
+        assert other_client.status_code == 200
+
+
+async def test_problem_reports_are_limited_per_address_by_page_and_api_together(app, client):
+    """The README promises 10 an hour per address: the API and the page's form share them,
+    and a rotated X-Forwarded-For does not reset the count."""
+    organization = await factories.organization()
+    listing = await factories.listing(organization)
+    for number in range(10):
+        reported = await client.post(
+            f"/api/services/{listing.id}/problems",
+            json={"kind": "wrong_phone"},
+            headers={"X-Forwarded-For": f"203.0.113.{number}"},
+        )
+        assert reported.status_code == 201, reported.text
+    refused = await client.post(f"/api/services/{listing.id}/problems", json={"kind": "moved"})
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
+    page = await client.get(f"/services/{listing.id}")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+    form = await client.post(
+        f"/services/{listing.id}/report",
+        data={"kind": "moved", "csrftoken": token},
+        headers={"accept": "text/html"},
+    )
+    assert form.status_code == 429
+    assert await ProblemReport.all().count() == 10

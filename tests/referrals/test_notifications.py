@@ -312,3 +312,27 @@ async def test_names_never_reach_a_header_unsanitised(loop, inbox, mail, smtp_se
     assert "\n" not in message["Subject"]
     assert message["Subject"].endswith("Pantry Bcc: attacker@example.com X-Evil: 1")
     assert [m["To"] for m in smtp_server.messages] == [INBOX]
+
+
+async def test_one_answer_per_referral_and_the_link_ends_with_consent(loop, inbox, mail, app):
+    """The family may correct their answer while the link lives, but the specialist is told of
+    a "no" once; a withdrawn consent ends the link at once."""
+    referral = await follow_up_referral(loop, follow_up=True)
+    token = followup.make_token("test-secret-key-not-for-production", referral["id"])
+    link = f"/help/{token}"
+    async with asgi_client(app) as family:
+        page = await family.get(link)
+        csrf = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+        for answer in ("no", "yes", "no", "partly", "no"):
+            sent = await family.post(link, data={"answer": answer, "csrftoken": csrf})
+            assert sent.status_code == 200
+        told = await MailOutbox.filter(kind="family_no_help").count()
+        assert told == 1
+        assert (await Referral.get(id=referral["id"])).client_report == "no"
+
+        withdrawn = await loop.specialist.post(f"/api/referrals/{referral['id']}/consent/withdraw")
+        assert withdrawn.status_code == 200
+        assert (await family.get(link)).status_code == 410
+        late = await family.post(link, data={"answer": "yes", "csrftoken": csrf})
+        assert late.status_code == 410
+    assert (await Referral.get(id=referral["id"])).client_report == "no"
