@@ -11,7 +11,6 @@ or small count, so no family can be picked out. Admins' district views are such 
 is every view of the public's unmet searches (nobody owns those).
 """
 
-import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from directory.http import actor_of, query_date, query_uuid
 from directory.i18n import N_
 from directory.models import OrganizationKind
 from directory.taxonomy import BY_CODE, CATEGORIES, TOP_LEVEL
+from directory.text import PeopleCsv
 from referrals import reports as figures
 from referrals.lifecycle import REJECTION_REASONS
 from search_index.service import unmet_searches
@@ -568,7 +568,7 @@ def _cell(table: Table, number: int, column: str) -> Any:
 
 def table_csv(table: Table) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = PeopleCsv(out)
     writer.writerow([c.key for c in table.columns])
     for number in range(len(table.rows)):
         writer.writerow([_cell(table, number, c.key) for c in table.columns])
@@ -578,7 +578,7 @@ def table_csv(table: Table) -> str:
 def long_csv(tables: list[Table]) -> str:
     """Every table in one file, one figure per line: table, row, column, value."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = PeopleCsv(out)
     writer.writerow(["table", "row", "column", "value"])
     for table in tables:
         labels = [c.key for c in table.columns if c.kind not in FIGURES]

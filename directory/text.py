@@ -7,9 +7,14 @@ and tabs. No text may hold invisible formatting characters (direction overrides 
 zero-width spaces, soft hyphens), which can make a listing read as another one, nor lone
 surrogates, which no database can store. The zero-width joiner and non-joiner stay allowed:
 Persian, Arabic and Indic scripts and emoji need them.
+
+Text on its way out to a spreadsheet (`spreadsheet_cell`, `PeopleCsv`) is kept from being read
+as a formula.
 """
 
+import csv
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})  # zero-width non-joiner and joiner
@@ -57,3 +62,33 @@ def check_all(value: Any, *, multiline: bool = False) -> Any:
             check_all(key)
             check_all(item, multiline=multiline)
     return value
+
+
+# --- text leaving for a spreadsheet ---------------------------------------------------------
+
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets, and a
+# formula can run commands or send the sheet's data away (the OWASP "CSV injection" rule).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A value for a CSV meant to be opened by people: text that a spreadsheet would read as a
+    formula gets a leading apostrophe, which shows it as the text it is. Numbers stay numbers.
+    (The HSDS data package is data interchange and keeps values exact; it does not use this.)"""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class PeopleCsv:
+    """A `csv.writer` whose every cell goes through `spreadsheet_cell`."""
+
+    def __init__(self, out: Any) -> None:
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._writer.writerow([spreadsheet_cell(value) for value in row])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)

@@ -1,6 +1,5 @@
 """The referral JSON API: thin handlers over `referrals.service`."""
 
-import csv
 import io
 from typing import Any
 
@@ -21,6 +20,7 @@ from directory.http import (
     read_json_object,
     version_of,
 )
+from directory.text import PeopleCsv
 from referrals import access, audit, service
 from referrals.models import Referral
 from referrals.notify import ReminderRules
@@ -200,9 +200,9 @@ async def audit_log(request: Request) -> Response:
     if form == "json":
         return JSONResponse({"contents": rows})
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=AUDIT_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = PeopleCsv(out)
+    writer.writerow(AUDIT_COLUMNS)
+    writer.writerows([row[column] for column in AUDIT_COLUMNS] for row in rows)
     return Response(
         out.getvalue(),
         media_type="text/csv",

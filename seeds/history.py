@@ -168,7 +168,8 @@ async def _referral(
 async def write_timeline(referral: Referral, steps: list[tuple[S, datetime]]) -> None:
     """The referral's timeline as it happened: an event per (status, when), the first being
     its sending. Events are dated when written, so each is dated again after."""
-    await Referral.filter(id=referral.id).update(created_at=steps[0][1])
+    sent = next((when for step, when in steps if step == S.REQUESTED), None)
+    await Referral.filter(id=referral.id).update(created_at=steps[0][1], sent_at=sent)
     previous = None
     for step, when in steps:
         event = await ReferralEvent.create(

@@ -32,7 +32,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from caremap.app import create_app
-from directory.models import ProblemKind, ProblemReport, Service
+from directory.models import Organization, ProblemKind, ProblemReport, Service
 from referrals.models import Referral
 from search_index.models import UnmetSearch
 from seeds.history import write_timeline
@@ -392,3 +392,32 @@ async def test_bad_report_requests_are_refused_by_name(app, world):
     assert far.json()["fields"]["to"] == "a date from 2000-01-01 to 2099-12-31"
     assert reversed_period.status_code == 422
     assert "from" in reversed_period.json()["fields"]
+
+
+async def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(app, world):
+    """An organization named like a formula (names may begin with "=", "+", "-" or "@") is
+    text in every CSV meant for people, as the OWASP rule says."""
+    formulas = ['=HYPERLINK("https://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)"]
+    await Organization.filter(id=world["P"].id).update(name=formulas[0])
+    await Organization.filter(id=world["Q"].id).update(name=formulas[1])
+    await Organization.filter(id=world["A"].id).update(name=formulas[2])
+    await Organization.filter(id=world["B"].id).update(name=formulas[3])
+    async with asgi_client(app) as client:
+        await factories.login(client, world["admin"])
+        one = await client.get(
+            "/api/reports/needs", params={**PERIOD, "format": "csv", "table": "by_partner"}
+        )
+        every = await client.get("/api/reports/needs", params={**PERIOD, "format": "csv"})
+        audit = await client.get("/api/audit", params={"format": "csv"})
+    partners = [row["partner"] for row in csv.DictReader(io.StringIO(one.text))]
+    assert sorted(partners) == sorted("'" + name for name in formulas[:2])
+    cells = [cell for row in csv.reader(io.StringIO(every.text)) for cell in row]
+    assert {"'" + name for name in formulas} <= set(cells)
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert audit.status_code == 200
+    assert not [
+        cell
+        for row in csv.reader(io.StringIO(audit.text))
+        for cell in row
+        if cell.startswith(("=", "+", "-", "@"))
+    ]
