@@ -26,7 +26,7 @@ from caremap.errors import DatabaseUnavailable, exception_handlers
 from caremap.i18n import RememberLanguage
 from caremap.mail import reminder_rules, running_mail
 from caremap.search import running_search
-from caremap.security import RefuseNul, SameOrigin, SecurityHeaders, csrf_protection
+from caremap.security import FormBodies, SameOrigin, SecurityHeaders, csrf_protection
 from caremap.settings import Settings, load_settings
 from caremap.templating import STATIC_DIR
 from caremap.throttle import AddressLimits, Limits, new_limiter
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(SecurityHeaders, settings=settings),
             Middleware(DatabaseUnavailable),
-            Middleware(RefuseNul),
+            Middleware(FormBodies),
             Middleware(AddressLimits),
             Middleware(csrf_protection, settings=settings),
             Middleware(SameOrigin, settings=settings),

@@ -3,7 +3,8 @@
 Each function returns an SVG document. Pages embed it as an image (`data_uri`), with the same
 numbers in a table under it, so a chart never carries a figure the table does not; an image
 also keeps the page's Content-Security-Policy strict (the SVG's own styles stay inside it).
-Text stays text (`svg.fonttype: none`) and the output is the same for the same numbers.
+Text stays text (`svg.fonttype: none`), names are never read as math markup, and the output is
+the same for the same numbers.
 """
 
 import base64
@@ -17,6 +18,9 @@ from matplotlib.figure import Figure
 rcParams["svg.fonttype"] = "none"
 rcParams["svg.hashsalt"] = "caremap"
 rcParams["font.size"] = 10
+# Labels are names people typed (an organization called "$5 meals", say): text, never
+# matplotlib's math markup, which fails on an unbalanced "$" and would draw a formula otherwise.
+rcParams["text.parse_math"] = False
 
 COLORS = ("#1d5e8c", "#2f8f5b", "#c77b1a", "#b03a48", "#6b5b95", "#7a7a7a")
 WIDTH = 7.5  # inches; the page scales the image to its column

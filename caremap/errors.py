@@ -1,8 +1,9 @@
 """Exceptions to HTTP responses, in one place.
 
-Domain errors carry their own status; Tortoise's DoesNotExist and IntegrityError map to 404 and
-409; Starlette's HTTPException keeps its status; a database that cannot be reached is a 503
-(`DatabaseUnavailable`). Anything else is a bug and stays a 500.
+Domain errors carry their own status; Tortoise's DoesNotExist, IntegrityError and field
+ValidationError map to 404, 409 and 422; Starlette's HTTPException keeps its status; a
+database that cannot be reached is a 503 (`DatabaseUnavailable`). Anything else is a bug and
+stays a 500.
 """
 
 import logging
@@ -12,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.exceptions import DoesNotExist, IntegrityError
+from tortoise.exceptions import ValidationError as FieldValidationError
 
 from caremap.db import unreachable
 from caremap.security import API_PREFIXES
 from caremap.templating import templates
-from directory.errors import DomainError
+from directory.errors import DomainError, Invalid
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +77,20 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def field_too_long(request: Request, exc: Exception) -> Response:
+    """A value the database field cannot hold that no input rule caught first (a query by a
+    value longer than its column, say): a 422 naming the field, never quoting the value."""
+    field = str(exc).split(":", 1)[0].strip() or "body"
+    logger.info("field validation failed on %s %s: %s", request.method, request.url.path, field)
+    error = Invalid({field: "is too long or not valid for this field"})
+    return await domain_error(request, error)
+
+
 exception_handlers = {
     DomainError: domain_error,
     DoesNotExist: does_not_exist,
     IntegrityError: integrity_error,
+    FieldValidationError: field_too_long,
     HTTPException: http_error,
 }
 

@@ -159,12 +159,16 @@ class SameOrigin:
         return origin not in own
 
 
-class RefuseNul:
-    """Refuse a NUL character in a query string or a form body with a 400.
+class FormBodies:
+    """The form layer's rules for what reaches a handler, in one place for every route:
 
-    PostgreSQL cannot store NUL in text, so one would fail deep inside a query as a 500. JSON
-    bodies are checked where they are read (`directory.http.read_json`, naming the field); this
-    covers the query strings and HTML forms of every page and API route in one place.
+    - no NUL character in a query string or a form body (400): PostgreSQL cannot store NUL in
+      text, so one would fail deep inside a query as a 500. JSON bodies are checked where they
+      are read (`directory.http.read_json`, naming the field);
+    - pages take their forms as `application/x-www-form-urlencoded`, the way caremap's own
+      forms send them; a multipart body (caremap has no file uploads) is refused with 415
+      before the CSRF layer, which cannot parse one;
+    - a form body is at most 1 MB (413).
     """
 
     MAX_FORM_BYTES = 1024 * 1024
@@ -180,7 +184,18 @@ class RefuseNul:
             await _refuse(scope, receive, send, 400, "The address contains a NUL character.")
             return
         headers = dict(scope.get("headers", []))
-        if not headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded"):
+        content_type = headers.get(b"content-type", b"").lower()
+        if content_type.startswith(b"multipart/") and not scope["path"].startswith(API_PREFIXES):
+            await _refuse(
+                scope,
+                receive,
+                send,
+                415,
+                "Send forms as application/x-www-form-urlencoded.",
+                error="unsupported_media_type",
+            )
+            return
+        if not content_type.startswith(b"application/x-www-form-urlencoded"):
             await self.app(scope, receive, send)
             return
         chunks, size = [], 0
@@ -193,7 +208,8 @@ class RefuseNul:
                 return
             if not message.get("more_body"):
                 break
-        if b"%00" in b"".join(message.get("body", b"") for message in chunks):
+        body = b"".join(message.get("body", b"") for message in chunks)
+        if b"%00" in body or b"\x00" in body:
             await _refuse(scope, receive, send, 400, "The form contains a NUL character.")
             return
 

@@ -7,6 +7,7 @@ touches the database: `directory.hsds_import` decides what the records mean for 
 
 import csv
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -141,8 +142,17 @@ def _csv_rows(path: Path, package: Package) -> Iterator[tuple[str, dict[str, Any
         package.error(path.name, "file", f"is not UTF-8 text (byte {error.start})")
         return
     reader = csv.DictReader(text.splitlines())
-    for line, row in enumerate(reader, start=2):
+    line = 1
+    while True:
+        line += 1
         where = f"{path.name} row {line}"
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # a cell over the csv module's limit, say
+            package.error(where, "row", f"cannot be read as CSV ({error})")
+            return
         if None in row:
             package.error(where, "row", "has more cells than the header has columns")
         values = {}
@@ -160,17 +170,50 @@ def _cell(raw: str, name: str) -> Any:
             number = float(raw)
         except ValueError:
             return raw
+        if not math.isfinite(number):
+            return raw  # the checks name it: "1e999" or a thousand digits is no number here
         return int(number) if number.is_integer() and "." not in raw else number
     if name in BOOLEANS and raw.lower() in ("true", "false"):
         return raw.lower() == "true"
     return raw
 
 
+MAX_JSON_DEPTH = 32  # an HSDS organization package nests about eight levels
+LARGEST_NUMBER = 2**53  # no HSDS number (coordinates, ages, amounts) comes near this
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether `value` nests more than `limit` levels, looked at without recursion."""
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if level > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return False
+
+
 def _read_json_file(path: Path, package: Package) -> None:
     try:
-        document = json.loads(path.read_bytes())
+        document = json.loads(path.read_bytes(), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         package.error(path.name, "file", f"is not valid JSON ({error})")
+        return
+    except RecursionError:
+        package.error(path.name, "file", "is nested too deeply to be an HSDS data set")
+        return
+    except ValueError as error:  # a number of thousands of digits, NaN or Infinity
+        package.error(path.name, "file", f"holds a value that is not valid here ({error})")
+        return
+    if _deeper_than(document, MAX_JSON_DEPTH):
+        package.error(path.name, "file", f"is nested deeper than {MAX_JSON_DEPTH} levels")
         return
     if isinstance(document, dict) and _is_tabular(document):
         for key, rows in document.items():
@@ -265,7 +308,9 @@ def check_record(record: Record, package: Package) -> None:
         if name in REFERENCES and not is_uuid(value):
             package.error(record, name, f"{value!r} is not a UUID")
         elif name in NUMBERS and (isinstance(value, bool) or not isinstance(value, int | float)):
-            package.error(record, name, f"{value!r} is not a number")
+            package.error(record, name, f"{_short(value)} is not a number")
+        elif name in NUMBERS and not (math.isfinite(value) and abs(value) <= LARGEST_NUMBER):
+            package.error(record, name, "is not a number caremap can hold (too large)")
         elif name in BOOLEANS and not isinstance(value, bool):
             package.error(record, name, f"{value!r} is not true or false")
         elif name in DATES and not _parses(date.fromisoformat, value, 10):
@@ -277,6 +322,12 @@ def check_record(record: Record, package: Package) -> None:
             package.error(record, name, f"{value!r} is not one of: {allowed}")
         elif name.endswith("email") and not (isinstance(value, str) and _EMAIL.match(value)):
             package.error(record, name, f"{value!r} is not an email address")
+
+
+def _short(value: Any) -> str:
+    """A value quoted in an error, cut to a readable length."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _parses(parse: Any, value: Any, longest: int) -> bool:

@@ -51,35 +51,47 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
     if media_type != "application/json":
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise Invalid({"body": "is not valid UTF-8"}) from None
     except (json.JSONDecodeError, RecursionError) as error:
         raise Invalid(
             {"body": f"is not valid JSON ({getattr(error, 'msg', 'too deep')})"}
         ) from None
+    except ValueError:  # an integer of thousands of digits, or NaN / Infinity
+        raise Invalid({"body": "holds a number too large, or not a number"}) from None
     if _depth(data) > MAX_JSON_DEPTH:
         raise Invalid({"body": f"is nested deeper than {MAX_JSON_DEPTH} levels"})
-    if where := _nul_at(data, "body"):
-        # PostgreSQL cannot store a NUL character in text: refuse it here, named.
-        raise Invalid({where: "must not contain a NUL character (\\u0000)"})
+    if found := _unstorable(data, "body"):
+        where, problem = found
+        raise Invalid({where: problem})
     return data
 
 
-def _nul_at(value: Any, path: str) -> str | None:
-    """The dotted path of the first string (or key) holding a NUL character, if any."""
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number")
+
+
+LARGEST_INTEGER = 2**63 - 1  # the widest integer column any database here holds
+
+
+def _unstorable(value: Any, path: str) -> tuple[str, str] | None:
+    """The dotted path of the first value no database can store, and why: a NUL character
+    in a string or key (PostgreSQL refuses it) or an integer wider than 64 bits."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return (path, "must not contain a NUL character (\\u0000)") if "\x00" in value else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (path, "is too large a number") if abs(value) > LARGEST_INTEGER else None
     if isinstance(value, dict):
         for key, item in value.items():
             inner = f"{key}" if path == "body" else f"{path}.{key}"
             if "\x00" in str(key):
-                return inner
-            if found := _nul_at(item, inner):
+                return inner, "must not contain a NUL character (\\u0000)"
+            if found := _unstorable(item, inner):
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            if found := _nul_at(item, f"{path}[{index}]"):
+            if found := _unstorable(item, f"{path}[{index}]"):
                 return found
     return None
 

@@ -26,7 +26,13 @@ from pydantic import (
 
 from directory import text
 from directory.errors import Invalid
-from directory.models import LocationType, OrganizationKind, ServiceAreaType, ServiceStatus
+from directory.models import (
+    IntakeState,
+    LocationType,
+    OrganizationKind,
+    ServiceAreaType,
+    ServiceStatus,
+)
 from directory.taxonomy import BY_CODE
 
 ZIP_PATTERN = r"^\d{5}(-\d{4})?$"
@@ -244,6 +250,21 @@ class ServiceAreaInput(Input):
             if not re.match(r"^[A-Z]{2}$", self.extent):
                 raise FieldError("extent", "a state area needs a two-letter state code")
             self.state_province = self.extent
+        return self
+
+
+class IntakeInput(Input):
+    """Whether a service takes new people now: open, a waitlist (how long), or full."""
+
+    state: IntakeState
+    wait_days: int | None = Field(default=None, ge=1, le=365, strict=True)
+
+    @model_validator(mode="after")
+    def _wait(self) -> Self:
+        if self.state is IntakeState.WAITLIST and self.wait_days is None:
+            raise FieldError("wait_days", "the expected wait in days (1 to 365) for a waitlist")
+        if self.state is not IntakeState.WAITLIST:
+            self.wait_days = None
         return self
 
 

@@ -29,14 +29,13 @@ from directory.editing import (
 from directory.errors import Invalid, NotFound
 from directory.geocoding import zip_info
 from directory.models import (
-    IntakeState,
     ListingChange,
     Organization,
     Service,
     ServiceAreaType,
     TaxonomyTerm,
 )
-from directory.schemas import OrganizationInput, ServiceInput, validate
+from directory.schemas import IntakeInput, OrganizationInput, ServiceInput, validate
 from directory.taxonomy import BY_CODE, CATEGORIES, TAXONOMY_NAME, category_id
 
 MAX_PER_PAGE = 100
@@ -369,20 +368,12 @@ async def set_intake(
     """A partner says whether the service can take new people: open, waitlist (how long), full."""
     service = await get_or_404(Service, service_id, "service")
     access.require_listing_editor(actor, service.organization_id)
-    errors: dict[str, str] = {}
-    if state not in {s.value for s in IntakeState}:
-        errors["state"] = f"one of {', '.join(s.value for s in IntakeState)}"
-    if state == IntakeState.WAITLIST and not (
-        isinstance(wait_days, int) and not isinstance(wait_days, bool) and 0 < wait_days <= 365
-    ):
-        errors["wait_days"] = "the expected wait in days (1 to 365) for a waitlist"
-    if errors:
-        raise Invalid(errors)
+    intake = validate(IntakeInput, {"state": state, "wait_days": wait_days})
     async with in_transaction():
         await Service.filter(id=service.id).update(
-            intake_state=state,
+            intake_state=intake.state,
             intake_updated_at=now(),
-            intake_wait_days=wait_days if state == IntakeState.WAITLIST else None,
+            intake_wait_days=intake.wait_days,
         )
         await record_change(
             actor=actor,

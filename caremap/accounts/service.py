@@ -6,6 +6,7 @@ random secrets shown once and stored as SHA-256 hashes.
 """
 
 import hashlib
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -23,6 +24,7 @@ from directory.errors import Conflict, Forbidden, Invalid, NotFound, Unauthentic
 from directory.models import Organization, OrganizationKind
 
 MIN_PASSWORD_LENGTH = 12
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,4})?")
 TOKEN_PREFIX = "cm_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_ROLES = (Role.PARTNER, Role.PARTNER_ADMIN, Role.ADMIN)
 _hasher = PasswordHasher()
@@ -73,6 +75,8 @@ async def create_user(
         errors["name"] = wrong
     if len(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    if not isinstance(language, str) or not LANGUAGE_CODE.fullmatch(language):
+        errors["language"] = "a language code such as en, es or zh-Hans"
     if role not in {r.value for r in Role}:
         errors["role"] = f"must be one of {', '.join(r.value for r in Role)}"
     try:
@@ -104,7 +108,8 @@ async def create_user(
 
 async def authenticate(*, email: str, password: str) -> User:
     """The user with these credentials, or `Unauthenticated` without saying which part was wrong."""
-    user = await User.get_or_none(email=email.strip().lower(), is_active=True)
+    email = email.strip().lower()
+    user = await User.get_or_none(email=email, is_active=True) if len(email) <= 254 else None
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):

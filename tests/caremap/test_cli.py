@@ -125,3 +125,35 @@ def test_import_and_export_commands(cli_env, tmp_path):
     assert (tmp_path / "out" / "services.csv").read_text().count("Community Counselling") == 1
     assert caremap("export", str(tmp_path / "out.json"), env=cli_env).returncode == 0
     assert "Community Counselling" in (tmp_path / "out.json").read_text()
+
+
+def test_import_names_what_it_cannot_read_without_a_traceback(cli_env, tmp_path):
+    """A number of thousands of digits, JSON nested thousands deep, and a CSV cell over the
+    csv module's 128 KB limit are each a named error, and nothing is written."""
+    huge = tmp_path / "huge.json"
+    huge.write_text('[{"id": "x", "name": "A", "year_incorporated": ' + "9" * 5000 + "}]")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 5000 + "]" * 5000)
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    organization = "0b6c7d0e-1111-4a8e-9f00-000000000001"
+    (wide / "organizations.csv").write_text(
+        f'id,name,description\n{organization},Wide,"{"x" * 200_000}"\n'
+    )
+    big_number = tmp_path / "number"
+    big_number.mkdir()
+    (big_number / "organizations.csv").write_text(
+        f"id,name,description,year_incorporated\n{organization},A,B,{'9' * 5000}\n"
+    )
+    expected = {
+        huge: "huge.json, file: holds a value that is not valid here",
+        deep: "deep.json, file: is nested",
+        wide: "organizations.csv row 2, row: cannot be read as CSV (field larger than field limit",
+        big_number: "organizations.csv row 2, year_incorporated: '" + "9" * 60,
+    }
+    for path, error in expected.items():
+        refused = caremap("import", str(path), "--quiet", env=cli_env)
+        assert refused.returncode == 1, refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert error in refused.stderr, refused.stderr
+        assert "nothing was written" in refused.stderr
