@@ -9,14 +9,18 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import uvicorn
+from tortoise.exceptions import DBConnectionError
 from tqdm import tqdm
 
 from caremap import db
@@ -54,6 +58,7 @@ def _geocoder(settings: Settings) -> Geocoder:
 
 
 async def _with_database(settings: Settings, work: Callable[[], Awaitable[None]]) -> None:
+    db.prepare_sqlite_file(settings)
     await db.connect(settings)
     install_change_listeners()
     try:
@@ -96,6 +101,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         os.environ["SEARCH_DRAINER"] = "external"
         os.environ["MAIL_DRAINER"] = "external"
         print("Serving with several workers: run `caremap worker` for search updates and mail.")
+    _check_port(args.host, args.port)
     print(f"caremap is serving at http://{args.host}:{args.port}", flush=True)
     uvicorn.run(
         "caremap.app:create_app",
@@ -109,6 +115,23 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         # from uvicorn's default of believing any loopback client's header.
         proxy_headers=False,
     )
+
+
+def _check_port(host: str, port: int) -> None:
+    """Say so at once when the address cannot be served, before claiming to serve it."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise CommandError(
+            f"--host {host}: not an address this machine has ({error.strerror})"
+        ) from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise CommandError(f"cannot serve on {host}:{port} ({error.strerror})") from None
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
@@ -335,6 +358,7 @@ def cmd_user_update(args: argparse.Namespace, settings: Settings) -> None:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="caremap", description=__doc__)
+    root.add_argument("--version", action="version", version=f"caremap {version('caremap')}")
     commands = root.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="upgrade the database and serve the app")
@@ -424,11 +448,25 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+class CommandError(Exception):
+    """A command cannot do its work for a reason the person running it can fix; one line."""
+
+
+def _database_problem(error: BaseException) -> str | None:
+    """What is wrong with the database `DATABASE_URL` names, if that is what `error` says."""
+    if isinstance(error, db.DatabaseSettingError):
+        return str(error)
+    if isinstance(error, asyncpg.PostgresError | DBConnectionError) or db.unreachable(error):
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return f"DATABASE_URL: cannot use the database ({reason})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         settings = load_settings()
-    except ValueError as error:  # a misspelt setting: say which, without a traceback
+    except (ValueError, OSError) as error:  # a misspelt setting: say which, no traceback
         sys.exit(f"caremap: {error}")
     configure_logging(settings.log_level)
     try:
@@ -437,6 +475,15 @@ def main(argv: list[str] | None = None) -> None:
         fields = getattr(error, "fields", None)
         detail = "; ".join(f"{k}: {v}" for k, v in fields.items()) if fields else error.message
         sys.exit(f"caremap: {detail}")
+    except CommandError as error:
+        sys.exit(f"caremap: {error}")
+    except Exception as error:
+        if (problem := _database_problem(error)) is not None:
+            sys.exit(f"caremap: {problem}")
+        if isinstance(error, OSError) and error.strerror:
+            where = f": {error.filename}" if error.filename else ""
+            sys.exit(f"caremap: {error.strerror}{where}")
+        raise
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ only changes through the checked-in migrations in `caremap/migrations` (Tortoise
 framework, whose operations are database-neutral, so one migration history serves both).
 """
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,40 @@ def _sqlite_path(database_url: str) -> Path | None:
     return None if path == ":memory:" else Path(path)
 
 
+class DatabaseSettingError(Exception):
+    """`DATABASE_URL` names a database that cannot be used; the message says why."""
+
+
+def prepare_sqlite_file(settings: Settings) -> None:
+    """The SQLite file, readable by its owner only (it holds families' details), like the
+    secret key: created so, and an older file (with its WAL and shared-memory files, which
+    SQLite creates with the database's own permissions) tightened.
+
+    Only the data folder (`CAREMAP_DATA_DIR`) is created when missing: a database elsewhere
+    must be in a folder that exists, so a mistyped path is an error, not a new empty database.
+    """
+    path = _sqlite_path(settings.database_url)
+    if path is None:
+        return
+    folder = path.parent
+    if not folder.exists() and folder.resolve() == settings.data_dir.resolve():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not folder.is_dir():
+        raise DatabaseSettingError(f"DATABASE_URL: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseSettingError(f"DATABASE_URL: the folder {folder} is not writable")
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        for companion in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if companion.exists():
+                companion.chmod(0o600)
+    except OSError as error:
+        raise DatabaseSettingError(f"DATABASE_URL: cannot open {path} ({error.strerror})") from None
+
+
 async def upgrade(settings: Settings) -> None:
     """Bring the schema to the latest migration and refresh the reference data (idempotent)."""
-    if (path := _sqlite_path(settings.database_url)) is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_sqlite_file(settings)
     config = tortoise_config(settings.database_url)
     try:
         await migrate(config=config)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from caremap.i18n import language_of
-from caremap.templating import templates
+from caremap.templating import absolute_url, templates
 from directory import problems, serialize, service
 from directory.errors import Invalid
 from directory.http import actor_of
@@ -68,7 +68,9 @@ async def search_page(request: Request) -> Response:
             "lat": r["location"]["latitude"],
             "lng": r["location"]["longitude"],
             "name": r["name"],
-            "url": str(request.url_for("service_page", id=r["service_id"])),
+            "url": absolute_url(
+                request, request.app.url_path_for("service_page", id=r["service_id"])
+            ),
         }
         for r in (result or {}).get("results", [])
         if r["location"]
@@ -115,7 +117,9 @@ async def service_page(
             "service": document,
             "open_now": open_now,
             "opens_at": next_opening(schedules, now) if open_now is False else None,
-            "page_url": str(request.url.remove_query_params(["lang", "reported"])),
+            "page_url": absolute_url(
+                request, request.url.remove_query_params(["lang", "reported"]).path
+            ),
             "reported": request.query_params.get("reported") == "1",
             "report_values": report_values or {},
             "report_errors": report_errors or {},

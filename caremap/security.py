@@ -15,6 +15,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from caremap.auth import SESSION_COOKIE
 from caremap.settings import Settings
 
 # The machine-facing paths: JSON only, CSRF-safe by `SameOrigin` rather than form tokens.
@@ -73,9 +74,21 @@ class SecurityHeaders:
                 for name, value in self.headers.items():
                     if name not in headers:  # a page may set its own (no-referrer, say)
                         headers[name] = value
+                if _personal(scope) and "cache-control" not in headers:
+                    headers["cache-control"] = "no-store"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _personal(scope: Scope) -> bool:
+    """Whether an answer may carry personal details, so no browser or proxy may keep a copy:
+    anything answered to a request with credentials (a session cookie or an API token), and
+    every answer to a write (a family's request for help, the follow-up answer, a sign-in)."""
+    if scope["method"] not in ("GET", "HEAD"):
+        return True
+    headers = Headers(scope=scope)
+    return "authorization" in headers or SESSION_COOKIE in headers.get("cookie", "")
 
 
 async def _csrf_failed(scope: Scope, send: Send, message_id: Any) -> None:

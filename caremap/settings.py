@@ -147,6 +147,12 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
 
 def _check(settings: Settings) -> None:
     """Refuse a misspelt setting at start-up rather than at the first email or search."""
+    if not settings.database_url.startswith(("sqlite://", "postgres://")):
+        scheme = settings.database_url.split("://", 1)[0] if "://" in settings.database_url else ""
+        raise ValueError(
+            f"DATABASE_URL has the scheme {scheme!r}; caremap runs on sqlite:// (a file) or "
+            "postgres:// (postgresql:// also works)"
+        )
     choices = {
         "SMTP_TLS": (settings.smtp_tls, ("none", "starttls", "tls")),
         "MAIL_DRAINER": (settings.mail_drainer, ("inprocess", "external")),
@@ -200,8 +206,11 @@ def _networks(name: str, value: str) -> tuple[IPv4Network | IPv6Network, ...]:
 def _local_secret(data_dir: Path) -> Secret:
     """For a local install without SECRET_KEY: a random key kept in the data folder."""
     path = data_dir / "secret_key"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return Secret(path.read_text().strip())
+    try:
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return Secret(path.read_text().strip())
+    except OSError as error:
+        raise ValueError(f"CAREMAP_DATA_DIR: cannot use {data_dir} ({error.strerror})") from None

@@ -35,8 +35,9 @@ templates = Jinja2Templates(
 
 @pass_context
 def url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> URL:
-    """Starlette's `url_for`, with each route lookup remembered by the app: finding a name
-    walks every route (each miss raising an exception), a real share of a page's time."""
+    """Starlette's `url_for` on `BASE_URL` (never the Host header), with each route lookup
+    remembered by the app: finding a name walks every route (each miss raising an exception),
+    a real share of a page's time."""
     request: Request = context["request"]
     state = request.app.state
     paths: dict[tuple[Any, ...], URLPath] | None = getattr(state, "url_paths", None)
@@ -46,7 +47,13 @@ def url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> URL:
     path = paths.get(key)
     if path is None:
         path = paths[key] = request.app.url_path_for(name, **path_params)
-    return path.make_absolute_url(base_url=request.base_url)
+    return path.make_absolute_url(base_url=request.app.state.settings.base_url)
+
+
+def absolute_url(request: Request, path: str) -> str:
+    """An address on this site made from `BASE_URL`, never from the request's Host header,
+    which whoever sends the request chooses."""
+    return request.app.state.settings.base_url.rstrip("/") + path
 
 
 URL_PATHS_KEPT = 4096

@@ -157,7 +157,7 @@ async def fhir(request: Request) -> JSONResponse:
     bundle = await service.fhir_bundle(
         actor=actor_of(request),
         referral_id=request.path_params["id"],
-        base_url=str(request.base_url).rstrip("/"),
+        base_url=request.app.state.settings.base_url.rstrip("/"),
     )
     return JSONResponse(bundle, media_type="application/fhir+json")
 

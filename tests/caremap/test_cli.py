@@ -1,13 +1,18 @@
 """The README's first command, for real: `caremap serve --demo` in its own process."""
 
 import re
+import socket
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
+import pytest
 
+from tests.conftest import ON_POSTGRES
 from tests.hsds import EXAMPLES, needs_hsds
-from tests.processes import caremap, wait_until_serving
+from tests.processes import caremap, clean_env, wait_until_serving
 from tests.smtp import free_port
 
 
@@ -157,3 +162,54 @@ def test_import_names_what_it_cannot_read_without_a_traceback(cli_env, tmp_path)
         assert "Traceback" not in refused.stderr
         assert error in refused.stderr, refused.stderr
         assert "nothing was written" in refused.stderr
+
+
+def test_bad_settings_are_one_line_naming_the_setting(tmp_path):
+    """Unusable databases, folders and ports: one line naming what is wrong, a non-zero exit,
+    no traceback, and nothing made up (no folder created, no empty database served)."""
+    env = clean_env(tmp_path / "data")
+    cases = {
+        "mysql://x@127.0.0.1/db": "DATABASE_URL has the scheme 'mysql'",
+        "foo://bar": "DATABASE_URL has the scheme 'foo'",
+        f"postgres://postgres@127.0.0.1:{free_port()}/test": "DATABASE_URL: cannot use the",
+        f"sqlite://{tmp_path}/missing/dir/x.sqlite3": "DATABASE_URL: the folder",
+    }
+    for url, said in cases.items():
+        for command in (("db", "upgrade"), ("seed",), ("reindex", "--quiet")):
+            result = caremap(*command, env={**env, "DATABASE_URL": url})
+            assert result.returncode == 1, (url, command, result.stderr)
+            assert said in result.stderr, result.stderr
+            assert "Traceback" not in result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "missing").exists()
+
+    bad_folder = caremap("seed", env={**env, "CAREMAP_DATA_DIR": "/proc/caremap"})
+    assert bad_folder.returncode == 1
+    assert bad_folder.stderr.startswith("caremap: CAREMAP_DATA_DIR: cannot use /proc/caremap")
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = caremap("serve", "--port", str(port), env=env)
+    assert busy.returncode == 1
+    assert (
+        busy.stderr.strip() == f"caremap: cannot serve on 127.0.0.1:{port} (Address already in use)"
+    )
+    assert "serving" not in busy.stdout
+
+    version = caremap("--version", env=env)
+    assert version.returncode == 0
+    assert re.fullmatch(r"caremap \d+\.\d+\.\d+\S*\n", version.stdout)
+
+
+def test_the_database_and_secret_are_readable_by_their_owner_only(cli_env, tmp_path):
+    if ON_POSTGRES:
+        pytest.skip("the SQLite file is what this checks")
+    assert caremap("seed", env=cli_env).returncode == 0
+    data = Path(cli_env["CAREMAP_DATA_DIR"])
+    files = [data / "caremap.sqlite3", data / "secret_key"]
+    files += [path for path in data.glob("caremap.sqlite3-*") if path.is_file()]
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700

@@ -108,3 +108,26 @@ async def test_every_cross_site_form_post_is_refused_sign_in_included(app, clien
         headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
     )
     assert own.status_code == 303
+
+
+async def test_answers_with_personal_details_are_never_stored(app, client):
+    """Whatever is answered to someone signed in, or to a write, says no-store; the public
+    catalog stays cacheable."""
+    school = await factories.organization("school")
+    specialist = await factories.user(school, "specialist")
+    assert "no-store" not in (await client.get("/")).headers.get("cache-control", "")
+    assert "no-store" not in (await client.get("/api/services")).headers.get("cache-control", "")
+    refused = await client.post("/api/auth/login", json={"email": "x@y.example", "password": "z"})
+    assert refused.headers["cache-control"] == "no-store"
+    await factories.login(client, specialist)
+    for path in ("/referrals", "/api/referrals", "/api/auth/me", "/help-requests", "/"):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["cache-control"] == "no-store", path
+    bearer = await factories.token_headers(
+        await factories.user(await factories.organization(), "partner")
+    )
+    client.cookies.clear()
+    assert (await client.get("/api/referrals", headers=bearer)).headers[
+        "cache-control"
+    ] == "no-store"
