@@ -13,13 +13,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from directory.geocoding import Geocoder, nearest_zip, zip_info
-from directory.taxonomy import top_levels, within
+from directory.taxonomy import CATEGORIES, top_levels, within
 from search_index.backend import Found, Hit, SearchBackend
 from search_index.models import UnmetSearch
 from search_index.query import (
@@ -33,6 +34,8 @@ from search_index.query import (
     is_open,
     need_words,
     split_zip,
+    stop_words,
+    synonym_groups,
     synonym_map,
     typo_budget,
     words_of,
@@ -123,7 +126,9 @@ async def search(
     widened = unmet = None
     if found.total == 0 and place is not None:
         unmet = UnmetNeed(
-            words=_DIGITS.sub("", " ".join(words_of(query.text)))[:100].strip(),
+            words=" ".join(await _known_words(backend, words_of(_DIGITS.sub("", query.text))))[
+                :100
+            ].strip(),
             categories=query.categories,
             postal_code=place.postal_code,
             radius_miles=query.radius_miles,
@@ -172,6 +177,57 @@ async def _without_unmatched_words(
     if not kept:
         return asked, []
     return replace(asked, words=kept), ignored
+
+
+# Where a listing's words are, in a search document.
+TEXT_FIELDS = (
+    "name",
+    "alternate_name",
+    "organization_name",
+    "description",
+    "eligibility",
+    "category_names",
+)
+
+
+@cache
+def known_vocabulary() -> frozenset[str]:
+    """The words caremap itself knows, whatever the catalog holds: the synonyms and stop words
+    (every language) and the category names and codes in every language."""
+    words: set[str] = set(stop_words())
+    for group in synonym_groups():
+        for phrase in group:
+            words.update(phrase.split())
+    for category in CATEGORIES:
+        for text in (category.code.replace("-", " "), category.name, category.name_es):
+            words.update(words_of(text))
+    return frozenset(words)
+
+
+async def _known_words(backend: SearchBackend, words: list[str]) -> list[str]:
+    """The words of an unmet search that may be kept for the gap reports: those in caremap's
+    own vocabulary or, exactly, in some listing of the catalog. A family that types a person's
+    name ("help for Maria Zephyrine") leaves no name behind, since no listing holds it."""
+    kept = []
+    for word in dict.fromkeys(words):
+        if word in known_vocabulary():
+            kept.append(word)
+            continue
+        probe = BackendQuery(words=[word], offset=0, limit=5, prefix_last=False)
+        found = await backend.search(probe)
+        if any(word in _document_words(hit.document) for hit in found.hits):
+            kept.append(word)
+    return kept
+
+
+def _document_words(document: dict[str, Any]) -> set[str]:
+    words: set[str] = set()
+    for name in TEXT_FIELDS:
+        value = document.get(name)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                words.update(words_of(text))
+    return words
 
 
 async def record_unmet(need: UnmetNeed) -> None:

@@ -293,6 +293,19 @@ async def test_zero_results_widen_and_are_recorded(search_client, world):
     assert [(u.query, u.postal_code) for u in unmet] == [("legal", "60623")]
 
 
+async def test_the_unmet_log_keeps_only_words_caremap_knows(search_client, world):
+    """A family may type a person's name or an address: only words in caremap's vocabulary
+    (synonyms, categories) or exactly in some listing are kept for the gap reports."""
+    await _search(
+        search_client, q="Zephyrine Quillfeather needs legal lawyer tenancy 4417", near="60623",
+        radius="1",
+    )  # fmt: skip
+    [unmet] = await UnmetSearch.all()
+    assert unmet.query == "legal lawyer"
+    for private in ("zephyrine", "quillfeather", "4417", "tenancy"):
+        assert private not in unmet.query
+
+
 async def test_zip_typed_into_the_query_box(search_client, world):
     result = await _search(search_client, q="food bank near 60623", radius="2")
     assert result["place"]["postal_code"] == "60623"
