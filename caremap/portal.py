@@ -239,12 +239,9 @@ async def listing_part(request: Request) -> Response:
         elif kind == "service_area":
             await details.add_service_area(actor=actor, service_id=found.id, data=data)
         else:
-            site = await details.create_location(
-                actor=actor,
-                data={**data, "organization_id": str(actor.organization_id)},
-                geocoder=request.app.state.geocoder,
+            await details.add_site(
+                actor=actor, service_id=found.id, data=data, geocoder=request.app.state.geocoder
             )
-            await details.link_location(actor=actor, service_id=found.id, location_id=site.id)
     except (Invalid, Conflict) as refused:
         fields = getattr(refused, "fields", None) or {"form": refused.message}
         return await _edit_page(

@@ -67,16 +67,40 @@ async def create_location(
     values = validate(LocationInput, data).values()
     values.update(await placement(values, geocoder))
     async with in_transaction():
-        location = await Location.create(
-            id=location_id or uuid4(), organization_id=organization_id, **values
-        )
-        await record_change(
-            actor=actor,
-            organization_id=organization_id,
-            entity="location",
-            entity_id=location.id,
-            action="create",
-        )
+        return await _new_location(actor, organization_id, values, location_id)
+
+
+async def add_site(
+    *, actor: Actor | None, service_id: UUID, data: Any, geocoder: Geocoder
+) -> Location:
+    """A new site for a listing, in the listing's own organization, created and linked to it in
+    one transaction: a refused link leaves no stray location behind."""
+    service = await get_or_404(Service, service_id, "service")
+    actor = access.require_listing_editor(actor, service.organization_id)
+    if not isinstance(data, dict):
+        raise Invalid({"body": "must be a JSON object"})
+    values = validate(LocationInput, data).values()
+    values.update(await placement(values, geocoder))
+    async with in_transaction():
+        location = await _new_location(actor, service.organization_id, values, None)
+        await _new_link(actor, service, location, None)
+    return location
+
+
+async def _new_location(
+    actor: Actor, organization_id: UUID, values: dict[str, Any], location_id: UUID | None
+) -> Location:
+    """Write a checked location and its history entry; inside the caller's transaction."""
+    location = await Location.create(
+        id=location_id or uuid4(), organization_id=organization_id, **values
+    )
+    await record_change(
+        actor=actor,
+        organization_id=organization_id,
+        entity="location",
+        entity_id=location.id,
+        action="create",
+    )
     return location
 
 
@@ -192,17 +216,24 @@ async def link_location(
     if await ServiceAtLocation.exists(service_id=service.id, location_id=location.id):
         raise Conflict("This service is already offered at that location.")
     async with in_transaction():
-        link = await ServiceAtLocation.create(
-            id=uuid4(), service_id=service.id, location_id=location.id, description=description
-        )
-        await record_change(
-            actor=actor,
-            organization_id=service.organization_id,
-            service_id=service.id,
-            entity="service_at_location",
-            entity_id=link.id,
-            action="create",
-        )
+        return await _new_link(actor, service, location, description)
+
+
+async def _new_link(
+    actor: Actor | None, service: Service, location: Location, description: str | None
+) -> ServiceAtLocation:
+    """Offer the service at the location, with its history entry; in the caller's transaction."""
+    link = await ServiceAtLocation.create(
+        id=uuid4(), service_id=service.id, location_id=location.id, description=description
+    )
+    await record_change(
+        actor=actor,
+        organization_id=service.organization_id,
+        service_id=service.id,
+        entity="service_at_location",
+        entity_id=link.id,
+        action="create",
+    )
     return link
 
 

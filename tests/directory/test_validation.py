@@ -65,6 +65,19 @@ async def _refused(client, method, url, body, status=422):
             "state",
         ),
         ({"location_ids": ["nope"]}, "location_ids.0", "UUID"),
+        # Text that could reach a mail header or disguise a listing.
+        ({"name": "Pantry\r\nBcc: x@example.com"}, "name", "one line"),
+        ({"name": "Pantry\u2028Bcc"}, "name", "one line"),
+        ({"name": "Free \u202emeals\u202c"}, "name", "invisible formatting"),
+        ({"name": "Pan\u200btry"}, "name", "invisible formatting"),
+        ({"alternate_name": "tab\there"}, "alternate_name", "one line"),
+        ({"description": "bell \x07 here"}, "description", "control characters"),
+        (
+            {"phones": [{"number": "773-555-0100", "description": "a\nb"}]},
+            "phones.0.description",
+            "one line",
+        ),
+        ({"languages": ["en\u202e"]}, "languages.0", "format"),
     ],
 )
 async def test_service_field_errors(client, partner, overrides, field, message_part):
@@ -199,6 +212,8 @@ async def test_missing_or_bad_version(client, partner):
     assert body["fields"]["version"] == "must be a whole number"
     huge = 3853549927461267963904  # found by the fuzzer: it overflowed the database (a 500)
     body = await _refused(client, "PATCH", url, {"name": "New", "version": huge})
+    assert body["fields"]["version"] == "is too large a number"  # wider than 64 bits
+    body = await _refused(client, "PATCH", url, {"name": "New", "version": 2**40})
     assert body["fields"]["version"].startswith("must be from 1 to")
     response = await client.patch(url, json={"name": "New"}, headers={"If-Match": f'"{huge}"'})
     assert response.status_code == 422
@@ -230,3 +245,27 @@ async def test_nul_characters_are_refused_everywhere(client, partner):
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert form.status_code == 400
+
+
+async def test_text_rules_hold_for_every_writer_and_keep_what_languages_need(client, partner):
+    """Organizations, problem reports and notes obey the same text rule; long texts keep their
+    line breaks, and the joiners Persian, Arabic and emoji need are kept."""
+    admin = await factories.user(await factories.organization("school"), "admin")
+    await factories.login(client, admin)
+    refused = await client.post("/api/organizations", json={"name": "Agency\nX-Evil: 1"})
+    assert refused.status_code == 422
+    assert "name" in refused.json()["fields"]
+    kept = await client.post(
+        "/api/organizations",
+        json={"name": "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \U0001f469\u200d\U0001f467",
+              "description": "First line\nSecond line"},
+    )  # fmt: skip
+    assert kept.status_code == 201, kept.text
+    assert kept.json()["description"] == "First line\nSecond line"
+    listing = await factories.listing(partner)
+    report = await client.post(
+        f"/api/services/{listing.id}/problems", json={"kind": "other", "details": "x\u202ey"}
+    )
+    assert report.status_code == 422
+    assert "details" in report.json()["fields"]
+    assert await Service.filter(name__contains="\n").count() == 0
