@@ -132,11 +132,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.session_cookies = SessionCookies(settings)
     app.state.reminder_rules = reminder_rules(settings)
     app.state.limiter = new_limiter()
-    app.state.limits = Limits.parse(
-        settings.login_limit_per_account,
-        settings.login_limit_per_address,
-        settings.search_rate_limit,
-    )
+    app.state.limits = Limits.of(settings)
     app.state.geocoder = Geocoder(
         settings.geocoder, options=settings.geocoder_options, timeout=settings.geocoder_timeout
     )

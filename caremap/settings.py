@@ -51,6 +51,8 @@ class Settings:
     login_limit_per_account: str = "5/15 minutes"
     login_limit_per_address: str = "30/15 minutes"
     search_rate_limit: str = "300/minute"
+    ask_rate_limit: str = "5/hour"
+    report_rate_limit: str = "10/hour"
     retention_days: int = 730
     # Reports shared beyond the organization that owns the data hide counts below this.
     report_min_count: int = 5
@@ -129,6 +131,8 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         login_limit_per_account=config("LOGIN_LIMIT_PER_ACCOUNT", default="5/15 minutes"),
         login_limit_per_address=config("LOGIN_LIMIT_PER_ADDRESS", default="30/15 minutes"),
         search_rate_limit=config("SEARCH_RATE_LIMIT", default="300/minute"),
+        ask_rate_limit=config("ASK_RATE_LIMIT", default="5/hour"),
+        report_rate_limit=config("REPORT_RATE_LIMIT", default="10/hour"),
         retention_days=config("RETENTION_DAYS", cast=int, default=730),
         report_min_count=config("REPORT_MIN_COUNT", cast=int, default=5),
         geocoder=geocoder,
@@ -177,9 +181,14 @@ def _check(settings: Settings) -> None:
         "LOGIN_LIMIT_PER_ACCOUNT": settings.login_limit_per_account,
         "LOGIN_LIMIT_PER_ADDRESS": settings.login_limit_per_address,
         "SEARCH_RATE_LIMIT": settings.search_rate_limit,
+        "ASK_RATE_LIMIT": settings.ask_rate_limit,
+        "REPORT_RATE_LIMIT": settings.report_rate_limit,
     }
     for name, rate in rates.items():
-        if rate in ("0", "off") and name == "SEARCH_RATE_LIMIT":
+        if rate in ("0", "off") and name not in (
+            "LOGIN_LIMIT_PER_ACCOUNT",
+            "LOGIN_LIMIT_PER_ADDRESS",
+        ):
             continue
         try:
             parse_limit(rate)

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from caremap.accounts import service as accounts
 from caremap.accounts.models import User
 from caremap.errors import domain_error
+from caremap.settings import Settings
 from directory.errors import DomainError, Unauthenticated
 
 
@@ -35,18 +36,27 @@ class TooManyRequests(DomainError):
     code = "too_many_requests"
 
 
+def _optional(rate: str) -> RateLimitItem | None:
+    """A limit, or None for `off` (a load test or a fuzzer on loopback)."""
+    return parse(rate) if rate not in ("", "0", "off") else None
+
+
 @dataclass(frozen=True)
 class Limits:
     login_per_account: RateLimitItem
     login_per_address: RateLimitItem
-    search_per_address: RateLimitItem | None  # None: not limited (a load test on loopback)
+    search_per_address: RateLimitItem | None  # None: not limited
+    ask_per_address: RateLimitItem | None
+    report_per_address: RateLimitItem | None
 
     @classmethod
-    def parse(cls, login_account: str, login_address: str, search: str) -> "Limits":
+    def of(cls, settings: Settings) -> "Limits":
         return cls(
-            login_per_account=parse(login_account),
-            login_per_address=parse(login_address),
-            search_per_address=parse(search) if search not in ("", "0", "off") else None,
+            login_per_account=parse(settings.login_limit_per_account),
+            login_per_address=parse(settings.login_limit_per_address),
+            search_per_address=_optional(settings.search_rate_limit),
+            ask_per_address=_optional(settings.ask_rate_limit),
+            report_per_address=_optional(settings.report_rate_limit),
         )
 
 
@@ -92,11 +102,6 @@ def _within(value: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool
 def _wait(limiter: MovingWindowRateLimiter, item: RateLimitItem, *keys: str) -> int:
     """Seconds until the oldest counted attempt leaves the window."""
     return max(1, int(limiter.get_window_stats(item, *keys).reset_time - time.time()))
-
-
-# The public forms, per address: a family asks once or twice, a flood is refused.
-ASK_LIMIT = parse("5/hour")
-REPORT_LIMIT = parse("10/hour")
 
 
 async def authenticate(request: Request, email: str, password: str) -> User:
@@ -161,7 +166,7 @@ LIMITED = (
         "ask",
         frozenset({"POST"}),
         re.compile(r"/ask"),
-        lambda _limits: ASK_LIMIT,
+        lambda limits: limits.ask_per_address,
         "Too many requests for help from your address; please wait a while.",
         3600,
     ),
@@ -169,7 +174,7 @@ LIMITED = (
         "report",
         frozenset({"POST"}),
         re.compile(r"/services/[^/]+/report|/api/services/[^/]+/problems"),
-        lambda _limits: REPORT_LIMIT,
+        lambda limits: limits.report_per_address,
         "Too many problem reports from your address; please wait a while.",
         3600,
     ),

@@ -180,8 +180,9 @@ async def update_user(
         errors["role"] = (
             f"a {new_role.value} cannot belong to a {organization.kind.value} organization"
         )
-    if actor is not None and actor.user_id == user.id and active is False:
-        errors["active"] = "you cannot deactivate yourself"
+    if actor is not None and actor.user_id == user.id:
+        # An admin who demoted or moved themselves would lose the rights to undo it.
+        raise Forbidden("You cannot change your own account's access; ask another admin.")
     if errors:
         raise Invalid(errors)
     changes = {

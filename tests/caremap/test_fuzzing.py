@@ -58,7 +58,14 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = clean_env(tmp_path_factory.mktemp("fuzz"))
-    env.update(MAIL_DRAINER="external", LOG_LEVEL="WARNING")
+    # Per-address limits would turn the generated calls into 429s part way, so that the same
+    # calls answer differently from one run to the next (they are tested in test_throttle).
+    env.update(
+        MAIL_DRAINER="external",
+        LOG_LEVEL="WARNING",
+        SEARCH_RATE_LIMIT="off",
+        REPORT_RATE_LIMIT="off",
+    )
     database = None
     if ON_POSTGRES:
         database = f"caremap_fuzz_{uuid.uuid4().hex[:12]}"
@@ -118,7 +125,15 @@ def test_every_operation_answers_as_documented(api_schema, server, method, path)
 
 
 def test_sequences_of_calls_answer_as_documented(api_schema, server):
-    class Machine(api_schema.as_state_machine()):
+    # Sequences replay against one server whose state carries over, so a step whose answer
+    # depends on everything before it makes a replayed sequence answer differently from its
+    # first run (hypothesis then stops with "inconsistent data generation"): the audit log
+    # (it grows with every call, refused ones included, so the ids it links to change) and a
+    # change of a user's access (it ends their sessions and tokens). Both are fuzzed on their
+    # own above; their effects are tested in test_audit, test_visibility and test_auth.
+    sequences = api_schema.exclude(path_regex=r"^/api/(audit|users/\{id\})$")
+
+    class Machine(sequences.as_state_machine()):
         def get_call_kwargs(self, case):
             return {"base_url": server.url, "headers": server.admin}
 

@@ -81,8 +81,9 @@ async def test_bots_and_floods_are_turned_away(app, client):
         (await ask(client, school_id=str(school.id), need="food", anonymous="yes")).status_code
         for _ in range(6)
     ]
-    assert codes == [200] * 5 + [429]
-    assert await HelpRequest.all().count() == 5
+    # Five an hour from one address: the bot's trapped post was one of them.
+    assert codes == [200] * 4 + [429] * 2
+    assert await HelpRequest.all().count() == 4
 
 
 async def test_a_referral_started_from_a_help_request_answers_it(loop, app, client):
