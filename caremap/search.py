@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from caremap.accounts.service import on_organization_change
 from caremap.settings import Settings
 from directory.editing import listen_to_changes, stop_listening
 from referrals.notify import on_listing_change
@@ -19,10 +20,12 @@ logger = logging.getLogger(__name__)
 
 
 def install_change_listeners() -> None:
-    """Every process that writes the catalog installs these: the search outbox and the
-    listing notices (stale, flagged, problem reported) both hear every change."""
+    """Every process that writes the catalog installs these: the search outbox, the listing
+    notices (stale, flagged, problem reported) and the accounts (an organization's kind
+    changed: its users' sessions and tokens end) all hear every change."""
     listen_to_changes(enqueue_change)
     listen_to_changes(on_listing_change)
+    listen_to_changes(on_organization_change)
 
 
 def backend_for(settings: Settings, *, writer: bool) -> SearchBackend:

@@ -5,6 +5,7 @@ Nothing else in caremap reads `os.environ`. Tests build `Settings` directly with
 
 import secrets
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,12 @@ def _check(settings: Settings) -> None:
             raise ValueError(
                 f"{name} is {rate!r}; write it as 5/15 minutes or 300/minute"
             ) from None
+    name, address = parseaddr(settings.mail_from)
+    if not address or "@" not in address or any(ord(c) < 32 for c in settings.mail_from):
+        raise ValueError(
+            f"MAIL_FROM is {settings.mail_from!r}; write one address, e.g. "
+            "caremap <no-reply@district.example.org>"
+        )
     try:
         ZoneInfo(settings.time_zone)
     except (ZoneInfoNotFoundError, ValueError):

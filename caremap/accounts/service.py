@@ -21,7 +21,7 @@ from caremap.accounts.models import ApiToken, User, UserSession
 from directory import access, text
 from directory.actor import Actor, Role
 from directory.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
-from directory.models import Organization, OrganizationKind
+from directory.models import ListingChange, Organization, OrganizationKind
 
 MIN_PASSWORD_LENGTH = 12
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,4})?")
@@ -139,6 +139,18 @@ async def revoke_access(user_id: UUID) -> None:
     Called whenever what the user may do changes (password, role, organization, active)."""
     await UserSession.filter(user_id=user_id).delete()
     await ApiToken.filter(user_id=user_id, revoked_at=None).update(revoked_at=_now())
+
+
+async def on_organization_change(change: ListingChange) -> None:
+    """Catalog change listener: when an organization's kind changes (an admin's decision), what
+    its staff may do changes with it, so every session and token of its users ends."""
+    if change.entity == "organization" and set(change.changed_fields or ()) & (
+        access.ADMIN_ONLY_ORGANIZATION_FIELDS
+    ):
+        for user_id in await User.filter(organization_id=change.organization_id).values_list(
+            "id", flat=True
+        ):
+            await revoke_access(user_id)
 
 
 async def update_user(

@@ -244,3 +244,31 @@ async def test_every_change_of_access_ends_sessions_and_tokens(app, client):
     unknown = await admin_client.patch(f"/api/users/{user.id}", json={"password": "x"})
     assert unknown.status_code == 422
     await admin_client.aclose()
+
+
+async def test_an_organizations_kind_is_an_admins_and_changing_it_signs_its_staff_out(app, client):
+    organization, user = await _partner(client)
+    partner_admin = await factories.user(organization, "partner_admin")
+    bearer, browser = await _signed_in_everywhere(app, user)
+    await factories.login(client, partner_admin)
+    refused = await client.patch(
+        f"/api/organizations/{organization.id}", json={"kind": "school", "version": 1}
+    )
+    assert refused.status_code == 403
+    assert "kind" in refused.json()["message"]
+    renamed = await client.patch(
+        f"/api/organizations/{organization.id}",
+        json={"description": "We feed families.", "version": 1},
+    )
+    assert renamed.status_code == 200, renamed.text  # the rest is theirs to edit
+    assert await _still_in(client, bearer, browser) == (200, 200)
+
+    admin = await factories.user(await factories.organization("school"), "admin")
+    await factories.login(client, admin)
+    changed = await client.patch(
+        f"/api/organizations/{organization.id}", json={"kind": "school", "version": 2}
+    )
+    assert changed.status_code == 200, changed.text
+    client.cookies.clear()
+    assert await _still_in(client, bearer, browser) == (401, 401)
+    await browser.aclose()

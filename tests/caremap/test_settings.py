@@ -30,6 +30,11 @@ def test_defaults_and_environment(monkeypatch, tmp_path):
         ("LISTING_STALE_DAYS", "0"),
         ("LISTING_FLAG_THRESHOLD", "-1"),
         ("LISTING_REMINDER_DAYS", "200"),
+        ("MAIL_FROM", "caremap <a@b.example>\r\nBcc: x@y.example"),
+        ("MAIL_FROM", "not an address"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("REPORT_RATE_LIMIT", "lots"),
+        ("DATABASE_URL", "mysql://x@127.0.0.1/db"),
     ],
 )
 def test_misspelt_settings_are_refused_by_name(monkeypatch, tmp_path, name, value):
