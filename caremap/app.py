@@ -23,6 +23,7 @@ from caremap import db, openapi, pages, portal, reports, workspace
 from caremap.accounts import routes as accounts_routes
 from caremap.auth import CaremapAuth, SessionCookies, auth_error
 from caremap.errors import DatabaseUnavailable, exception_handlers
+from caremap.header import SignedInHeader
 from caremap.i18n import RememberLanguage
 from caremap.mail import reminder_rules, running_mail
 from caremap.search import running_search
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(
                 AuthenticationMiddleware, backend=CaremapAuth(settings), on_error=auth_error
             ),
+            Middleware(SignedInHeader),
         ],
         exception_handlers=exception_handlers,
         lifespan=lifespan,

@@ -25,8 +25,9 @@ from directory.schemas import (
     ServiceAreaInput,
     ServiceInput,
 )
+from referrals.inbox import DUE, Sort, Tab
 from referrals.lifecycle import OUTCOMES, REJECTION_REASONS
-from referrals.models import ReferralStatus
+from referrals.models import ReferralStatus, Urgency
 from referrals.schemas import ReferralInput
 
 JSON = "application/json"
@@ -409,11 +410,20 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         tag="referrals",
     ),
     ("GET", "/api/referrals"): Op(
-        "Your organization's referrals (sent or received)",
+        "Your organization's referrals (sent or received): an inbox tab, filters, a search by "
+        "name or reference, paged with the total and each tab's count",
         query={
+            "tab": {"type": "string", "enum": [t.value for t in Tab]},
+            "sort": {"type": "string", "enum": [s.value for s in Sort]},
+            "q": {"type": "string", "maxLength": 100, "description": "a name or a reference"},
             "status": {"type": "string", "enum": [s.value for s in ReferralStatus]},
+            "urgency": {"type": "string", "enum": [u.value for u in Urgency]},
             "overdue": {"type": "boolean"},
+            "due": {"type": "string", "enum": list(DUE)},
+            "unread": {"type": "boolean"},
             "service_id": UUID_SCHEMA,
+            "school_id": UUID_SCHEMA,
+            "agency_id": UUID_SCHEMA,
             "created_after": {"type": "string", "format": "date-time"},
             "created_before": {"type": "string", "format": "date-time"},
             **PAGING,

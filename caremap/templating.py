@@ -4,9 +4,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime, get_day_names
+from babel.dates import format_date, format_datetime, format_time, get_day_names
 from jinja2 import pass_context
 from starlette.datastructures import URL, QueryParams, URLPath
 from starlette.requests import Request
@@ -14,6 +15,7 @@ from starlette.templating import Jinja2Templates
 
 from caremap.i18n import template_context
 from directory.http import actor_of
+from directory.taxonomy import BY_CODE
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -21,10 +23,14 @@ STATIC_DIR = HERE / "static"
 
 def forms_context(request: Request) -> dict[str, Any]:
     """`csrftoken()`: the value every form POSTs back (checked by asgi-csrf, caremap.security),
-    and `viewer`: the signed-in actor, if any (for the header and the "Refer" buttons)."""
+    `viewer`: the signed-in actor, if any (for the header and the "Refer" buttons), and the
+    header's name and unread count (`caremap.header`)."""
+    state = request.scope.get("state", {})
     return {
         "csrftoken": request.scope.get("csrftoken", lambda: ""),
         "viewer": actor_of(request) if "user" in request.scope else None,
+        "viewer_name": state.get("viewer_name", ""),
+        "unread": state.get("unread", 0),
     }
 
 
@@ -91,6 +97,38 @@ def weekday_time(moment: datetime, language: str = "en") -> str:
     return format_datetime(moment, "EEE HH:mm", tzinfo=moment.tzinfo, locale=language)
 
 
+def category_name(code: str, language: str = "en") -> str:
+    """A category code as its name in the language (`food-pantry` -> "Food pantry")."""
+    category = BY_CODE.get(code)
+    return category.name_in(language) if category else code
+
+
+def _moment(context: dict[str, Any], value: str | datetime) -> datetime:
+    """A stored moment in the district's time zone (`TIME_ZONE`)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    zone = ZoneInfo(context["request"].app.state.settings.time_zone)
+    return moment.astimezone(zone)
+
+
+@pass_context
+def local_date(context: dict[str, Any], value: str | datetime, language: str = "en") -> str:
+    """A date as people of the language write it, in the district's time zone."""
+    return format_date(_moment(context, value), "medium", locale=language)
+
+
+@pass_context
+def local_time(context: dict[str, Any], value: str | datetime, language: str = "en") -> str:
+    """A date and time as people of the language write them, in the district's time zone."""
+    moment = _moment(context, value)
+    return (
+        f"{format_date(moment, 'medium', locale=language)} "
+        f"{format_time(moment, 'short', locale=language)}"
+    )
+
+
+templates.env.filters["category_name"] = category_name
+templates.env.filters["local_date"] = local_date
+templates.env.filters["local_time"] = local_time
 templates.env.filters["weekday_time"] = weekday_time
 templates.env.filters["replace_param"] = replace_param
 templates.env.filters["day_names"] = day_names

@@ -7,7 +7,7 @@ on the page.
 """
 
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from uuid import UUID
 
 from starlette.exceptions import HTTPException
@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from caremap import throttle
+from caremap.accounts.models import User
 from caremap.auth import sign_in, sign_out
 from caremap.templating import templates
 from directory import serialize
@@ -23,10 +24,11 @@ from directory.editing import parse_version
 from directory.errors import Conflict, Invalid, Unauthenticated
 from directory.http import actor_of
 from directory.taxonomy import BY_CODE, CATEGORIES
-from referrals import access, help_requests
+from referrals import access, help_requests, inbox
 from referrals import service as referrals
 from referrals.lifecycle import OUTCOMES, REJECTION_REASONS, moves_for
-from referrals.routes import referral_document, with_timeline
+from referrals.models import ReferralStatus
+from referrals.routes import referral_document, reminder_rules, with_timeline
 from referrals.schemas import SHARABLE
 
 
@@ -73,27 +75,65 @@ async def logout_page(request: Request) -> Response:
 
 
 async def referral_list(request: Request) -> Response:
+    """The inbox: what needs the viewer now, tabs with counts, filters, search, pages."""
     actor = actor_of(request)
     if actor is None:
         return to_login(request)
-    status = request.query_params.get("status") or None
-    overdue, _ = await referrals.list_referrals(actor=actor, overdue=True, per_page=100)
-    listed, total = await referrals.list_referrals(actor=actor, status=status, per_page=100)
-    late = {r.id for r in overdue}
-    counts = await referrals.status_counts(actor=actor)
-    ordered = sorted(listed, key=lambda r: (r.id not in late, r.due_at or r.created_at))
+    errors: dict[str, str] = {}
+    try:
+        query = inbox.parse_query(request.query_params)
+    except Invalid as refused:
+        errors, query = refused.fields, inbox.InboxQuery()
+    found = await inbox.inbox(
+        actor=actor, query=query, stale_days=reminder_rules(request).stale_days
+    )
+    organizations = await catalog.organization_names(
+        {r.receiving_organization_id for r in found.referrals}
+        | {r.referring_organization_id for r in found.referrals}
+    )
+    referrers = dict(
+        await User.filter(id__in={r.referring_user_id for r in found.referrals}).values_list(
+            "id", "name"
+        )
+    )
+    rows = [
+        {
+            **referral_document(r, request),
+            "agency": organizations.get(r.receiving_organization_id, ""),
+            "school": organizations.get(r.referring_organization_id, ""),
+            "referrer": referrers.get(r.referring_user_id, ""),
+            "overdue": r.id in found.overdue_ids,
+        }
+        for r in found.referrals
+    ]
+    pages = max(1, -(-found.total // query.per_page))
     return templates.TemplateResponse(
         request,
         "referrals.html",
         {
-            "referrals": [referral_document(r, request) for r in ordered],
-            "overdue": {str(i) for i in late},
-            "total": total,
-            "counts": counts,
-            "status": status,
-            "role": actor.role.value,
+            "rows": rows,
+            "found": found,
+            "query": query,
+            "tabs": inbox.TABS[found.side],
+            "pages": pages,
+            "errors": errors,
+            "side": found.side.value if found.side else "admin",
+            "statuses": [s.value for s in ReferralStatus],
+            "link": lambda **changes: _inbox_link(request, **changes),
         },
+        status_code=422 if errors else 200,
     )
+
+
+def _inbox_link(request: Request, **changes: Any) -> str:
+    """This inbox's address with some parameters changed (a tab, a page), the rest kept."""
+    params = dict(request.query_params)
+    for name, value in changes.items():
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = str(value)
+    return "/referrals" + (f"?{urlencode(params)}" if params else "")
 
 
 async def referral_page(request: Request, error: str | None = None, status: int = 200) -> Response:
@@ -101,6 +141,7 @@ async def referral_page(request: Request, error: str | None = None, status: int 
     if actor is None:
         return to_login(request)
     referral = await referrals.get_referral(actor=actor, referral_id=request.path_params["id"])
+    request.state.unread = await inbox.unread_count(actor)  # opening it just marked it seen
     return templates.TemplateResponse(
         request,
         "referral.html",

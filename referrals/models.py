@@ -55,6 +55,16 @@ class Referral(Model):
     # When the referral was sent to the agency (None while it is the school's draft, and for
     # ever if it is cancelled as one): the agency sees only referrals that were sent.
     sent_at = fields.DatetimeField(null=True)
+    # The short reference staff quote on the phone and search by: the id's first 8 characters.
+    reference = fields.CharField(max_length=8, default="", db_index=True)
+    # The last timeline event (a move, a note, a reminder): the inbox's "last activity".
+    last_activity_at = fields.DatetimeField(null=True)
+    # New activity one side has not opened yet: set by the other side's moves and notes (and
+    # caremap's reminders), cleared when someone of that side opens the referral.
+    receiver_unread = fields.BooleanField(default=False)
+    referrer_unread = fields.BooleanField(default=False)
+    # Whether the agency may see (and search by) the name: the consent in force shares it.
+    name_shared = fields.BooleanField(default=False)
     # When the retention sweep removed the person's details (`referrals.retention`).
     purged_at = fields.DatetimeField(null=True)
 
@@ -65,6 +75,8 @@ class Referral(Model):
             ("status", "due_at"),
             ("status", "updated_at"),
             ("receiving_organization_id", "sent_at"),
+            ("receiving_organization_id", "receiver_unread"),
+            ("referring_user_id", "referrer_unread"),
         )
 
 

@@ -23,10 +23,10 @@ from directory.actor import Actor
 from directory.models import Location
 from directory.taxonomy import BY_CODE, top_levels, within
 from referrals import access
+from referrals.inbox import overdue_at
 from referrals.lifecycle import FINAL, REJECTION_REASONS
 from referrals.models import Referral, ReferralEvent
 from referrals.models import ReferralStatus as S
-from referrals.service import overdue_at
 
 # How far along the work a status is; a referral that reached a later stage passed the earlier
 # ones even if the partner skipped a step (accepted straight from requested is also received).

@@ -14,14 +14,15 @@ from directory.http import (
     json_document,
     page_document,
     query_datetime,
-    query_int,
     query_uuid,
     read_json,
     read_json_object,
     version_of,
 )
 from directory.text import PeopleCsv
-from referrals import access, audit, service
+from referrals import access, audit, inbox, service
+from referrals.inbox import Sort, Tab, parse_query
+from referrals.lifecycle import Party
 from referrals.models import Referral
 from referrals.notify import ReminderRules
 
@@ -31,8 +32,14 @@ def referral_document(referral: Referral, request: Request) -> dict[str, Any]:
     consent = referral.consent
     shared = access.shared_with(actor, referral, consent)
     contact = "contact" in shared
+    party = access.party_of(actor, referral)
+    unread = {
+        Party.RECEIVER: referral.receiver_unread,
+        Party.REFERRER: referral.referrer_unread,
+    }.get(party, referral.receiver_unread or referral.referrer_unread)  # type: ignore[arg-type]
     return {
         "id": str(referral.id),
+        "reference": referral.reference,
         "status": referral.status.value,
         "urgency": referral.urgency.value,
         "due_at": referral.due_at.isoformat() if referral.due_at else None,
@@ -62,7 +69,12 @@ def referral_document(referral: Referral, request: Request) -> dict[str, Any]:
         "version": referral.version,
         "purged_at": referral.purged_at.isoformat() if referral.purged_at else None,
         "created_at": referral.created_at.isoformat(),
+        "sent_at": referral.sent_at.isoformat() if referral.sent_at else None,
         "updated_at": referral.updated_at.isoformat(),
+        "last_activity_at": referral.last_activity_at.isoformat()
+        if referral.last_activity_at
+        else None,
+        "unread": unread,
     }
 
 
@@ -96,21 +108,15 @@ async def create(request: Request) -> JSONResponse:
 
 
 async def list_(request: Request) -> JSONResponse:
-    overdue = request.query_params.get("overdue", "").lower() in ("1", "true", "yes")
-    page, per_page = query_int(request, "page", 1), query_int(request, "per_page", 25)
-    referrals, total = await service.list_referrals(
-        actor=actor_of(request),
-        status=request.query_params.get("status") or None,
-        service_id=query_uuid(request, "service_id"),
-        overdue=overdue,
-        stale_days=reminder_rules(request).stale_days,
-        created_after=query_datetime(request, "created_after"),
-        created_before=query_datetime(request, "created_before"),
-        page=page,
-        per_page=per_page,
+    """The caller's referrals, paged: every inbox filter, tab and sort (by default all of
+    them by due date, as machines expect a stable order), with the tabs' counts."""
+    query = parse_query(request.query_params, tab=Tab.ALL, sort=Sort.DUE)
+    found = await inbox.inbox(
+        actor=actor_of(request), query=query, stale_days=reminder_rules(request).stale_days
     )
-    items = [referral_document(r, request) for r in referrals]
-    return JSONResponse(page_document(items, total=total, page=page, per_page=per_page))
+    items = [referral_document(r, request) for r in found.referrals]
+    document = page_document(items, total=found.total, page=query.page, per_page=query.per_page)
+    return JSONResponse({**document, "counts": found.counts, "unread": found.unread})
 
 
 async def get(request: Request) -> JSONResponse:

@@ -8,25 +8,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from tortoise.expressions import F, Q
-from tortoise.functions import Count
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from directory import text
-from directory.access import PUBLIC_STATUSES, require_actor
+from directory.access import PUBLIC_STATUSES
 from directory.actor import Actor
 from directory.errors import Conflict, Forbidden, Invalid, NotFound
 from directory.models import IntakeState, Organization, Service
 from directory.schemas import validate
 from referrals import access, audit, help_requests, notify, timeline
 from referrals.fhir import referral_bundle
+from referrals.inbox import mark_seen
 from referrals.lifecycle import (
     FINAL,
     OUTCOMES,
     REJECTION_REASONS,
     TRANSITIONS,
-    WAITING,
-    WORKING,
     allowed_from,
 )
 from referrals.models import Consent, Referral, ReferralStatus, Urgency
@@ -66,8 +64,11 @@ async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
     async with in_transaction():
         if help_request_id is not None:
             await help_requests.mark_handled(actor=actor, help_request_id=help_request_id)
+        referral_id = uuid4()
         referral = await Referral.create(
-            id=uuid4(),
+            id=referral_id,
+            reference=str(referral_id)[:8].upper(),
+            name_shared=validated.consent is not None and "name" in validated.consent.shares,
             service_id=service.id,
             receiving_organization_id=service.organization_id,
             referring_organization_id=actor.organization_id,
@@ -109,6 +110,7 @@ async def get_referral(
     """One referral with its details for the caller; the read is audited (`purpose` names it)."""
     referral = await _participant_referral(actor, referral_id)
     await audit.record(actor, [referral.id], purpose)
+    await mark_seen(access.require_participant(actor, referral)[0], referral)
     return referral
 
 
@@ -132,67 +134,6 @@ async def _participant_referral(
             await audit.record(actor, [referral_id], audit.Action.REFUSED)
         raise
     return referral
-
-
-def overdue_at(now: datetime, stale_days: int = 14) -> Q:
-    """Referrals overdue at `now`: not answered by their due date, or taken on and then not
-    updated for `stale_days`."""
-    return Q(status__in=WAITING, due_at__lt=now) | Q(
-        status__in=WORKING, updated_at__lt=now - timedelta(days=stale_days)
-    )
-
-
-async def list_referrals(
-    *,
-    actor: Actor | None,
-    status: str | None = None,
-    service_id: UUID | None = None,
-    overdue: bool = False,
-    stale_days: int = 14,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    page: int = 1,
-    per_page: int = 25,
-) -> tuple[list[Referral], int]:
-    """The caller's view: referrals to their agency, or from their school."""
-    actor = require_actor(actor)
-    query = access.visible_referrals(actor)
-    errors: dict[str, str] = {}
-    if status is not None:
-        if status not in {s.value for s in ReferralStatus}:
-            errors["status"] = f"one of {', '.join(s.value for s in ReferralStatus)}"
-        query = query.filter(status=status)
-    if not 1 <= page <= 10_000:
-        errors["page"] = "must be between 1 and 10000"
-    if not 1 <= per_page <= 100:
-        errors["per_page"] = "must be between 1 and 100"
-    if errors:
-        raise Invalid(errors)
-    if service_id is not None:
-        query = query.filter(service_id=service_id)
-    if overdue:
-        query = query.filter(overdue_at(_now(), stale_days))
-    if created_after is not None:
-        query = query.filter(created_at__gte=created_after)
-    if created_before is not None:
-        query = query.filter(created_at__lt=created_before)
-    total = await query.count()
-    referrals = (
-        await query.order_by("due_at", "id")
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        .prefetch_related("consent", "service")
-    )
-    await audit.record(actor, [r.id for r in referrals], audit.Action.LIST)
-    return list(referrals), total
-
-
-async def status_counts(*, actor: Actor | None) -> dict[str, int]:
-    """How many of the caller's referrals are in each status (the dashboard's summary)."""
-    actor = require_actor(actor)
-    query = access.visible_referrals(actor)
-    rows = await query.annotate(count=Count("id")).group_by("status").values("status", "count")
-    return {str(row["status"]): row["count"] for row in rows}
 
 
 async def transition(
@@ -291,6 +232,7 @@ async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referra
         )
         if not withdrawn:
             raise Conflict("There is no active consent on this referral.")
+        await Referral.filter(id=referral.id).update(name_shared=False)
         await timeline.append(referral.id, "consent_withdrawn", actor=actor)
         if referral.status not in FINAL:
             await Referral.filter(id=referral.id).update(

@@ -151,6 +151,7 @@ async def _referral(
         age_band=rng.choice(["5-10", "11-13", "14-17", "14-17"]),
         preferred_language=rng.choice(["en", "en", "es"]),
         contact_method="school",
+        name_shared=True,  # the consent below shares everything
         **fields,
     )
     await Referral.filter(id=referral.id).update(updated_at=steps[-1][1])
@@ -169,7 +170,12 @@ async def write_timeline(referral: Referral, steps: list[tuple[S, datetime]]) ->
     """The referral's timeline as it happened: an event per (status, when), the first being
     its sending. Events are dated when written, so each is dated again after."""
     sent = next((when for step, when in steps if step == S.REQUESTED), None)
-    await Referral.filter(id=referral.id).update(created_at=steps[0][1], sent_at=sent)
+    await Referral.filter(id=referral.id).update(
+        created_at=steps[0][1],
+        sent_at=sent,
+        reference=str(referral.id)[:8].upper(),
+        last_activity_at=steps[-1][1],
+    )
     previous = None
     for step, when in steps:
         event = await ReferralEvent.create(

@@ -125,19 +125,21 @@ def test_every_operation_answers_as_documented(api_schema, server, method, path)
 
 
 def test_sequences_of_calls_answer_as_documented(api_schema, server):
-    # Sequences replay against one server whose state carries over, so a step whose answer
-    # depends on everything before it makes a replayed sequence answer differently from its
-    # first run (hypothesis then stops with "inconsistent data generation"): the audit log
-    # (it grows with every call, refused ones included, so the ids it links to change) and a
-    # change of a user's access (it ends their sessions and tokens). Both are fuzzed on their
-    # own above; their effects are tested in test_audit, test_visibility and test_auth.
-    sequences = api_schema.exclude(path_regex=r"^/api/(audit|users/\{id\})$")
-
-    class Machine(sequences.as_state_machine()):
+    class Machine(api_schema.as_state_machine()):
         def get_call_kwargs(self, case):
             return {"base_url": server.url, "headers": server.admin}
 
         def validate_response(self, response, case, additional_checks=(), **kwargs):
             case.validate_response(response, checks=CHECKS)
 
+    # Sequences replay against one server whose state carries over, so a step whose answer
+    # depends on everything before it makes a replayed sequence answer differently from its
+    # first run (hypothesis then stops with "inconsistent data generation"): the audit log
+    # (it grows with every call, refused ones included, so the ids it links to change) and a
+    # change of a user's access (it ends their sessions and tokens). Steps that start from or
+    # go to those are left out of sequences; both operations are fuzzed on their own above,
+    # and their effects are tested in test_audit, test_visibility and test_auth.
+    for name in dir(Machine):
+        if any(part in name for part in ("_api_audit", "PATCH_api_users")):
+            setattr(Machine, name, None)
     Machine.run(settings=settings(FUZZ, max_examples=EXAMPLES * 2, stateful_step_count=6))

@@ -64,8 +64,11 @@ async def test_the_partner_works_a_referral_on_its_page(loop, app):
         await sign_in(partner, loop.partner_user)
         inbox = await partner.get("/referrals")
         assert referral["id"][:8].upper() in inbox.text
-        assert 'href="?status=requested">sent: 1</a>' in inbox.text  # the summary by status
+        assert re.search(r'aria-current="page">Needs attention <span class="count">1<', inbox.text)
+        assert re.search(r'>New <span class="count">1<', inbox.text)  # the tabs' counts
+        assert 'id="unread-count"' in inbox.text  # a new referral is new activity
         page = await partner.get(url)
+        assert 'id="unread-count"' not in page.text  # opened: seen
         assert page.status_code == 200
         assert "(773) 555-0199" in page.text  # shared by the consent
         assert "Cancel the referral" not in page.text  # the referrer's move, not theirs
