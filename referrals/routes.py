@@ -116,7 +116,8 @@ async def list_(request: Request) -> JSONResponse:
     )
     items = [referral_document(r, request) for r in found.referrals]
     document = page_document(items, total=found.total, page=query.page, per_page=query.per_page)
-    return JSONResponse({**document, "counts": found.counts, "unread": found.unread})
+    unread = await inbox.unread_count(require_actor(actor_of(request)))
+    return JSONResponse({**document, "counts": found.counts, "unread": unread})
 
 
 async def get(request: Request) -> JSONResponse:
