@@ -126,6 +126,15 @@ def local_time(context: dict[str, Any], value: str | datetime, language: str = "
     )
 
 
+def tel(number: str) -> str:
+    """A phone number as a `tel:` link wants it: digits and a leading +, nothing else."""
+    digits = "".join(c for c in number if c.isdigit())
+    if number.strip().startswith("+"):
+        return "+" + digits
+    return "+1" + digits if len(digits) == 10 else digits
+
+
+templates.env.filters["tel"] = tel
 templates.env.filters["category_name"] = category_name
 templates.env.filters["local_date"] = local_date
 templates.env.filters["local_time"] = local_time

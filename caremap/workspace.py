@@ -23,10 +23,11 @@ from directory import service as catalog
 from directory.editing import parse_version
 from directory.errors import Conflict, Invalid, Unauthenticated
 from directory.http import actor_of
+from directory.models import Organization, Phone
 from directory.taxonomy import BY_CODE, CATEGORIES
 from referrals import access, help_requests, inbox
 from referrals import service as referrals
-from referrals.lifecycle import OUTCOMES, REJECTION_REASONS, moves_for
+from referrals.lifecycle import OUTCOMES_FOR, REJECTION_REASONS, moves_for
 from referrals.models import ReferralStatus
 from referrals.routes import referral_document, reminder_rules, with_timeline
 from referrals.schemas import SHARABLE
@@ -142,18 +143,50 @@ async def referral_page(request: Request, error: str | None = None, status: int 
         return to_login(request)
     referral = await referrals.get_referral(actor=actor, referral_id=request.path_params["id"])
     request.state.unread = await inbox.unread_count(actor)  # opening it just marked it seen
+    document = with_timeline(referral, request)
     return templates.TemplateResponse(
         request,
         "referral.html",
         {
-            "referral": with_timeline(referral, request),
+            "referral": document,
             "moves": moves_for(referral.status, access.party_of(actor, referral)),
             "reasons": REJECTION_REASONS,
-            "outcomes": OUTCOMES,
+            "outcomes": OUTCOMES_FOR,
+            "parties": await _parties(referral),
+            "people": await _people(e["actor_user_id"] for e in document["timeline"]),
             "error": error,
         },
         status_code=status,
     )
+
+
+async def _parties(referral: Any) -> dict[str, Any]:
+    """Who each side works with: the agency (its referral inbox and the service's phones) and
+    the school with the specialist who referred (their work address)."""
+    agency, school = (
+        await Organization.get(id=referral.receiving_organization_id),
+        await Organization.get(id=referral.referring_organization_id),
+    )
+    phones = await Phone.filter(service_id=referral.service_id).values_list("number", flat=True)
+    referrer = await User.get_or_none(id=referral.referring_user_id, is_active=True)
+    return {
+        "agency": agency,
+        "agency_email": agency.referral_email or agency.email,
+        "phones": list(phones),
+        "school": school,
+        "referrer": referrer,
+    }
+
+
+async def _people(user_ids: Any) -> dict[str, dict[str, str]]:
+    """The people named on a timeline: each one's name and organization, by user id."""
+    wanted = {UUID(i) for i in user_ids if i}
+    users = await User.filter(id__in=wanted).values("id", "name", "organization_id")
+    names = await catalog.organization_names({u["organization_id"] for u in users})
+    return {
+        str(u["id"]): {"name": u["name"], "organization": names.get(u["organization_id"], "")}
+        for u in users
+    }
 
 
 async def referral_action(request: Request) -> Response:
@@ -172,6 +205,9 @@ async def referral_action(request: Request) -> Response:
                 actor=actor, referral_id=referral_id, note=form_text(form, "note")
             )
         else:
+            if form_text(form, "to") == "rejected" and form.get("confirm") != "yes":
+                # The page asks before a decline; the API's caller decides for itself.
+                raise Invalid({"confirm": "tick the box to confirm you are declining"})
             await referrals.transition(
                 actor=actor,
                 referral_id=referral_id,

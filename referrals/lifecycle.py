@@ -36,6 +36,13 @@ OUTCOMES = (
     "not_eligible_after_intake",
     "referred_elsewhere",
 )
+# Closing is honest: "completed" means the service was delivered, fully or in part; any other
+# outcome closes the referral without service ("failed").
+DELIVERED = ("service_provided", "partially_provided")
+OUTCOMES_FOR = {
+    S.COMPLETED: DELIVERED,
+    S.FAILED: tuple(outcome for outcome in OUTCOMES if outcome not in DELIVERED),
+}
 FINAL = frozenset({S.COMPLETED, S.FAILED, S.REJECTED, S.CANCELLED})
 WAITING = (S.REQUESTED, S.RECEIVED)  # sent, and the partner has not taken it on yet
 WORKING = (S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD)  # the partner has it

@@ -66,6 +66,31 @@ SHARE_LABELS = {
     "contact": N_("contact details"),
     "needs": N_("needs"),
 }
+CONTACT_LABELS = {
+    "phone": N_("phone"),
+    "text": N_("text message"),
+    "email": N_("email"),
+    "school": N_("through the school"),
+}
+CONSENT_LABELS = {
+    "guardian": N_("a parent or guardian"),
+    "student_18_plus": N_("the student (18 or older)"),
+    "student_school_policy": N_("the student, under school policy"),
+    "verbal": N_("verbally"),
+    "written": N_("in writing"),
+    "electronic": N_("electronically"),
+}
+EVENT_LABELS = {
+    "note": N_("note"),
+    "consent_withdrawn": N_("consent withdrawn"),
+    "due_reminder": N_("reminder sent to the agency"),
+    "due_escalation": N_("the school was told there is no response"),
+    "stale_reminder": N_("reminder to update sent to the agency"),
+    "stale_escalation": N_("the school was told there is no update"),
+    "client_reported": N_("the family answered the follow-up"),
+    "follow_up": N_("follow-up sent to the family"),
+    "purge": N_("personal details removed"),
+}
 MOVE_LABELS = {
     "requested": N_("Send the referral"),
     "received": N_("Mark as received"),
@@ -373,4 +398,7 @@ def label_helpers(language: str) -> dict[str, Callable[[str | None], str]]:
         "move_label": lookup(MOVE_LABELS),
         "share_label": lookup(SHARE_LABELS),
         "problem_label": lookup(PROBLEM_LABELS),
+        "contact_label": lookup(CONTACT_LABELS),
+        "consent_label": lookup(CONSENT_LABELS),
+        "event_label": lookup(EVENT_LABELS),
     }

@@ -24,7 +24,7 @@ from directory.models import Location
 from directory.taxonomy import BY_CODE, top_levels, within
 from referrals import access
 from referrals.inbox import overdue_at
-from referrals.lifecycle import FINAL, REJECTION_REASONS
+from referrals.lifecycle import DELIVERED, FINAL, REJECTION_REASONS
 from referrals.models import Referral, ReferralEvent
 from referrals.models import ReferralStatus as S
 
@@ -42,7 +42,6 @@ PROGRESS = {
 REACHED = {"received": 1, "accepted": 2, "in_progress": 3}
 # The partner's first answer: acknowledging, taking on or turning down the referral.
 ANSWERS = frozenset({S.RECEIVED, S.ACCEPTED, S.REJECTED})
-DELIVERED = frozenset({"service_provided", "partially_provided"})
 TURNED_AWAY = ("no_capacity", "out_of_area")
 
 

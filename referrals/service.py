@@ -22,7 +22,7 @@ from referrals.fhir import referral_bundle
 from referrals.inbox import mark_seen
 from referrals.lifecycle import (
     FINAL,
-    OUTCOMES,
+    OUTCOMES_FOR,
     REJECTION_REASONS,
     TRANSITIONS,
     allowed_from,
@@ -165,8 +165,8 @@ async def transition(
     errors: dict[str, str] = {}
     if move.needs_reason and reason not in REJECTION_REASONS:
         errors["reason"] = f"one of {', '.join(REJECTION_REASONS)}"
-    if move.needs_outcome and outcome not in OUTCOMES:
-        errors["outcome"] = f"one of {', '.join(OUTCOMES)}"
+    if move.needs_outcome and outcome not in OUTCOMES_FOR[target]:
+        errors["outcome"] = f"one of {', '.join(OUTCOMES_FOR[target])}"
     if note is not None and (not isinstance(note, str) or len(note) > 2000):
         errors["note"] = "text up to 2000 characters"
     elif note is not None and (wrong := text.problem(note, multiline=True)):

@@ -115,11 +115,15 @@ def _timeline(rng: random.Random, sent: datetime, now: datetime) -> tuple[list, 
     if outcome_roll < 0.7:
         outcome = "service_provided" if rng.random() < 0.85 else "partially_provided"
         steps.append((S.COMPLETED, ended))
-    elif outcome_roll < 0.82:
-        outcome = rng.choice(["family_declined", "referred_elsewhere"])
-        steps.append((S.COMPLETED, ended))
-    else:
-        outcome = rng.choice(["could_not_reach", "not_eligible_after_intake"])
+    else:  # closed without service: only a delivered service completes a referral
+        outcome = rng.choice(
+            [
+                "family_declined",
+                "referred_elsewhere",
+                "could_not_reach",
+                "not_eligible_after_intake",
+            ],
+        )
         steps.append((S.FAILED, ended))
     return steps, {"outcome": outcome}
 

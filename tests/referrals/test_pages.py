@@ -6,7 +6,7 @@ import re
 from directory.models import Organization
 from tests import factories
 from tests.conftest import asgi_client
-from tests.referrals.conftest import refer
+from tests.referrals.conftest import move, refer
 
 
 def token(page) -> str:
@@ -218,3 +218,40 @@ async def test_only_specialists_get_the_referral_form(loop, app):
         await sign_in(partner, loop.partner_user)
         page = await partner.get(f"/referrals/new?service_id={loop.service.id}")
         assert page.status_code == 403
+
+
+async def test_each_side_sees_who_it_works_with_and_closing_is_honest(loop, app):
+    await Organization.filter(id=loop.agency.id).update(referral_email="intake@agency.example.org")
+    referral = await refer(loop)
+    url = f"/referrals/{referral['id']}"
+    async with asgi_client(app) as partner, asgi_client(app) as specialist:
+        await sign_in(partner, loop.partner_user)
+        await sign_in(specialist, loop.specialist_user)
+        for client in (partner, specialist):
+            page = (await client.get(url)).text
+            assert "intake@agency.example.org" in page  # the agency's inbox
+            assert loop.specialist_user.email in page  # the referrer's work address
+            assert loop.school.name in page
+            assert "Given by a parent or guardian (verbally)" in page  # what consent covers
+        declining = await partner.get(url)
+        assert '<option value="">Choose a reason</option>' in declining.text  # no default
+        unconfirmed = await partner.post(
+            f"{url}/move",
+            data={"to": "rejected", "reason": "no_capacity", "version": "1",
+                  "csrftoken": token(declining)},
+        )  # fmt: skip
+        assert unconfirmed.status_code == 422
+        assert "confirm" in unconfirmed.text
+        for to in ("accepted", "in_progress"):
+            await move(loop.partner, referral, to)
+        working = (await partner.get(url)).text
+        complete = working[working.index('value="completed"') : working.index("Complete</button>")]
+        assert "service_provided" in complete
+        assert "family_declined" not in complete  # not delivered: not a completion
+        without = working[working.index('value="failed"') : working.index("Close without service")]
+        assert "family_declined" in without
+        assert "service_provided" not in without
+        assert f"{loop.partner_user.name} ({loop.agency.name})" in working  # who moved it
+    refused = await move(loop.partner, referral, "completed", outcome="family_declined")
+    assert refused.status_code == 422
+    assert "outcome" in refused.json()["fields"]
