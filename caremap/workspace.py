@@ -6,9 +6,11 @@ Forms post back and redirect (so a reload never sends twice); a refused move sho
 on the page.
 """
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -225,6 +227,23 @@ async def referral_action(request: Request) -> Response:
     return RedirectResponse(f"/referrals/{referral_id}", status_code=303)
 
 
+def _in_zone(typed: str | None, time_zone: str) -> str | None:
+    """A datetime-local value (no zone) read in `time_zone`, as ISO 8601 with its offset;
+    anything else is passed on for the schema to name."""
+    try:
+        moment = datetime.fromisoformat(typed or "")
+    except ValueError:
+        return typed
+    if moment.tzinfo is not None:
+        return typed
+    return moment.replace(tzinfo=ZoneInfo(time_zone)).isoformat()
+
+
+def _now_in_zone(time_zone: str) -> str:
+    """Now, as a datetime-local field shows it in the district's time zone."""
+    return datetime.now(ZoneInfo(time_zone)).strftime("%Y-%m-%dT%H:%M")
+
+
 def form_text(form: Any, name: str) -> str | None:
     """A form field, trimmed; an empty field is None, as a missing JSON field would be."""
     value = str(form.get(name, "")).strip()
@@ -239,8 +258,9 @@ def form_uuid(value: Any, field: str) -> UUID:
         raise Invalid({field: "not a valid id"}) from None
 
 
-def _referral_input(form: Any) -> dict[str, Any]:
-    """The referral form as the API's JSON body, so both are checked by the same rules."""
+def _referral_input(form: Any, time_zone: str) -> dict[str, Any]:
+    """The referral form as the API's JSON body, so both are checked by the same rules. The
+    consent's time is typed in the district's time zone (`TIME_ZONE`)."""
 
     def text(name: str) -> str | None:
         return form_text(form, name)
@@ -254,8 +274,7 @@ def _referral_input(form: Any) -> dict[str, Any]:
             "shares": form.getlist("consent_shares"),
             "follow_up": form.get("consent_follow_up") == "yes",
         }
-        if consent["given_at"] and len(consent["given_at"]) == 16:  # datetime-local, no zone
-            consent["given_at"] += ":00+00:00"
+        consent["given_at"] = _in_zone(consent["given_at"], time_zone)
     return {
         "service_id": text("service_id"),
         "person": {
@@ -284,7 +303,7 @@ async def referral_form(request: Request) -> Response:
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = await request.form()
-        values = _referral_input(form)
+        values = _referral_input(form, request.app.state.settings.time_zone)
         asked = str(form.get("help_request", "")) or None
         try:
             referral = await referrals.create_referral(
@@ -310,6 +329,8 @@ async def referral_form(request: Request) -> Response:
             "categories": CATEGORIES,
             "shares": SHARABLE,
             "help_request": asked,
+            "now_local": _now_in_zone(request.app.state.settings.time_zone),
+            "time_zone": request.app.state.settings.time_zone,
         },
         status_code=422 if errors else 200,
     )

@@ -2,6 +2,7 @@
 real app with its CSRF protection (tokens are read from the pages, as a browser would)."""
 
 import re
+from datetime import UTC, datetime
 
 from directory.models import Organization
 from tests import factories
@@ -190,7 +191,15 @@ async def test_a_specialist_refers_from_the_form(loop, app):
         await sign_in(specialist, loop.specialist_user)
         page = await specialist.get(f"/referrals/new?service_id={loop.service.id}")
         assert page.status_code == 200
-        assert 'value="food-pantry" checked' in page.text  # the service's own categories
+        # Nothing about the family is assumed: the need is chosen, the age band too, and
+        # the consent's time starts at now in the district's time zone (UTC in tests).
+        assert " checked" not in page.text.split('name="needs"')[1].split("</fieldset>")[0]
+        assert '<option value="">Choose an age band</option>' in page.text
+        assert "selected>14-17" not in page.text
+        now_utc = datetime.now(UTC).strftime("%Y-%m-%dT%H:")
+        assert (
+            f'name="consent_given_at" type="datetime-local" required value="{now_utc}' in page.text
+        )
         bad = await specialist.post(
             "/referrals/new", data=referral_form(page, person_contact_value="call me")
         )
