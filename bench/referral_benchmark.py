@@ -137,15 +137,20 @@ async def drop_postgres(url: str, name: str) -> None:
         await connection.close()
 
 
-def run_measure(url: str, count: int, concurrency: int) -> dict[str, float]:
-    """One database per process: Tortoise binds its models to the first backend it meets."""
+def in_own_process(script: str, *args: object) -> dict:
+    """Run `script --measure ARGS` and read the JSON it prints last. One database per
+    process: Tortoise binds its models to the first backend it meets."""
     output = subprocess.run(
-        [sys.executable, __file__, "--measure", url, str(count), str(concurrency)],
+        [sys.executable, script, "--measure", *map(str, args)],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def run_measure(url: str, count: int, concurrency: int) -> dict[str, float]:
+    return in_own_process(__file__, url, count, concurrency)
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ import asyncio
 import json
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from starlette.datastructures import Secret
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.referral_benchmark import drop_postgres, fresh_postgres  # noqa: E402
+from bench.referral_benchmark import drop_postgres, fresh_postgres, in_own_process  # noqa: E402
 from caremap import db  # noqa: E402
 from caremap.accounts import service as accounts  # noqa: E402
 from caremap.accounts.models import User  # noqa: E402
@@ -231,14 +230,7 @@ async def measure(url: str, count: int, requests: int) -> dict:
 
 
 def run_measure(url: str, count: int, requests: int) -> dict:
-    """One database per process: Tortoise binds its models to the first backend it meets."""
-    output = subprocess.run(
-        [sys.executable, __file__, "--measure", url, str(count), str(requests)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return in_own_process(__file__, url, count, requests)
 
 
 def main() -> None:
