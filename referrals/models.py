@@ -56,7 +56,7 @@ class Referral(Model):
     # ever if it is cancelled as one): the agency sees only referrals that were sent.
     sent_at = fields.DatetimeField(null=True)
     # The short reference staff quote on the phone and search by: the id's first 8 characters.
-    reference = fields.CharField(max_length=8, default="", db_index=True)
+    reference = fields.CharField(max_length=8, default="")
     # The last timeline event (a move, a note, a reminder): the inbox's "last activity".
     last_activity_at = fields.DatetimeField(null=True)
     # New activity one side has not opened yet: set by the other side's moves and notes (and

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Referral',
             name='reference',
-            field=fields.CharField(default='', db_index=True, max_length=8),
+            field=fields.CharField(default='', max_length=8),
         ),
         ops.AddField(
             model_name='Referral',

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from referrals.lifecycle import TRANSITIONS
+from referrals.lifecycle import OUTCOMES_FOR, TRANSITIONS
 from referrals.models import Referral, ReferralEvent, ReferralStatus
 from tests import factories
 from tests.conftest import asgi_client
@@ -101,7 +101,7 @@ async def test_every_table_move_is_reachable_by_its_party(loop):
             assert (await move(loop.partner, referral, step)).status_code == 200
         client = loop.partner if rule.by.value == "receiver" else loop.specialist
         extra = {"reason": "other"} if rule.needs_reason else {}
-        extra |= {"outcome": "family_declined"} if rule.needs_outcome else {}
+        extra |= {"outcome": OUTCOMES_FOR[target][-1]} if rule.needs_outcome else {}
         response = await move(client, referral, target.value, **extra)
         assert response.status_code == 200, (start, target, response.text)
 
@@ -278,3 +278,16 @@ async def test_two_partners_moving_one_referral_at_once_one_wins(loop, app):
     assert (stored.status.value, stored.version) == (winner.json()["status"], 2)
     moves = await ReferralEvent.filter(referral_id=referral["id"], kind="transition")
     assert [m.to_status for m in moves] == [winner.json()["status"]]
+
+
+async def test_completing_means_the_service_was_delivered(loop):
+    """An outcome that is no delivery closes the referral without service, never "completed"."""
+    referral = await refer(loop)
+    for step in ("accepted", "in_progress"):
+        await move(loop.partner, referral, step)
+    for outcome in OUTCOMES_FOR[ReferralStatus.FAILED]:
+        refused = await move(loop.partner, referral, "completed", outcome=outcome)
+        assert refused.status_code == 422
+        assert refused.json()["fields"]["outcome"] == "one of service_provided, partially_provided"
+    delivered = await move(loop.partner, referral, "completed", outcome="partially_provided")
+    assert delivered.status_code == 200
