@@ -62,7 +62,9 @@ async def test_refer_accept_complete_and_see_the_outcome(live_server, browser):
     await specialist.get_by_label("Name or initials", exact=True).fill("R.T.")
     await specialist.get_by_label("Age", exact=True).select_option("14-17")
     await specialist.get_by_label("Phone number or email").fill("(773) 555-0111")
-    await specialist.get_by_label("When (UTC)").fill("2026-11-20T10:00")
+    # Nothing is chosen for the family: the need is ticked, and consent is given now.
+    await specialist.get_by_label("Food pantry", exact=True).check()
+    assert await specialist.get_by_label("When (UTC time)").input_value()
     await specialist.get_by_role("button", name="Send the referral").click()
     await specialist.wait_for_url("**/referrals/*-*")
     referral_url = specialist.url
