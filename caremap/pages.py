@@ -68,9 +68,7 @@ async def search_page(request: Request) -> Response:
             "lat": r["location"]["latitude"],
             "lng": r["location"]["longitude"],
             "name": r["name"],
-            "url": absolute_url(
-                request, request.app.url_path_for("service_page", id=r["service_id"])
-            ),
+            "url": str(request.app.url_path_for("service_page", id=r["service_id"])),
         }
         for r in (result or {}).get("results", [])
         if r["location"]

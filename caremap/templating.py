@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time, get_day_names
 from jinja2 import pass_context
-from starlette.datastructures import URL, QueryParams, URLPath
+from starlette.datastructures import QueryParams, URLPath
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
@@ -40,10 +40,12 @@ templates = Jinja2Templates(
 
 
 @pass_context
-def url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> URL:
-    """Starlette's `url_for` on `BASE_URL` (never the Host header), with each route lookup
-    remembered by the app: finding a name walks every route (each miss raising an exception),
-    a real share of a page's time."""
+def url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> URLPath:
+    """Starlette's `url_for` as a path on this site (`/static/caremap.css`): a page's links and
+    assets need no host, so none comes from the request's Host header (addresses that leave
+    the site, such as a share link, are made from `BASE_URL` by `absolute_url`). Each route
+    lookup is remembered by the app: finding a name walks every route (each miss raising an
+    exception), a real share of a page's time."""
     request: Request = context["request"]
     state = request.app.state
     paths: dict[tuple[Any, ...], URLPath] | None = getattr(state, "url_paths", None)
@@ -53,7 +55,7 @@ def url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> URL:
     path = paths.get(key)
     if path is None:
         path = paths[key] = request.app.url_path_for(name, **path_params)
-    return path.make_absolute_url(base_url=request.app.state.settings.base_url)
+    return path
 
 
 def absolute_url(request: Request, path: str) -> str:

@@ -8,6 +8,8 @@ from caremap.accounts.models import UserSession
 from caremap.security import content_security_policy
 from directory.models import Service
 from tests import factories
+from tests.conftest import asgi_client
+from tests.referrals.conftest import CONSENT, PERSON
 
 
 async def test_every_response_has_the_security_headers(app, client):
@@ -131,3 +133,27 @@ async def test_answers_with_personal_details_are_never_stored(app, client):
     assert (await client.get("/api/referrals", headers=bearer)).headers[
         "cache-control"
     ] == "no-store"
+
+
+async def test_addresses_never_come_from_the_host_header(app):
+    """Whoever sends a request chooses its Host header: no page, share link or FHIR export
+    may carry it. Links within the site are paths; addresses that leave it use BASE_URL."""
+    agency = await factories.organization()
+    listing = await factories.listing(agency, accepts_referrals=True)
+    school = await factories.organization("school")
+    specialist = await factories.user(school, "specialist")
+    async with asgi_client(app, base_url="http://evil.example") as client:
+        page = await client.get(f"/services/{listing.id}")
+        assert "evil.example" not in page.text
+        assert f'value="http://testserver/services/{listing.id}"' in page.text  # BASE_URL
+        assert 'href="/static/caremap.css"' in page.text
+        await factories.login(client, specialist)
+        referral = await client.post(
+            "/api/referrals",
+            json={"service_id": str(listing.id), "person": PERSON, "needs": ["food-pantry"],
+                  "consent": CONSENT},
+        )  # fmt: skip
+        bundle = await client.get(f"/api/referrals/{referral.json()['id']}/fhir")
+        assert bundle.status_code == 200
+        assert "evil.example" not in bundle.text
+        assert "http://testserver" in bundle.text
