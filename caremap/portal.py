@@ -221,7 +221,15 @@ async def listing_part(request: Request) -> Response:
         raise HTTPException(404)
     data = _part_data(kind, form)
     try:
-        if form.get("remove"):
+        if form.get("edit") and kind in details.PARTS:
+            await details.update_part(
+                actor=actor,
+                kind=kind,
+                part_id=form_uuid(form.get("edit"), "edit"),
+                version=parse_version(form_text(form, "version")),
+                data=data,
+            )
+        elif form.get("remove"):
             part_id = form_uuid(form.get("remove"), "remove")
             if kind == "location":
                 await details.unlink_location(actor=actor, service_id=found.id, location_id=part_id)
@@ -235,7 +243,12 @@ async def listing_part(request: Request) -> Response:
         elif kind == "phone":
             await details.add_phone(actor=actor, service_id=found.id, data=data)
         elif kind == "schedule":
-            await details.add_schedule(actor=actor, service_id=found.id, data=data)
+            site = form_text(form, "location_id")  # hours of one site, or of the service
+            await details.add_schedule(
+                actor=actor,
+                service_id=found.id,
+                data={**data, "location_id": site} if site else data,
+            )
         elif kind == "service_area":
             await details.add_service_area(actor=actor, service_id=found.id, data=data)
         else:

@@ -243,3 +243,71 @@ async def test_the_listing_page_shows_freshness_flags_and_problems_to_resolve(ap
             data={"csrftoken": token(await outsider.get("/portal/tokens")), "resolution": "mine"},
         )
         assert refused.status_code == 403
+
+
+async def test_existing_hours_phones_and_areas_are_shown_edited_and_removed_where_they_are(app):
+    """Each site's hours are with the site: shown, changed and removed there; a phone is
+    edited in place; the partner never has to delete and re-enter a row to fix it."""
+    agency = await factories.organization()
+    mine = await factories.listing(
+        agency,
+        phones=[{"number": "773-555-0100", "description": "Front desk"}],
+        schedules=[{"byday": "MO", "opens_at": "09:00", "closes_at": "12:00"}],
+    )
+    [link] = mine.service_at_locations
+    url = f"/portal/services/{mine.id}"
+    async with asgi_client(app) as partner:
+        await sign_in(partner, await factories.user(agency, "partner"))
+        page = await partner.get(f"{url}/edit")
+        csrf = {"csrftoken": token(page)}
+        site_hours = {"location_id": str(link.location_id), "byday": ["SA"],
+                      "opens_at": "10:00", "closes_at": "14:00"}  # fmt: skip
+        assert (
+            await partner.post(f"{url}/parts/schedule", data={**csrf, **site_hours})
+        ).status_code == 303
+        document = (await partner.get(f"/api/services/{mine.id}")).json()
+        [site] = document["service_at_locations"]
+        [at_site] = site["schedules"]
+        assert (at_site["byday"], at_site["opens_at"]) == ("SA", "10:00")
+        page = await partner.get(f"{url}/edit")
+        assert f'name="edit" value="{at_site["id"]}"' in page.text  # its own form, at the site
+        assert (
+            'id="opens-' + at_site["id"] + '" name="opens_at" type="time" value="10:00"'
+            in page.text
+        )
+
+        changed = await partner.post(
+            f"{url}/parts/schedule",
+            data={**csrf, "edit": at_site["id"], "version": str(at_site["version"]),
+                  "byday": ["SA", "SU"], "opens_at": "11:00", "closes_at": "15:00"},
+        )  # fmt: skip
+        assert changed.status_code == 303, changed.text[:300]
+        stale = await partner.post(
+            f"{url}/parts/schedule",
+            data={**csrf, "edit": at_site["id"], "version": str(at_site["version"]),
+                  "byday": ["MO"], "opens_at": "08:00", "closes_at": "09:00"},
+        )  # fmt: skip
+        assert stale.status_code == 409  # an older form never overwrites a newer edit
+        [phone] = document["phones"]
+        fixed = await partner.post(
+            f"{url}/parts/phone",
+            data={**csrf, "edit": phone["id"], "version": str(phone["version"]),
+                  "number": "773-555-0199", "description": "Intake line"},
+        )  # fmt: skip
+        assert fixed.status_code == 303
+        document = (await partner.get(f"/api/services/{mine.id}")).json()
+        [at_site] = document["service_at_locations"][0]["schedules"]
+        assert (at_site["byday"], at_site["opens_at"], at_site["closes_at"]) == (
+            "SA,SU",
+            "11:00",
+            "15:00",
+        )
+        assert document["phones"][0]["number"] == "773-555-0199"
+        removed = await partner.post(
+            f"{url}/parts/schedule",
+            data={**csrf, "remove": at_site["id"], "version": str(at_site["version"])},
+        )
+        assert removed.status_code == 303
+        document = (await partner.get(f"/api/services/{mine.id}")).json()
+        assert document["service_at_locations"][0].get("schedules", []) == []
+        assert [s["byday"] for s in document["schedules"]] == ["MO"]  # the service's own stay
