@@ -355,9 +355,22 @@ async def help_request_list(request: Request) -> Response:
     actor = actor_of(request)
     if actor is None:
         return to_login(request)
-    waiting = await help_requests.list_help_requests(actor=actor)
+    raw = request.query_params.get("page") or "1"
+    page = int(raw) if raw.isdigit() and len(raw) < 6 else 0  # the service names a bad one
+    per_page = 50
+    waiting, total = await help_requests.list_help_requests(
+        actor=actor, page=page, per_page=per_page
+    )
     return templates.TemplateResponse(
-        request, "help_requests.html", {"requests": waiting, "categories": BY_CODE}
+        request,
+        "help_requests.html",
+        {
+            "requests": waiting,
+            "categories": BY_CODE,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // per_page)),
+        },
     )
 
 

@@ -74,12 +74,20 @@ def _require_school_staff(actor: Actor | None) -> Actor:
     return actor
 
 
-async def list_help_requests(*, actor: Actor | None, status: str = "new") -> list[HelpRequest]:
+async def list_help_requests(
+    *, actor: Actor | None, status: str = "new", page: int = 1, per_page: int = 50
+) -> tuple[list[HelpRequest], int]:
+    """One page of the school's waiting requests, oldest first, and how many there are in
+    all: a busy school's list goes on to the next page, never stops."""
     actor = _require_school_staff(actor)
+    if not 1 <= page <= 10_000:
+        raise Invalid({"page": "a whole number from 1 to 10000"})
     query = HelpRequest.filter(status=status)
     if actor.role is Role.SPECIALIST:
         query = query.filter(school_organization_id=actor.organization_id)
-    return list(await query.order_by("created_at").limit(200))
+    total = await query.count()
+    found = await query.order_by("created_at", "id").offset((page - 1) * per_page).limit(per_page)
+    return list(found), total
 
 
 async def get_help_request(*, actor: Actor | None, help_request_id: UUID) -> HelpRequest:

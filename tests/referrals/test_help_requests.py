@@ -2,6 +2,7 @@
 school's specialists read the requests."""
 
 import re
+from uuid import uuid4
 
 from referrals.models import HelpRequest
 from tests import factories
@@ -117,3 +118,20 @@ async def test_a_referral_started_from_a_help_request_answers_it(loop, app, clie
         created = await specialist.post("/referrals/new", data=data)
         assert created.status_code == 303
     assert (await HelpRequest.get(id=asked.id)).status == "handled"
+
+
+async def test_a_busy_schools_requests_go_on_to_the_next_page(app):
+    school = await factories.organization("school")
+    for number in range(60):
+        await HelpRequest.create(
+            id=uuid4(), school_organization_id=school.id, need="food", message=f"m{number}"
+        )
+    async with asgi_client(app) as specialist:
+        await sign_in(specialist, await factories.user(school, "specialist"))
+        first = await specialist.get("/help-requests")
+        assert "60 requests waiting" in first.text
+        second = await specialist.get("/help-requests?page=2")
+        ids = re.findall(r'action="/help-requests/([0-9a-f-]+)/handled"', first.text)
+        ids += re.findall(r'action="/help-requests/([0-9a-f-]+)/handled"', second.text)
+        assert len(ids) == len(set(ids)) == 60
+        assert (await specialist.get("/help-requests?page=0")).status_code == 422
