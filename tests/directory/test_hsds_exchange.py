@@ -152,10 +152,15 @@ async def catalog_documents() -> list[dict[str, Any]]:
 
 
 def _without_versions(value: Any) -> Any:
+    """A document without its version numbers, its nested records (phones, schedules, sites)
+    in a fixed order: HSDS gives them none, and a database may return them in any."""
     if isinstance(value, dict):
         return {k: _without_versions(v) for k, v in value.items() if k not in ("v", "version")}
     if isinstance(value, list):
-        return [_without_versions(v) for v in value]
+        items = [_without_versions(v) for v in value]
+        if all(isinstance(item, dict) for item in items):
+            return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+        return items
     return value
 
 
