@@ -84,7 +84,7 @@ async def referral_list(request: Request) -> Response:
         return to_login(request)
     errors: dict[str, str] = {}
     try:
-        query = inbox.parse_query(request.query_params)
+        query = inbox.parse_query(request)
     except Invalid as refused:
         errors, query = refused.fields, inbox.InboxQuery()
     found = await inbox.inbox(

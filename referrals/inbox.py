@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from starlette.requests import Request
 from tortoise.expressions import Case, Q, When
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
@@ -21,6 +22,7 @@ from directory.access import require_actor
 from directory.actor import Actor, Role
 from directory.claims import now as _now
 from directory.errors import Invalid
+from directory.http import query_datetime, query_int, query_uuid
 from referrals import access, audit
 from referrals.lifecycle import ENDED, FINAL, WAITING, WORKING, Party
 from referrals.models import Referral, ReferralStatus, Urgency
@@ -93,10 +95,18 @@ def side_of(actor: Actor) -> Party | None:
     return None
 
 
-def parse_query(params: Any, *, tab: Tab = Tab.NOW, sort: Sort = Sort.PRIORITY) -> InboxQuery:
-    """An inbox query from request parameters (`tab` and `sort` when they name none), or
-    `Invalid` naming each bad one."""
+def parse_query(request: Request, *, tab: Tab = Tab.NOW, sort: Sort = Sort.PRIORITY) -> InboxQuery:
+    """An inbox query from the request's parameters (`tab` and `sort` when they name none),
+    read with the API's own parameter readers, or `Invalid` naming every bad one at once."""
+    params = request.query_params
     errors: dict[str, str] = {}
+
+    def read(reader: Any, *args: Any) -> Any:
+        try:
+            return reader(request, *args)
+        except Invalid as refused:
+            errors.update(refused.fields)
+            return None
 
     def choice(name: str, kind: type, default: Any = None) -> Any:
         raw = params.get(name) or None
@@ -108,39 +118,12 @@ def parse_query(params: Any, *, tab: Tab = Tab.NOW, sort: Sort = Sort.PRIORITY) 
             errors[name] = f"one of {', '.join(str(v.value) for v in kind)}"  # type: ignore[attr-defined]
             return default
 
-    def identifier(name: str) -> UUID | None:
-        raw = params.get(name) or None
-        if raw is None:
-            return None
-        try:
-            return UUID(str(raw))
-        except ValueError:
-            errors[name] = "not a valid id"
-            return None
-
-    def whole(name: str, default: int, highest: int) -> int:
-        raw = params.get(name) or None
-        if raw is None:
-            return default
-        if not str(raw).isdigit() or not 1 <= int(raw) <= highest:
-            errors[name] = f"a whole number from 1 to {highest}"
-            return default
-        return int(raw)
-
-    def when(name: str) -> datetime | None:
-        raw = params.get(name) or None
-        if raw is None:
-            return None
-        try:
-            return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-        except ValueError:
-            errors[name] = "a date and time (ISO 8601)"
-            return None
+    def flag(name: str) -> bool:
+        return str(params.get(name, "")).lower() in ("1", "true", "yes")
 
     due = params.get("due") or None
     if due is not None and due not in DUE:
         errors["due"] = f"one of {', '.join(DUE)}"
-    overdue = str(params.get("overdue", "")).lower() in ("1", "true", "yes")
     text = (params.get("q") or "").strip() or None
     if text is not None and len(text) > 100:
         errors["q"] = "at most 100 characters"
@@ -149,16 +132,16 @@ def parse_query(params: Any, *, tab: Tab = Tab.NOW, sort: Sort = Sort.PRIORITY) 
         sort=choice("sort", Sort, sort),
         q=text,
         status=choice("status", ReferralStatus),
-        service_id=identifier("service_id"),
+        service_id=read(query_uuid, "service_id"),
         urgency=choice("urgency", Urgency),
-        school_id=identifier("school_id"),
-        agency_id=identifier("agency_id"),
-        due="overdue" if overdue else due,
-        unread=str(params.get("unread", "")).lower() in ("1", "true", "yes"),
-        created_after=when("created_after"),
-        created_before=when("created_before"),
-        page=whole("page", 1, 10_000),
-        per_page=whole("per_page", 25, MAX_PER_PAGE),
+        school_id=read(query_uuid, "school_id"),
+        agency_id=read(query_uuid, "agency_id"),
+        due="overdue" if flag("overdue") else due,
+        unread=flag("unread"),
+        created_after=read(query_datetime, "created_after"),
+        created_before=read(query_datetime, "created_before"),
+        page=read(query_int, "page", 1, 1, 10_000) or 1,
+        per_page=read(query_int, "per_page", 25, 1, MAX_PER_PAGE) or 25,
     )
     if errors:
         raise Invalid(errors)

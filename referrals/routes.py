@@ -110,7 +110,7 @@ async def create(request: Request) -> JSONResponse:
 async def list_(request: Request) -> JSONResponse:
     """The caller's referrals, paged: every inbox filter, tab and sort (by default all of
     them by due date, as machines expect a stable order), with the tabs' counts."""
-    query = parse_query(request.query_params, tab=Tab.ALL, sort=Sort.DUE)
+    query = parse_query(request, tab=Tab.ALL, sort=Sort.DUE)
     found = await inbox.inbox(
         actor=actor_of(request), query=query, stale_days=reminder_rules(request).stale_days
     )

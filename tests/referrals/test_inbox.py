@@ -143,3 +143,14 @@ async def test_new_activity_is_unread_until_opened_and_counted_in_every_header(l
         assert "New activity" in inbox.text
         opened = await browser.get(f"/referrals/{referral['id']}")
         assert 'id="unread-count"' not in opened.text
+
+
+async def test_a_date_time_without_a_zone_is_read_as_utc(loop):
+    """The inbox reads its parameters with the API's own readers: a bare date-time is UTC."""
+    referral = await refer(loop)
+    found = await loop.specialist.get(
+        "/api/referrals",
+        params={"created_after": "2026-01-01T00:00", "created_before": "2999-01-01"},
+    )
+    assert found.status_code == 200
+    assert [r["id"] for r in found.json()["contents"]] == [referral["id"]]
