@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from directory import untrusted_json
 from directory.hsds_tables import (
     BOOLEANS,
     BY_FILE,
@@ -182,27 +183,9 @@ MAX_JSON_DEPTH = 32  # an HSDS organization package nests about eight levels
 LARGEST_NUMBER = 2**53  # no HSDS number (coordinates, ages, amounts) comes near this
 
 
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether `value` nests more than `limit` levels, looked at without recursion."""
-    stack = [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        if level > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((child, level + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, level + 1) for child in item)
-    return False
-
-
 def _read_json_file(path: Path, package: Package) -> None:
     try:
-        document = json.loads(path.read_bytes(), parse_constant=_no_constant)
+        document = untrusted_json.loads(path.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         package.error(path.name, "file", f"is not valid JSON ({error})")
         return
@@ -212,7 +195,7 @@ def _read_json_file(path: Path, package: Package) -> None:
     except ValueError as error:  # a number of thousands of digits, NaN or Infinity
         package.error(path.name, "file", f"holds a value that is not valid here ({error})")
         return
-    if _deeper_than(document, MAX_JSON_DEPTH):
+    if untrusted_json.deeper_than(document, MAX_JSON_DEPTH):
         package.error(path.name, "file", f"is nested deeper than {MAX_JSON_DEPTH} levels")
         return
     if isinstance(document, dict) and _is_tabular(document):

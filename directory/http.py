@@ -12,6 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from directory import untrusted_json
 from directory.actor import Actor
 from directory.editing import parse_version
 from directory.errors import DomainError, Invalid
@@ -51,7 +52,7 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
     if media_type != "application/json":
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+        data = untrusted_json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise Invalid({"body": "is not valid UTF-8"}) from None
     except (json.JSONDecodeError, RecursionError) as error:
@@ -60,16 +61,12 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
         ) from None
     except ValueError:  # an integer of thousands of digits, or NaN / Infinity
         raise Invalid({"body": "holds a number too large, or not a number"}) from None
-    if _depth(data) > MAX_JSON_DEPTH:
+    if untrusted_json.deeper_than(data, MAX_JSON_DEPTH):
         raise Invalid({"body": f"is nested deeper than {MAX_JSON_DEPTH} levels"})
     if found := _unstorable(data, "body"):
         where, problem = found
         raise Invalid({where: problem})
     return data
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number")
 
 
 LARGEST_INTEGER = 2**63 - 1  # the widest integer column any database here holds
@@ -94,16 +91,6 @@ def _unstorable(value: Any, path: str) -> tuple[str, str] | None:
             if found := _unstorable(item, f"{path}[{index}]"):
                 return found
     return None
-
-
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_JSON_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
 
 
 def version_of(request: Request, body: Any = None) -> int:
