@@ -48,7 +48,14 @@ from caremap.auth import SESSION_COOKIE, SessionCookies  # noqa: E402
 from caremap.settings import Settings  # noqa: E402
 from directory import service as catalog  # noqa: E402
 from directory.actor import SYSTEM  # noqa: E402
-from referrals.models import Consent, Referral, ReferralEvent, ReferralStatus, Urgency  # noqa: E402
+from referrals.models import (  # noqa: E402
+    Consent,
+    Referral,
+    ReferralEvent,
+    ReferralStatus,
+    Urgency,
+    short_reference,
+)
 from referrals.schemas import SHARABLE  # noqa: E402
 
 SCHOOLS, AGENCIES = 40, 50
@@ -123,7 +130,7 @@ async def bulk_referrals(count: int, rng: random.Random, specialists: list, serv
             referrals.append(
                 Referral(
                     id=referral_id,
-                    reference=str(referral_id)[:8].upper(),
+                    reference=short_reference(referral_id),
                     service_id=service.id,
                     receiving_organization_id=service.organization_id,
                     referring_organization_id=specialist.organization_id,

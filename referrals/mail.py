@@ -33,7 +33,7 @@ from directory.claims import now as _now
 from directory.models import Organization, ProblemReport, Service
 from referrals import followup
 from referrals.messages import Facts, ListingFacts, Message, compose, compose_listing
-from referrals.models import MailOutbox, MailStatus, Referral
+from referrals.models import MailOutbox, MailStatus, Referral, short_reference
 from referrals.notify import Notice, Recipient
 
 logger = logging.getLogger(__name__)
@@ -93,11 +93,6 @@ class TemporaryFailure(Exception):
     """The SMTP server cannot take mail now; try again later."""
 
 
-def reference(referral_id: UUID) -> str:
-    """A short reference that staff can quote on the phone (the id's first 8 characters)."""
-    return str(referral_id)[:8].upper()
-
-
 def message_id(key: str, base_url: str) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     return f"<{digest}@{urlsplit(base_url).hostname or 'caremap'}>"
@@ -143,7 +138,7 @@ async def prepare(
     )
     notice = Notice(row.kind)
     facts = Facts(
-        reference=reference(referral.id),
+        reference=short_reference(referral.id),
         service=referral.service.name,
         agency=names.get(referral.receiving_organization_id, ""),
         school=names.get(referral.referring_organization_id, ""),

@@ -3,6 +3,7 @@ a display name or initials, an age band, a language and how to make contact. No 
 no student id, no free-text diagnosis."""
 
 from enum import StrEnum
+from uuid import UUID
 
 from tortoise import fields
 from tortoise.models import Model
@@ -25,6 +26,12 @@ class Urgency(StrEnum):
     ROUTINE = "routine"
     SOON = "soon"
     URGENT = "urgent"
+
+
+def short_reference(referral_id: UUID) -> str:
+    """The short reference staff quote on the phone and search by: the id's first 8 characters.
+    Kept on the referral (`reference`) so a list can be searched by it."""
+    return str(referral_id)[:8].upper()
 
 
 class Referral(Model):
@@ -55,8 +62,7 @@ class Referral(Model):
     # When the referral was sent to the agency (None while it is the school's draft, and for
     # ever if it is cancelled as one): the agency sees only referrals that were sent.
     sent_at = fields.DatetimeField(null=True)
-    # The short reference staff quote on the phone and search by: the id's first 8 characters.
-    reference = fields.CharField(max_length=8, default="")
+    reference = fields.CharField(max_length=8, default="")  # `short_reference` of the id
     # The last timeline event (a move, a note, a reminder): the inbox's "last activity".
     last_activity_at = fields.DatetimeField(null=True)
     # New activity one side has not opened yet: set by the other side's moves and notes (and

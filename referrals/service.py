@@ -27,7 +27,7 @@ from referrals.lifecycle import (
     TRANSITIONS,
     allowed_from,
 )
-from referrals.models import Consent, Referral, ReferralStatus, Urgency
+from referrals.models import Consent, Referral, ReferralStatus, Urgency, short_reference
 from referrals.schemas import ReferralInput
 
 FIRST_CONTACT_DAYS = {Urgency.URGENT: 1, Urgency.SOON: 3, Urgency.ROUTINE: 7}
@@ -67,7 +67,7 @@ async def create_referral(*, actor: Actor | None, data: Any) -> Referral:
         referral_id = uuid4()
         referral = await Referral.create(
             id=referral_id,
-            reference=str(referral_id)[:8].upper(),
+            reference=short_reference(referral_id),
             name_shared=validated.consent is not None and "name" in validated.consent.shares,
             service_id=service.id,
             receiving_organization_id=service.organization_id,

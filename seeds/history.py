@@ -22,7 +22,7 @@ from caremap.accounts.models import User
 from directory.models import Location, Service
 from directory.taxonomy import BY_CODE
 from referrals.lifecycle import FINAL, REJECTION_REASONS
-from referrals.models import Consent, Referral, ReferralEvent, Urgency
+from referrals.models import Consent, Referral, ReferralEvent, Urgency, short_reference
 from referrals.models import ReferralStatus as S
 from referrals.schemas import SHARABLE
 from search_index.models import UnmetSearch
@@ -177,7 +177,7 @@ async def write_timeline(referral: Referral, steps: list[tuple[S, datetime]]) ->
     await Referral.filter(id=referral.id).update(
         created_at=steps[0][1],
         sent_at=sent,
-        reference=str(referral.id)[:8].upper(),
+        reference=short_reference(referral.id),
         last_activity_at=steps[-1][1],
     )
     previous = None
