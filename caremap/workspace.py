@@ -8,7 +8,7 @@ on the page.
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -122,21 +122,9 @@ async def referral_list(request: Request) -> Response:
             "errors": errors,
             "side": found.side.value if found.side else "admin",
             "statuses": [s.value for s in ReferralStatus],
-            "link": lambda **changes: _inbox_link(request, **changes),
         },
         status_code=422 if errors else 200,
     )
-
-
-def _inbox_link(request: Request, **changes: Any) -> str:
-    """This inbox's address with some parameters changed (a tab, a page), the rest kept."""
-    params = dict(request.query_params)
-    for name, value in changes.items():
-        if value is None:
-            params.pop(name, None)
-        else:
-            params[name] = str(value)
-    return "/referrals" + (f"?{urlencode(params)}" if params else "")
 
 
 async def referral_page(request: Request, error: str | None = None, status: int = 200) -> Response:
