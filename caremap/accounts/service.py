@@ -77,19 +77,8 @@ async def create_user(
         errors["password"] = f"must be at least {MIN_PASSWORD_LENGTH} characters"
     if not isinstance(language, str) or not LANGUAGE_CODE.fullmatch(language):
         errors["language"] = "a language code such as en, es or zh-Hans"
-    if role not in {r.value for r in Role}:
-        errors["role"] = f"must be one of {', '.join(r.value for r in Role)}"
-    try:
-        organization_id = UUID(str(organization_id))
-        organization = await Organization.get_or_none(id=organization_id)
-    except ValueError:
-        organization = None
-    if organization is None:
-        errors["organization_id"] = "no such organization"
-    elif role in {r.value for r in Role} and (
-        organization.kind not in ROLE_ORGANIZATION_KINDS[Role(role)]
-    ):
-        errors["role"] = f"a {role} cannot belong to a {organization.kind.value} organization"
+    _role, organization_id, placement = await _role_in_organization(role, organization_id)
+    errors.update(placement)
     if errors:
         raise Invalid(errors)
     try:
@@ -104,6 +93,30 @@ async def create_user(
         )
     except IntegrityError:
         raise Conflict("A user with that email already exists.") from None
+
+
+async def _role_in_organization(
+    role: str, organization_id: object
+) -> tuple[Role | None, UUID | None, dict[str, str]]:
+    """A user's role and organization, checked together (creating a user or changing one):
+    the role exists, the organization exists, and that kind of organization has that role.
+    Returns them with the errors found, by field."""
+    errors: dict[str, str] = {}
+    valid_role = Role(role) if role in {r.value for r in Role} else None
+    if valid_role is None:
+        errors["role"] = f"must be one of {', '.join(r.value for r in Role)}"
+    try:
+        valid_id: UUID | None = UUID(str(organization_id))
+    except ValueError:
+        valid_id = None
+    organization = await Organization.get_or_none(id=valid_id) if valid_id else None
+    if organization is None:
+        errors["organization_id"] = "no such organization"
+    elif valid_role is not None and organization.kind not in ROLE_ORGANIZATION_KINDS[valid_role]:
+        errors["role"] = (
+            f"a {valid_role.value} cannot belong to a {organization.kind.value} organization"
+        )
+    return valid_role, valid_id, errors
 
 
 async def authenticate(*, email: str, password: str) -> User:
@@ -172,26 +185,10 @@ async def update_user(
     user = await User.get_or_none(id=user_id)
     if user is None:
         raise NotFound("No such user.")
-    errors: dict[str, str] = {}
-    new_role = user.role
-    if role is not None:
-        if role not in {r.value for r in Role}:
-            errors["role"] = f"must be one of {', '.join(r.value for r in Role)}"
-        else:
-            new_role = Role(role)
-    new_organization_id = user.organization_id
-    if organization_id is not None:
-        try:
-            new_organization_id = UUID(str(organization_id))
-        except ValueError:
-            errors["organization_id"] = "no such organization"
-    organization = await Organization.get_or_none(id=new_organization_id)
-    if organization is None:
-        errors.setdefault("organization_id", "no such organization")
-    elif "role" not in errors and organization.kind not in ROLE_ORGANIZATION_KINDS[new_role]:
-        errors["role"] = (
-            f"a {new_role.value} cannot belong to a {organization.kind.value} organization"
-        )
+    new_role, new_organization_id, errors = await _role_in_organization(
+        role if role is not None else user.role.value,
+        organization_id if organization_id is not None else user.organization_id,
+    )
     if actor is not None and actor.user_id == user.id:
         # An admin who demoted or moved themselves would lose the rights to undo it.
         raise Forbidden("You cannot change your own account's access; ask another admin.")
