@@ -304,6 +304,16 @@ def is_overdue(referral: Referral, now: datetime, stale_days: int = 14) -> bool:
     return referral.status in WORKING and referral.updated_at < now - timedelta(days=stale_days)
 
 
+def is_unread(actor: Actor, referral: Referral) -> bool:
+    """Whether the referral has activity the viewer's side has not opened (admins: either)."""
+    party = access.party_of(actor, referral)
+    if party is Party.RECEIVER:
+        return referral.receiver_unread
+    if party is Party.REFERRER:
+        return referral.referrer_unread
+    return referral.receiver_unread or referral.referrer_unread
+
+
 async def unread_count(actor: Actor) -> int:
     """How many of the viewer's referrals have activity they have not opened (the header's
     count on every page)."""

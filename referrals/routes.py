@@ -22,7 +22,6 @@ from directory.http import (
 from directory.text import PeopleCsv
 from referrals import access, audit, inbox, service
 from referrals.inbox import Sort, Tab, parse_query
-from referrals.lifecycle import Party
 from referrals.models import Referral
 from referrals.notify import ReminderRules
 
@@ -32,11 +31,6 @@ def referral_document(referral: Referral, request: Request) -> dict[str, Any]:
     consent = referral.consent
     shared = access.shared_with(actor, referral, consent)
     contact = "contact" in shared
-    party = access.party_of(actor, referral)
-    unread = {
-        Party.RECEIVER: referral.receiver_unread,
-        Party.REFERRER: referral.referrer_unread,
-    }.get(party, referral.receiver_unread or referral.referrer_unread)  # type: ignore[arg-type]
     return {
         "id": str(referral.id),
         "reference": referral.reference,
@@ -74,7 +68,7 @@ def referral_document(referral: Referral, request: Request) -> dict[str, Any]:
         "last_activity_at": referral.last_activity_at.isoformat()
         if referral.last_activity_at
         else None,
-        "unread": unread,
+        "unread": inbox.is_unread(actor, referral),
     }
 
 

@@ -12,7 +12,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from directory import text
-from directory.access import PUBLIC_STATUSES
+from directory.access import PUBLIC_STATUSES, require_actor
 from directory.actor import Actor
 from directory.errors import Conflict, Forbidden, Invalid, NotFound
 from directory.models import IntakeState, Organization, Service
@@ -110,7 +110,7 @@ async def get_referral(
     """One referral with its details for the caller; the read is audited (`purpose` names it)."""
     referral = await _participant_referral(actor, referral_id)
     await audit.record(actor, [referral.id], purpose)
-    await mark_seen(access.require_participant(actor, referral)[0], referral)
+    await mark_seen(require_actor(actor), referral)  # the access check passed above
     return referral
 
 
