@@ -87,16 +87,21 @@ async def test_bots_and_floods_are_turned_away(app, client):
     assert await HelpRequest.all().count() == 4
 
 
-async def test_a_referral_started_from_a_help_request_answers_it(loop, app, client):
+async def family_asks(client, school) -> HelpRequest:
+    """A family asks `school` for help with food, to be answered by email."""
     sent = await ask(
         client,
-        school_id=str(loop.school.id),
+        school_id=str(school.id),
         need="food",
         contact_method="email",
         contact_value="family@example.net",
     )
     assert sent.status_code == 200
-    asked = await HelpRequest.get()
+    return await HelpRequest.get(school_organization_id=school.id)
+
+
+async def test_a_referral_started_from_a_help_request_answers_it(loop, app, client):
+    asked = await family_asks(client, loop.school)
     async with asgi_client(app) as specialist:
         await sign_in(specialist, loop.specialist_user)
         listed = await specialist.get("/help-requests")

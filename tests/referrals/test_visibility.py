@@ -7,7 +7,7 @@ from referrals.models import AuditEntry, HelpRequest, MailOutbox, Referral
 from tests import factories
 from tests.conftest import asgi_client
 from tests.referrals.conftest import move, refer
-from tests.referrals.test_help_requests import ask
+from tests.referrals.test_help_requests import family_asks
 from tests.referrals.test_pages import referral_form, sign_in
 
 NOTE = "Grandmother in hospital, rent two months late"
@@ -137,15 +137,7 @@ async def test_a_refused_form_writes_nothing(loop, app, client):
     """A specialist starts a referral from another school's help request: refused, and no
     referral, no timeline, no mail and no change to the request."""
     other_school = await factories.organization("school")
-    sent = await ask(
-        client,
-        school_id=str(other_school.id),
-        need="food",
-        contact_method="email",
-        contact_value="family@example.net",
-    )
-    assert sent.status_code == 200
-    asked = await HelpRequest.get()
+    asked = await family_asks(client, other_school)
     async with asgi_client(app) as specialist:
         await sign_in(specialist, loop.specialist_user)
         form = await specialist.get(f"/referrals/new?service_id={loop.service.id}")
