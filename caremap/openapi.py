@@ -320,12 +320,17 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             "status": {"type": "string", "enum": ["open", "all"]},
             "organization_id": UUID_SCHEMA,
             "service_id": UUID_SCHEMA,
+            **PAGING,
         },
-        answer=_obj(
-            ("items", "open"),
-            items={"type": "array", "items": ref("Problem")},
-            open={"type": "integer"},
-        ),
+        answer={
+            **_page("Problem"),
+            "required": [*_page("Problem")["required"], "items", "open"],
+            "properties": {
+                **_page("Problem")["properties"],
+                "items": {"type": "array", "items": ref("Problem")},
+                "open": {"type": "integer"},
+            },
+        },
     ),
     ("POST", "/api/problems/{id}/resolve"): Op(
         "Resolve a problem report with a note",

@@ -4,6 +4,8 @@ the same rules and errors as the JSON API, shown beside the fields with the part
 """
 
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
+from uuid import UUID
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,10 +22,11 @@ from directory import service as catalog
 from directory.actor import Actor, Role
 from directory.editing import parse_version
 from directory.errors import Conflict, Forbidden, Invalid
-from directory.http import actor_of
+from directory.http import actor_of, query_int, query_uuid
 from directory.taxonomy import CATEGORIES
 
-EDITORS = (Role.PARTNER, Role.PARTNER_ADMIN)
+EDITORS = (Role.PARTNER, Role.PARTNER_ADMIN, Role.ADMIN)
+LISTINGS_PER_PAGE = 25
 TEXT_FIELDS = (
     "name",
     "description",
@@ -33,30 +36,46 @@ TEXT_FIELDS = (
 )
 
 
-def _partner(request: Request) -> Actor | None:
+def _editor(request: Request) -> Actor | None:
+    """Partner staff (their organization's listings) and admins (every listing)."""
     actor = actor_of(request)
     if actor is not None and actor.role not in EDITORS:
-        raise Forbidden("The partner portal is for partner agencies.")
+        raise Forbidden("The partner portal is for partner agencies and admins.")
     return actor
 
 
 async def listings(request: Request) -> Response:
-    actor = _partner(request)
+    """The listings the viewer keeps: an agency's own, or (admins) every organization's, found
+    by name and a page at a time."""
+    actor = _editor(request)
     if actor is None:
         return to_login(request)
+    words = (request.query_params.get("q") or "").strip()[:100] or None
+    admin = actor.role is Role.ADMIN
+    organization_id = query_uuid(request, "organization_id") if admin else actor.organization_id
     page = await catalog.list_services(
-        actor=actor, organization_id=actor.organization_id, per_page=100
+        actor=actor,
+        organization_id=organization_id,
+        text=words,
+        page=query_int(request, "page", 1, 1, 10_000),
+        per_page=LISTINGS_PER_PAGE,
     )
     return templates.TemplateResponse(
         request,
         "portal_listings.html",
-        {"services": [serialize.service_document(s) for s in page.items]},
+        {
+            "services": [serialize.service_document(s) for s in page.items],
+            "found": page,
+            "q": words or "",
+            "admin": admin,
+            "saved": request.query_params.get("saved"),
+        },
     )
 
 
 async def listing_action(request: Request) -> Response:
     """ "Still accurate" and capacity, from the listings page."""
-    actor = _partner(request)
+    actor = _editor(request)
     if actor is None:
         return to_login(request)
     form = await request.form()
@@ -75,7 +94,17 @@ async def listing_action(request: Request) -> Response:
         )
     else:
         raise HTTPException(404)
-    return RedirectResponse("/portal", status_code=303)
+    return RedirectResponse(_back_to_list(form.get("back"), action, service_id), status_code=303)
+
+
+def _back_to_list(back: object, saved: str, service_id: UUID) -> str:
+    """The listings page the form was on (its search and page kept), saying what was saved."""
+    kept = [
+        (name, value)
+        for name, value in parse_qsl(back if isinstance(back, str) else "")
+        if name in ("q", "page", "organization_id")
+    ]
+    return f"/portal?{urlencode([*kept, ('saved', saved)])}#service-{service_id}"
 
 
 def _whole_number(value: str | None) -> int | str | None:
@@ -97,7 +126,7 @@ def _service_changes(form: Any) -> dict[str, Any]:
 
 
 async def edit_listing(request: Request) -> Response:
-    actor = _partner(request)
+    actor = _editor(request)
     if actor is None:
         return to_login(request)
     service = await _own_service(request, actor)
@@ -212,7 +241,7 @@ def _part_data(kind: str, form: Any) -> dict[str, Any]:
 
 async def listing_part(request: Request) -> Response:
     """Add or remove a phone, opening hours, a service area or a site of the listing."""
-    actor = _partner(request)
+    actor = _editor(request)
     if actor is None:
         return to_login(request)
     found = await _own_service(request, actor)
@@ -275,11 +304,18 @@ async def problem_list(request: Request) -> Response:
     if actor.role not in (*EDITORS, Role.ADMIN):
         raise Forbidden("Problem reports are for partner agencies and admins.")
     show_all = request.query_params.get("status") == "all"
-    found = await problems.list_problems(actor=actor, include_resolved=show_all)
+    found = await problems.list_problems(
+        actor=actor, include_resolved=show_all, page=query_int(request, "page", 1, 1, 10_000)
+    )
+    organizations = await catalog.organization_names(r.organization_id for r in found.items)
     return templates.TemplateResponse(
         request,
         "portal_problems.html",
-        {"reports": found.items, "open_count": found.open_count, "show_all": show_all},
+        {
+            "found": found,
+            "show_all": show_all,
+            "organization_names": organizations if actor.role is Role.ADMIN else {},
+        },
     )
 
 
@@ -300,7 +336,7 @@ async def resolve_problem(request: Request) -> Response:
 
 
 async def tokens(request: Request) -> Response:
-    actor = _partner(request)
+    actor = _editor(request)
     if actor is None:
         return to_login(request)
     created = None

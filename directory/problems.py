@@ -18,12 +18,22 @@ from directory.errors import Conflict, Invalid, NotFound
 from directory.models import ProblemKind, ProblemReport, Service
 
 MAX_DETAILS = 1000
+MAX_PER_PAGE = 100
 
 
 @dataclass(frozen=True)
 class ProblemList:
+    """One page of reports, how many match (`total`) and how many are still open."""
+
     items: list[ProblemReport]
     open_count: int
+    total: int
+    page: int = 1
+    per_page: int = MAX_PER_PAGE
+
+    @property
+    def total_pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
 
 
 def _text(value: Any, field: str, limit: int) -> str:
@@ -78,9 +88,11 @@ async def list_problems(
     organization_id: UUID | None = None,
     service_id: UUID | None = None,
     include_resolved: bool = False,
-    limit: int = 100,
+    page: int = 1,
+    per_page: int = 50,
 ) -> ProblemList:
-    """Reports the actor may read: an organization's own, or (admins) everyone's."""
+    """Reports the actor may read: an organization's own, or (admins) everyone's; newest
+    first, a page at a time."""
     actor = access.require_actor(actor)
     if actor.role is not Role.ADMIN:
         organization_id = organization_id or actor.organization_id
@@ -94,7 +106,9 @@ async def list_problems(
     open_count = await query.filter(resolved_at__isnull=True).count()
     if not include_resolved:
         query = query.filter(resolved_at__isnull=True)
-    return ProblemList(items=await query.limit(limit), open_count=open_count)
+    total = await query.count()
+    items = await query.order_by("-created_at", "id").offset((page - 1) * per_page).limit(per_page)
+    return ProblemList(list(items), open_count, total, page, per_page)
 
 
 async def resolve_problem(*, actor: Actor | None, problem_id: UUID, data: Any) -> ProblemReport:

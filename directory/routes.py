@@ -92,13 +92,13 @@ async def list_problems(request: Request) -> JSONResponse:
         organization_id=query_uuid(request, "organization_id"),
         service_id=query_uuid(request, "service_id"),
         include_resolved=status == "all",
+        page=query_int(request, "page", 1, 1, 10_000),
+        per_page=query_int(request, "per_page", 50, 1, problems.MAX_PER_PAGE),
     )
-    return JSONResponse(
-        {
-            "items": [serialize.problem_document(r) for r in found.items],
-            "open": found.open_count,
-        }
-    )
+    items = [serialize.problem_document(r) for r in found.items]
+    paged = page_document(items, total=found.total, page=found.page, per_page=found.per_page)
+    # `items` is the list's name from before it was paged; `contents` is HSDS's paging shape.
+    return JSONResponse({**paged, "items": items, "open": found.open_count})
 
 
 async def resolve_problem(request: Request) -> JSONResponse:

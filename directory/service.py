@@ -16,7 +16,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from directory import access, details
-from directory.actor import Actor
+from directory.actor import Actor, Role
 from directory.editing import (
     current_values,
     delete_versioned,
@@ -223,7 +223,10 @@ async def list_services(
 
 
 def _visible_services(actor: Actor | None, organization_id: UUID | None) -> QuerySet[Service]:
+    """Public listings; an organization's editors also see its hidden ones, admins every one."""
     query = Service.all()
+    if actor is not None and actor.role is Role.ADMIN:
+        return query.filter(organization_id=organization_id) if organization_id else query
     if organization_id is not None:
         query = query.filter(organization_id=organization_id)
         if access.can_edit_listings(actor, organization_id):

@@ -91,6 +91,30 @@ EVENT_LABELS = {
     "follow_up": N_("follow-up sent to the family"),
     "purge": N_("personal details removed"),
 }
+# What an audit entry records (caremap's own reads, and the timeline's writes by their kind).
+AUDIT_LABELS = {
+    "read": N_("opened the referral"),
+    "list": N_("saw it in a list"),
+    "export_fhir": N_("exported it (FHIR)"),
+    "refused": N_("was refused a look"),
+    "created": N_("made the referral"),
+    "transition": N_("changed its status"),
+    "purge": N_("personal details removed"),
+    **EVENT_LABELS,
+}
+# Who a user is and what an organization or a listing is, on the admin and portal pages.
+ACCOUNT_LABELS = {
+    "specialist": N_("school specialist"),
+    "partner": N_("agency staff"),
+    "partner_admin": N_("agency admin"),
+    "admin": N_("caremap admin"),
+    "school": N_("school"),
+    "provider": N_("agency"),
+    "active": N_("active"),
+    "inactive": N_("hidden (inactive)"),
+    "temporarily_closed": N_("temporarily closed"),
+    "defunct": N_("closed for good"),
+}
 MOVE_LABELS = {
     "requested": N_("Send the referral"),
     "received": N_("Mark as received"),
@@ -401,4 +425,6 @@ def label_helpers(language: str) -> dict[str, Callable[[str | None], str]]:
         "contact_label": lookup(CONTACT_LABELS),
         "consent_label": lookup(CONSENT_LABELS),
         "event_label": lookup(EVENT_LABELS),
+        "audit_label": lookup(AUDIT_LABELS),
+        "account_label": lookup(ACCOUNT_LABELS),
     }
