@@ -190,6 +190,13 @@ def components() -> dict[str, Any]:
         ),
         "ServicePage": _page("Service"),
         "OrganizationPage": _page("Organization"),
+        "AuditEntry": _obj(
+            ("at", "referral_id", "action"),
+            at={"type": "string"},
+            referral_id=UUID_SCHEMA,
+            action={"type": "string"},
+        ),
+        "AuditPage": _page("AuditEntry"),
         "ReferralPage": _page("Referral"),
     }
 
@@ -471,22 +478,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         query={
             "format": {"type": "string", "enum": ["json", "csv"]},
             "referral_id": UUID_SCHEMA,
+            "reference": {"type": "string", "maxLength": 8},
             "user_id": UUID_SCHEMA,
+            "action": {"type": "string", "maxLength": 20},
             "since": {"type": "string", "format": "date-time"},
             "until": {"type": "string", "format": "date-time"},
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": 1000},
         },
-        answer=_obj(
-            ("contents",),
-            contents={
-                "type": "array",
-                "items": _obj(
-                    ("at", "referral_id", "action"),
-                    at={"type": "string"},
-                    referral_id=UUID_SCHEMA,
-                    action={"type": "string"},
-                ),
-            },
-        ),
+        answer=ref("AuditPage"),
         csv=True,
         tag="referrals",
     ),

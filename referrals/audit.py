@@ -5,10 +5,13 @@ writes where the timeline records a change, so no path skips it. Entries carry i
 log itself holds nothing to protect but who looked at what.
 """
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
+
+from tortoise.queryset import QuerySet
 
 from directory.access import require_admin
 from directory.actor import SYSTEM, Actor
@@ -42,24 +45,56 @@ async def record(actor: Actor | None, referral_ids: Iterable[UUID], action: str)
     )
 
 
-async def entries(
-    *,
-    actor: Actor | None,
-    referral_id: UUID | None = None,
-    user_id: UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 10_000,
-) -> list[AuditEntry]:
-    """The log for admins, oldest first, filtered by referral, user and time."""
-    require_admin(actor)
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries an admin asks for: by referral, by person, by action, in a time range."""
+
+    referral_ids: tuple[UUID, ...] | None = None
+    user_id: UUID | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+EXPORT_CHUNK = 1000
+
+
+def _matching(where: AuditFilter) -> QuerySet[AuditEntry]:
     query = AuditEntry.all()
-    if referral_id is not None:
-        query = query.filter(referral_id=referral_id)
-    if user_id is not None:
-        query = query.filter(actor_user_id=user_id)
-    if since is not None:
-        query = query.filter(at__gte=since)
-    if until is not None:
-        query = query.filter(at__lt=until)
-    return list(await query.order_by("id").limit(limit))
+    if where.referral_ids is not None:
+        query = query.filter(referral_id__in=where.referral_ids)
+    if where.user_id is not None:
+        query = query.filter(actor_user_id=where.user_id)
+    if where.action is not None:
+        query = query.filter(action=where.action)
+    if where.since is not None:
+        query = query.filter(at__gte=where.since)
+    if where.until is not None:
+        query = query.filter(at__lt=where.until)
+    return query
+
+
+async def page_of(
+    *, actor: Actor | None, where: AuditFilter, page: int = 1, per_page: int = 50
+) -> tuple[list[AuditEntry], int]:
+    """One page of the log for admins, newest first, with how many entries match."""
+    require_admin(actor)
+    query = _matching(where)
+    total = await query.count()
+    found = await query.order_by("-id").offset((page - 1) * per_page).limit(per_page)
+    return list(found), total
+
+
+async def export(*, actor: Actor | None, where: AuditFilter) -> AsyncIterator[list[AuditEntry]]:
+    """Every matching entry, oldest first, in chunks read by id (never an offset, never the
+    whole log in memory), for the download."""
+    require_admin(actor)
+    after = 0
+    while True:
+        chunk = list(
+            await _matching(where).filter(id__gt=after).order_by("id").limit(EXPORT_CHUNK)
+        )
+        if not chunk:
+            return
+        yield chunk
+        after = chunk[-1].id

@@ -1,19 +1,21 @@
 """The referral JSON API: thin handlers over `referrals.service`."""
 
 import io
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from directory.access import require_actor
+from directory.access import require_actor, require_admin
 from directory.errors import Invalid
 from directory.http import (
     actor_of,
     json_document,
     page_document,
     query_datetime,
+    query_int,
     query_uuid,
     read_json,
     read_json_object,
@@ -173,42 +175,74 @@ AUDIT_COLUMNS = (
 )
 
 
-async def audit_log(request: Request) -> Response:
-    """The audit log for admins, as JSON or CSV (`format=csv`), filtered by referral, user, time."""
-    form = request.query_params.get("format", "json")
-    if form not in ("json", "csv"):
-        raise Invalid({"format": "json or csv"})
-    found = await audit.entries(
-        actor=actor_of(request),
-        referral_id=query_uuid(request, "referral_id"),
+async def audit_filter(request: Request) -> audit.AuditFilter:
+    """The log's filters from the query: `referral_id` or a short `reference`, `user_id`,
+    `action`, and `since`/`until` (ISO date-times)."""
+    referral_ids = None
+    if (referral_id := query_uuid(request, "referral_id")) is not None:
+        referral_ids = (referral_id,)
+    elif reference := request.query_params.get("reference", "").strip().upper():
+        if len(reference) > 8:
+            raise Invalid({"reference": "a referral's 8-character reference, such as 3F2A9C1B"})
+        found = await Referral.filter(reference=reference).values_list("id", flat=True)
+        referral_ids = tuple(found)
+    action = request.query_params.get("action") or None
+    if action is not None and len(action) > 20:
+        raise Invalid({"action": "an action such as read, list, transition or note"})
+    return audit.AuditFilter(
+        referral_ids=referral_ids,
         user_id=query_uuid(request, "user_id"),
+        action=action,
         since=query_datetime(request, "since"),
         until=query_datetime(request, "until"),
     )
-    rows = [
-        {
-            "at": entry.at.isoformat(),
-            "referral_id": str(entry.referral_id),
-            "action": entry.action,
-            "actor_user_id": str(entry.actor_user_id) if entry.actor_user_id else None,
-            "actor_organization_id": str(entry.actor_organization_id)
-            if entry.actor_organization_id
-            else None,
-            "actor_role": entry.actor_role,
-        }
-        for entry in found
-    ]
+
+
+def audit_row(entry: audit.AuditEntry) -> dict[str, Any]:
+    return {
+        "at": entry.at.isoformat(),
+        "referral_id": str(entry.referral_id),
+        "action": entry.action,
+        "actor_user_id": str(entry.actor_user_id) if entry.actor_user_id else None,
+        "actor_organization_id": str(entry.actor_organization_id)
+        if entry.actor_organization_id
+        else None,
+        "actor_role": entry.actor_role,
+    }
+
+
+async def audit_log(request: Request) -> Response:
+    """The audit log for admins: a page of JSON (newest first), or all of it as CSV
+    (`format=csv`, oldest first, streamed), filtered by referral, user, action and time."""
+    form = request.query_params.get("format", "json")
+    if form not in ("json", "csv"):
+        raise Invalid({"format": "json or csv"})
+    actor, where = actor_of(request), await audit_filter(request)
     if form == "json":
-        return JSONResponse({"contents": rows})
-    out = io.StringIO()
-    writer = PeopleCsv(out)
-    writer.writerow(AUDIT_COLUMNS)
-    writer.writerows([row[column] for column in AUDIT_COLUMNS] for row in rows)
-    return Response(
-        out.getvalue(),
+        page = query_int(request, "page", 1, 1, 100_000)
+        per_page = query_int(request, "per_page", 100, 1, 1000)
+        found, total = await audit.page_of(actor=actor, where=where, page=page, per_page=per_page)
+        rows = [audit_row(entry) for entry in found]
+        return JSONResponse(page_document(rows, total=total, page=page, per_page=per_page))
+    require_admin(actor)  # refused before the first byte, not inside the stream
+
+    async def lines() -> AsyncIterator[str]:
+        yield _csv_lines([AUDIT_COLUMNS])
+        async for chunk in audit.export(actor=actor, where=where):
+            rows = (audit_row(entry) for entry in chunk)
+            yield _csv_lines([row[column] for column in AUDIT_COLUMNS] for row in rows)
+
+    return StreamingResponse(
+        lines(),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="caremap-audit.csv"'},
     )
+
+
+def _csv_lines(rows: Iterable[Iterable[Any]]) -> str:
+    out = io.StringIO()
+    PeopleCsv(out).writerows(rows)
+    return out.getvalue()
 
 
 routes = [

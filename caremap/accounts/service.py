@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from caremap.accounts.models import ApiToken, User, UserSession
@@ -93,6 +94,65 @@ async def create_user(
         )
     except IntegrityError:
         raise Conflict("A user with that email already exists.") from None
+
+
+async def invite_user(
+    *,
+    actor: Actor | None,
+    email: str,
+    name: str,
+    role: str,
+    organization_id: UUID | str | None,
+    language: str = "en",
+) -> User:
+    """An admin adds a person without choosing their password: the account starts with a
+    random one nobody knows, and the person sets their own through a one-time link
+    (`caremap.accounts.password_links`)."""
+    return await create_user(
+        actor=actor,
+        email=email,
+        name=name,
+        password=secrets.token_urlsafe(32),
+        role=role,
+        organization_id=organization_id,
+        language=language,
+    )
+
+
+async def reset_password(*, actor: Actor | None, user_id: UUID) -> User:
+    """An admin ends a user's password: it is replaced by one nobody knows and every session
+    and API token ends, so a lost or shared password stops working at once. The person then
+    chooses a new one through a link."""
+    actor = access.require_admin(actor)
+    if actor.user_id == user_id:
+        raise Forbidden("You cannot reset your own password here; ask another admin.")
+    await set_password(user_id=user_id, password=secrets.token_urlsafe(32))
+    return await User.get(id=user_id)
+
+
+async def list_users(
+    *,
+    actor: Actor | None,
+    words: str | None = None,
+    role: str | None = None,
+    organization_id: UUID | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[User], int]:
+    """Users for the admin area, by name, found by name or email, a page at a time."""
+    access.require_admin(actor)
+    query = User.all()
+    if words:
+        query = query.filter(Q(name__icontains=words) | Q(email__icontains=words))
+    if role:
+        if role not in {r.value for r in Role}:
+            raise Invalid({"role": f"must be one of {', '.join(r.value for r in Role)}"})
+        query = query.filter(role=role)
+    if organization_id is not None:
+        query = query.filter(organization_id=organization_id)
+    total = await query.count()
+    found = await query.order_by("name", "id").offset((page - 1) * per_page).limit(per_page)
+    return list(found), total
 
 
 async def _role_in_organization(

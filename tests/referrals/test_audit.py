@@ -4,6 +4,8 @@ admins to export; it names people by id and never holds the details themselves."
 import csv
 import io
 
+from caremap.accounts.service import actor_for
+from referrals import audit
 from referrals.models import AuditEntry
 from tests import factories
 from tests.conftest import asgi_client
@@ -44,11 +46,14 @@ async def test_every_read_and_write_is_logged_and_admins_export_it(app, loop):
     await factories.login(admin, await factories.user(loop.school, "admin"))
     exported = await admin.get("/api/audit", params={"referral_id": referral["id"]})
     assert exported.status_code == 200
-    assert [row["action"] for row in exported.json()["contents"]][:2] == ["read", "list"]
+    trail = [action for action, _role in await _trail(referral["id"])]
+    newest_first = [row["action"] for row in exported.json()["contents"]]
+    assert newest_first == trail[::-1]
     as_csv = await admin.get("/api/audit", params={"format": "csv"})
     assert as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert {row["referral_id"] for row in rows} == {referral["id"]}
+    assert [row["action"] for row in rows] == trail  # the download is oldest first
     for value in (PERSON["name"], PERSON["contact_value"]):
         assert value not in as_csv.text  # ids only, never the details
     assert (await admin.get("/api/audit", params={"format": "xml"})).status_code == 422
@@ -59,3 +64,34 @@ async def test_every_read_and_write_is_logged_and_admins_export_it(app, loop):
     assert (await loop.specialist.get("/api/audit")).status_code == 403
     async with asgi_client(app) as anonymous:
         assert (await anonymous.get("/api/audit")).status_code == 401
+
+
+async def test_the_log_is_paged_and_the_download_holds_every_entry(app, loop):
+    """A district's log runs to millions of rows: the JSON is paged with its total, and the CSV
+    streams every matching entry (it used to stop at 10,000)."""
+    referral = await refer(loop)
+    other = await refer(loop)
+    await AuditEntry.all().delete()
+    partner = actor_for(loop.partner_user)
+    await audit.record(partner, [referral["id"]] * 10_050, audit.Action.READ)
+    await audit.record(partner, [other["id"]] * 3, audit.Action.LIST)
+    async with asgi_client(app) as admin:
+        await factories.login(admin, await factories.user(loop.school, "admin"))
+        first = (await admin.get("/api/audit", params={"per_page": 1000})).json()
+        assert (first["total_items"], first["total_pages"], first["size"]) == (10_053, 11, 1000)
+        last = (await admin.get("/api/audit", params={"per_page": 1000, "page": 11})).json()
+        assert last["size"] == 53 and last["last_page"]
+
+        everything = await admin.get("/api/audit", params={"format": "csv"})
+        assert len(list(csv.DictReader(io.StringIO(everything.text)))) == 10_053
+        one = await admin.get(
+            "/api/audit", params={"format": "csv", "reference": other["reference"].lower()}
+        )
+        assert [row["action"] for row in csv.DictReader(io.StringIO(one.text))] == ["list"] * 3
+        lists = (await admin.get("/api/audit", params={"action": "list"})).json()
+        assert lists["total_items"] == 3
+
+        for bad in ({"reference": "TOO-LONG-REF"}, {"per_page": "5000"}, {"since": "soon"}):
+            refused = await admin.get("/api/audit", params=bad)
+            assert refused.status_code == 422, bad
+            assert set(refused.json()["fields"]) == set(bad)
