@@ -19,7 +19,7 @@ import directory.hsds_api
 import directory.routes
 import referrals.routes
 import search_index.routes
-from caremap import db, openapi, pages, portal, reports, workspace
+from caremap import admin, db, openapi, pages, portal, reports, workspace
 from caremap.accounts import routes as accounts_routes
 from caremap.auth import CaremapAuth, SessionCookies, auth_error
 from caremap.errors import DatabaseUnavailable, exception_handlers
@@ -97,6 +97,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 portal.listing_action,
                 methods=["POST"],
             ),
+            Route("/admin", admin.home),
+            Route("/admin/users", admin.user_list, methods=["GET"]),
+            Route("/admin/users", admin.invite, methods=["POST"]),
+            Route("/admin/users/{id:uuid}", admin.user_page, methods=["GET", "POST"]),
+            Route("/admin/organizations", admin.organization_list, methods=["GET", "POST"]),
+            Route(
+                "/admin/organizations/{id:uuid}", admin.organization_page, methods=["GET", "POST"]
+            ),
+            Route("/admin/audit", admin.audit_page),
+            Route("/password/{token}", admin.password_page, methods=["GET", "POST"]),
             Route("/login", workspace.login_page, methods=["GET", "POST"], name="login"),
             Route("/logout", workspace.logout_page, methods=["POST"], name="logout"),
             Route("/referrals", workspace.referral_list, name="referral_list"),

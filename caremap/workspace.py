@@ -49,7 +49,11 @@ def to_login(request: Request) -> Response:
 
 
 async def login_page(request: Request) -> Response:
-    context: dict[str, Any] = {"next": _safe_next(request.query_params.get("next")), "email": ""}
+    context: dict[str, Any] = {
+        "next": _safe_next(request.query_params.get("next")),
+        "email": "",
+        "password_set": request.query_params.get("password") == "set",
+    }
     if request.method == "GET":
         return templates.TemplateResponse(request, "login.html", context)
     form = await request.form()

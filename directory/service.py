@@ -153,6 +153,28 @@ def _check_paging(page: int, per_page: int, errors: dict[str, str]) -> None:
         raise Invalid(errors)
 
 
+def _organizations_named(words: str | None, kind: str | None) -> QuerySet[Organization]:
+    query = Organization.all()
+    if words:
+        query = query.filter(Q(name__icontains=words) | Q(alternate_name__icontains=words))
+    if kind:
+        query = query.filter(kind=kind)
+    return query
+
+
+async def find_organizations(
+    *, words: str | None = None, kind: str | None = None, page: int = 1, limit: int = 50
+) -> list[Organization]:
+    """Organizations by name, found by words in their names (the admin area's lists and
+    pickers), a page at a time."""
+    query = _organizations_named(words, kind).order_by("name", "id")
+    return list(await query.offset((page - 1) * limit).limit(limit))
+
+
+async def count_organizations(*, words: str | None = None, kind: str | None = None) -> int:
+    return await _organizations_named(words, kind).count()
+
+
 async def organization_names(ids: Iterable[UUID]) -> dict[UUID, str]:
     """The names of the given organizations (for reports and lists that hold only ids)."""
     rows = await Organization.filter(id__in=list(set(ids))).values("id", "name")

@@ -91,9 +91,7 @@ async def export(*, actor: Actor | None, where: AuditFilter) -> AsyncIterator[li
     require_admin(actor)
     after = 0
     while True:
-        chunk = list(
-            await _matching(where).filter(id__gt=after).order_by("id").limit(EXPORT_CHUNK)
-        )
+        chunk = list(await _matching(where).filter(id__gt=after).order_by("id").limit(EXPORT_CHUNK))
         if not chunk:
             return
         yield chunk

@@ -130,6 +130,14 @@ async def reset_password(*, actor: Actor | None, user_id: UUID) -> User:
     return await User.get(id=user_id)
 
 
+async def get_user(*, actor: Actor | None, user_id: UUID) -> User:
+    access.require_admin(actor)
+    user = await User.get_or_none(id=user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
 async def list_users(
     *,
     actor: Actor | None,

@@ -3,6 +3,7 @@ admins to export; it names people by id and never holds the details themselves."
 
 import csv
 import io
+import re
 
 from caremap.accounts.service import actor_for
 from referrals import audit
@@ -10,6 +11,7 @@ from referrals.models import AuditEntry
 from tests import factories
 from tests.conftest import asgi_client
 from tests.referrals.conftest import PERSON, move, refer
+from tests.referrals.test_pages import sign_in
 
 
 async def _trail(referral_id) -> list[tuple[str, str | None]]:
@@ -80,7 +82,8 @@ async def test_the_log_is_paged_and_the_download_holds_every_entry(app, loop):
         first = (await admin.get("/api/audit", params={"per_page": 1000})).json()
         assert (first["total_items"], first["total_pages"], first["size"]) == (10_053, 11, 1000)
         last = (await admin.get("/api/audit", params={"per_page": 1000, "page": 11})).json()
-        assert last["size"] == 53 and last["last_page"]
+        assert last["size"] == 53
+        assert last["last_page"]
 
         everything = await admin.get("/api/audit", params={"format": "csv"})
         assert len(list(csv.DictReader(io.StringIO(everything.text)))) == 10_053
@@ -95,3 +98,37 @@ async def test_the_log_is_paged_and_the_download_holds_every_entry(app, loop):
             refused = await admin.get("/api/audit", params=bad)
             assert refused.status_code == 422, bad
             assert set(refused.json()["fields"]) == set(bad)
+
+
+async def test_the_audit_log_is_browsed_with_names_and_filters(app, loop):
+    referral = await refer(loop)
+    assert (await loop.partner.get(f"/referrals/{referral['id']}")).status_code == 200
+    admin = await factories.user(loop.school, "admin")
+    async with asgi_client(app) as browser:
+        await sign_in(browser, admin)
+        page = await browser.get("/admin/audit")
+        assert page.status_code == 200
+        assert loop.partner_user.name in page.text
+        assert loop.agency.name in page.text
+        assert referral["reference"] in page.text
+        assert "opened the referral" in page.text
+        assert "made the referral" in page.text
+
+        by_person = await browser.get("/admin/audit", params={"who": loop.partner_user.email})
+        assert "1 entry" in by_person.text
+        assert loop.specialist_user.name not in by_person.text
+        download = re.search(r'href="(/api/audit\?[^"]+)" download', by_person.text).group(1)
+        exported = await browser.get(download.replace("&amp;", "&"))
+        rows = list(csv.DictReader(io.StringIO(exported.text)))
+        assert [row["action"] for row in rows] == ["read"]
+
+        today = (await AuditEntry.first()).at.date().isoformat()
+        dated = await browser.get("/admin/audit", params={"from": today, "to": today})
+        assert "2 entries" in dated.text
+        for bad in ({"who": "nobody@example.org"}, {"from": "yesterday"}, {"reference": "X" * 9}):
+            refused = await browser.get("/admin/audit", params=bad)
+            assert refused.status_code == 422, bad
+            assert 'aria-invalid="true"' in refused.text
+
+        spanish = await browser.get("/admin/audit", params={"lang": "es"})
+        assert "Registro de auditoría" in spanish.text
