@@ -27,6 +27,8 @@ from directory.taxonomy import CATEGORIES
 
 EDITORS = (Role.PARTNER, Role.PARTNER_ADMIN, Role.ADMIN)
 LISTINGS_PER_PAGE = 25
+# Offered as boxes to tick on the edit page, beside the listing's own; others are typed as codes.
+COMMON_LANGUAGES = ["en", "es", "zh", "vi", "ar", "pl", "so", "fr", "ht", "ru", "ko", "tl", "pt"]
 TEXT_FIELDS = (
     "name",
     "description",
@@ -119,9 +121,10 @@ def _service_changes(form: Any) -> dict[str, Any]:
     changes["accepts_referrals"] = form.get("accepts_referrals") == "yes"
     changes["status"] = str(form.get("status", "active"))
     changes["categories"] = form.getlist("categories")
-    changes["languages"] = [
-        code.strip() for code in str(form.get("languages", "")).split(",") if code.strip()
-    ]
+    # Ticked languages, and any typed in "other languages" (codes, comma separated).
+    typed = [*form.getlist("languages"), str(form.get("other_languages", ""))]
+    codes = [code.strip() for field in typed for code in str(field).split(",") if code.strip()]
+    changes["languages"] = list(dict.fromkeys(codes))
     return changes
 
 
@@ -184,6 +187,7 @@ async def _edit_page(
             "part_errors": part_errors or {},
             "part_values": part_values or {},
             "categories": CATEGORIES,
+            "common_languages": COMMON_LANGUAGES,
         },
         status_code=status,
     )
@@ -290,7 +294,7 @@ async def listing_part(request: Request) -> Response:
             request,
             found=await _own_service(request, actor),
             part_errors={f"{kind}.{k}": v for k, v in fields.items()},
-            part_values={kind: data},
+            part_values={kind: data, f"{kind}_edit": bool(form.get("edit"))},
             status=refused.status,
         )
     return RedirectResponse(f"/portal/services/{found.id}/edit", status_code=303)

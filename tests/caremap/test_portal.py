@@ -311,3 +311,58 @@ async def test_existing_hours_phones_and_areas_are_shown_edited_and_removed_wher
         document = (await partner.get(f"/api/services/{mine.id}")).json()
         assert document["service_at_locations"][0].get("schedules", []) == []
         assert [s["byday"] for s in document["schedules"]] == ["MO"]  # the service's own stay
+
+
+async def test_areas_and_languages_are_changed_in_place_and_capacity_shows_publicly(app, client):
+    agency = await factories.organization()
+    mine = await factories.listing(
+        agency,
+        languages=["en", "es"],
+        service_areas=[{"name": "Little Village", "extent_type": "postal_code", "extent": "60623"}],
+    )
+    url = f"/portal/services/{mine.id}"
+    async with asgi_client(app) as partner:
+        await sign_in(partner, await factories.user(agency, "partner"))
+        page = await partner.get(f"{url}/edit")
+        assert 'name="languages" value="es" checked' in page.text  # shown as ticked boxes
+        assert 'name="languages" value="vi">' in page.text  # common ones offered
+        [area] = (await partner.get(f"/api/services/{mine.id}")).json()["service_areas"]
+        assert f'id="area-extent-{area["id"]}" name="extent" value="60623"' in page.text
+
+        moved = await partner.post(
+            f"{url}/parts/service_area",
+            data={"csrftoken": token(page), "edit": area["id"], "version": str(area["version"]),
+                  "name": "Pilsen", "extent_type": "postal_code", "extent": "60608"},
+        )  # fmt: skip
+        assert moved.status_code == 303
+        wrong = await partner.post(
+            f"{url}/parts/service_area",
+            data={"csrftoken": token(page), "edit": area["id"], "version": str(area["version"]+1),
+                  "name": "Pilsen", "extent_type": "postal_code", "extent": "six"},
+        )  # fmt: skip
+        assert wrong.status_code == 422
+        assert "5-digit ZIP code" in wrong.text
+        [area] = (await partner.get(f"/api/services/{mine.id}")).json()["service_areas"]
+        assert (area["name"], area["extent"]) == ("Pilsen", "60608")
+
+        page = await partner.get(f"{url}/edit")
+        saved = await partner.post(
+            f"{url}/edit",
+            data=edit_form(page, languages=["es", "vi"], other_languages="hmn, ne"),
+        )
+        assert saved.status_code == 303
+        languages = (await partner.get(f"/api/services/{mine.id}")).json()["languages"]
+        assert [language["code"] for language in languages] == ["es", "vi", "hmn", "ne"]
+
+        listings = await partner.get("/portal")
+        waitlist = await partner.post(
+            f"{url}/intake",
+            data={"csrftoken": token(listings), "state": "waitlist", "wait_days": "21"},
+        )
+        assert "saved=intake" in waitlist.headers["location"]
+        assert "Capacity saved." in (await partner.get(waitlist.headers["location"])).text
+    public = await client.get(f"/services/{mine.id}")
+    assert "Waitlist:" in public.text
+    assert "Expected wait: about 21 days." in public.text
+    spanish = await client.get(f"/services/{mine.id}", params={"lang": "es"})
+    assert "Lista de espera:" in spanish.text
