@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from caremap.accounts import password_links
 from caremap.accounts import service as accounts
 from caremap.accounts.models import User
+from caremap.security import SECRET_ADDRESS_HEADERS
 from caremap.templating import absolute_url, templates
 from caremap.workspace import form_text, to_login
 from directory import access
@@ -35,7 +36,6 @@ from referrals.routes import audit_filter
 
 PER_PAGE = 50
 ORGANIZATION_FIELDS = ("name", "alternate_name", "description", "email", "referral_email")
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 def _admin(request: Request) -> Actor | None:
@@ -176,7 +176,7 @@ async def _user_page(
             "saved": request.query_params.get("saved") and not errors,
         },
         status_code=status,
-        headers=NO_STORE if link else None,
+        headers=SECRET_ADDRESS_HEADERS if link else None,
     )
 
 
@@ -426,5 +426,5 @@ async def password_page(request: Request) -> Response:
         "password.html",
         {"person": user, "errors": errors, "min_length": accounts.MIN_PASSWORD_LENGTH},
         status_code=422 if errors else 200,
-        headers=NO_STORE,
+        headers=SECRET_ADDRESS_HEADERS,
     )

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from caremap.i18n import language_of
+from caremap.security import SECRET_ADDRESS_HEADERS
 from caremap.templating import absolute_url, templates
 from directory import problems, serialize, service
 from directory.errors import Invalid
@@ -164,7 +165,7 @@ async def follow_up(request: Request) -> Response:
             "answered": asked.answered,
             "html_lang": asked.language,
         },
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        headers=SECRET_ADDRESS_HEADERS,
     )
 
 

@@ -151,7 +151,7 @@ async def edit_listing(request: Request) -> Response:
         except Conflict as refused:
             errors, status = {"version": refused.message}, 409
         else:
-            return RedirectResponse("/portal", status_code=303)
+            return RedirectResponse(_back_to_list(None, "edit", service.id), status_code=303)
     return await _edit_page(request, found=service, values=values, errors=errors, status=status)
 
 

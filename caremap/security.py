@@ -163,13 +163,24 @@ class SameOrigin:
         headers = Headers(scope=scope)
         if "authorization" in headers:
             return False
-        if headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site"):
+        fetched_from = headers.get("sec-fetch-site", "").lower()
+        if fetched_from in ("cross-site", "same-site"):
             return True
+        if fetched_from in ("same-origin", "none"):
+            # The browser says where the form came from; its Origin may be "null" (a page
+            # whose referrer policy sends nothing), which is not another site.
+            return False
         origin = headers.get("origin", "").lower()
         if not origin:
             return False
         own = {self.origin, f"{scope.get('scheme', 'http')}://{headers.get('host', '').lower()}"}
         return origin not in own
+
+
+# For a page whose address holds a secret (a family's follow-up link, a password link): no
+# copy kept, and the address never sent to another site. "same-origin" rather than
+# "no-referrer", so the page's own form still carries its Origin to the same-site check.
+SECRET_ADDRESS_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
 
 
 class FormBodies:

@@ -8,13 +8,13 @@ show is decided in one place; the name search looks only at names the viewer may
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from starlette.requests import Request
-from tortoise.expressions import Case, Q, When
+from tortoise.expressions import Case, F, Q, Value, When
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
@@ -205,8 +205,15 @@ def _priority(side: Party | None, now: datetime, stale_days: int) -> Case:
     )
 
 
+def _due_order() -> Case:
+    """Within a rank, open referrals come by due date; closed ones share one key, so the most
+    recently active comes first ("recently closed" is newest first, not oldest due)."""
+    return Case(When(Q(status__in=FINAL), then=Value(SAME_DUE)), default=F("due_at"))
+
+
+SAME_DUE = datetime(2000, 1, 1, tzinfo=UTC)
 ORDER = {
-    Sort.PRIORITY: ("priority", "due_at", "-last_activity_at", "id"),
+    Sort.PRIORITY: ("priority", "due_order", "-last_activity_at", "id"),
     Sort.DUE: ("due_at", "id"),
     Sort.UPDATED: ("-last_activity_at", "id"),
     Sort.CREATED: ("-created_at", "id"),
@@ -285,7 +292,7 @@ async def inbox(
     tab = _tab_filter(query.tab, side, now, stale_days)
     listed = filtered.filter(tab) if tab is not None else filtered
     page = (
-        await listed.annotate(priority=_priority(side, now, stale_days))
+        await listed.annotate(priority=_priority(side, now, stale_days), due_order=_due_order())
         .order_by(*ORDER[query.sort])
         .offset((query.page - 1) * query.per_page)
         .limit(query.per_page)

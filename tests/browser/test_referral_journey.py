@@ -95,7 +95,7 @@ async def test_refer_accept_complete_and_see_the_outcome(live_server, browser):
     await assert_accessible(specialist)
     await partner.goto(live_server.url + "/portal")
     await partner.get_by_role("button", name=f"Still accurate {first['name']}").click()
-    await partner.wait_for_url("**/portal")
+    await partner.wait_for_url("**/portal?*")
     await snapshot(partner, "partner-listings")
     await assert_accessible(partner)
     await partner.get_by_role("link", name=f"Edit {first['name']}").click()

@@ -93,7 +93,11 @@ async def test_every_cross_site_form_post_is_refused_sign_in_included(app, clien
     organization = await factories.organization()
     user = await factories.user(organization, "partner")
     form = {"email": user.email, "password": factories.PASSWORD, "next": "/referrals"}
-    for headers in ({"Origin": "https://attacker.example"}, {"Sec-Fetch-Site": "cross-site"}):
+    for headers in (
+        {"Origin": "https://attacker.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "null"},  # without the browser's word on where it came from, refused
+    ):
         refused = await client.post("/login", data=form, headers=headers)
         assert refused.status_code == 403
         assert "caremap_session" not in refused.cookies
@@ -108,6 +112,17 @@ async def test_every_cross_site_form_post_is_refused_sign_in_included(app, clien
         "/login",
         data={**form, "csrftoken": token},
         headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert own.status_code == 303
+    # A page whose referrer policy sends nothing posts with Origin "null": the browser still
+    # says the form is its own site's, so it is not refused.
+    client.cookies.clear()
+    page = await client.get("/login")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+    own = await client.post(
+        "/login",
+        data={**form, "csrftoken": token},
+        headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"},
     )
     assert own.status_code == 303
 

@@ -99,6 +99,22 @@ async def test_the_school_sees_what_needs_action_first(loop):
     assert [r["id"] for r in body["contents"]] == [draft["id"], active["id"], declined["id"]]
 
 
+async def test_the_recently_closed_come_newest_first(loop):
+    """Closed referrals are ordered by their last activity, newest first, whatever their due
+    dates: the one closed today is at the top, not below last year's."""
+    early = await refer(loop, due_at=(now() + timedelta(days=2)).isoformat())
+    late = await refer(loop, due_at=(now() + timedelta(days=20)).isoformat())
+    await move(loop.partner, late, "rejected", reason="out_of_area")
+    await move(loop.partner, early, "rejected", reason="no_capacity")  # closed last
+    closed = {"tab": "closed", "sort": "priority"}
+    for side in (loop.specialist, loop.partner):
+        body = (await side.get("/api/referrals", params=closed)).json()
+        assert [r["id"] for r in body["contents"]] == [early["id"], late["id"]]
+    await Referral.filter(id=early["id"]).update(last_activity_at=now() - timedelta(days=3))
+    body = (await loop.specialist.get("/api/referrals", params=closed)).json()
+    assert [r["id"] for r in body["contents"]] == [late["id"], early["id"]]
+
+
 async def test_search_by_name_or_reference_only_finds_what_the_viewer_may_see(loop):
     named = await refer(loop, person={"name": "Marisol Quintero", "age_band": "11-13",
                                        "contact_method": "school"})  # fmt: skip
