@@ -6,10 +6,13 @@ It builds a fresh SQLite catalog of N synthetic listings with its embedded index
 benchmark does), adds a school specialist and an agency partner, serves the app with uvicorn
 and `--workers`, and runs concurrent clients on loopback for a fixed time: 80% public searches,
 10% service pages, 10% referral writes (a specialist refers; the agency accepts, starts and
-completes). It reports throughput, p50/p95/p99 latency (all and per kind), errors (5xx, refused
-connections, timeouts and any unexpected 4xx) and each server process's resident memory at the
-start, every tenth of the run and the end, as a table and as bench-results/load.json. It
-measures; it asserts nothing.
+completes). `--mix` adds inbox reads (`inbox=10`): the agency's inbox page (what needs it
+first, every tab's count) and the specialist's inbox searched by a family's name, over
+`--referrals` referrals already made (default 20,000, written in bulk, from 40 schools to 50
+agencies). It reports throughput,
+p50/p95/p99 latency (all and per kind), errors (5xx, refused connections, timeouts and any
+unexpected 4xx) and each server process's resident memory at the start, every tenth of the run
+and the end, as a table and as bench-results/load.json. It measures; it asserts nothing.
 """
 
 import argparse
@@ -38,6 +41,7 @@ from tortoise import Tortoise
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.workspace_benchmark import AGENCIES, FIRST, SCHOOLS, bulk_referrals  # noqa: E402
 from caremap import db  # noqa: E402
 from caremap.accounts import service as accounts  # noqa: E402
 from caremap.search import backend_for  # noqa: E402
@@ -129,8 +133,11 @@ async def fresh_database(url: str | None, data_dir: Path) -> str:
     return url
 
 
-async def prepare(data_dir: Path, database_url: str, listings: int) -> dict[str, object]:
-    """The catalog, its index, and the two accounts the writes use."""
+async def prepare(
+    data_dir: Path, database_url: str, listings: int, referrals: int
+) -> dict[str, object]:
+    """The catalog, its index, the two accounts the writes use, and the referrals the inbox
+    reads find (from the specialist's school to the agency's services)."""
     settings = replace(load_settings(env_file=None), data_dir=data_dir, database_url=database_url)
     await db.upgrade(settings)
     await Tortoise.init(config=db.tortoise_config(settings.database_url))
@@ -143,10 +150,7 @@ async def prepare(data_dir: Path, database_url: str, listings: int) -> dict[str,
         school = await create_organization(
             actor=SYSTEM, data={"name": "Load Test Middle School", "kind": "school"}
         )
-        for email, role, organization in (
-            ("specialist@load.example.org", "specialist", school.id),
-            ("partner@load.example.org", "partner", takes.organization_id),
-        ):
+        users = [
             await accounts.create_user(
                 by_system=True,
                 email=email,
@@ -155,6 +159,35 @@ async def prepare(data_dir: Path, database_url: str, listings: int) -> dict[str,
                 role=role,
                 organization_id=organization,
             )
+            for email, role, organization in (
+                ("specialist@load.example.org", "specialist", school.id),
+                ("partner@load.example.org", "partner", takes.organization_id),
+            )
+        ]
+        # A district's referrals: from 40 schools to 50 agencies, as the workspace benchmark
+        # spreads them, so the two signed-in callers read inboxes of a usual size.
+        schools = [users[0]] + [
+            await accounts.create_user(
+                by_system=True,
+                email=f"specialist{n}@load.example.org",
+                name=f"specialist {n}",
+                password=PASSWORD,
+                role="specialist",
+                organization_id=(
+                    await create_organization(
+                        actor=SYSTEM, data={"name": f"Load Test School {n}", "kind": "school"}
+                    )
+                ).id,
+            )
+            for n in range(1, SCHOOLS)
+        ]
+        others = (
+            await Service.filter(accepts_referrals=True)
+            .exclude(organization_id=takes.organization_id)
+            .limit(AGENCIES * 4)
+        )
+        one_each = list({s.organization_id: s for s in others}.values())[: AGENCIES - 1]
+        await bulk_referrals(referrals, random.Random(3), schools, [takes, *one_each])
         return {
             "referral_services": [
                 str(s)
@@ -256,6 +289,7 @@ class Traffic:
         fixtures: dict[str, object],
         specialist: dict[str, str],
         partner: dict[str, str],
+        partner_page: dict[str, str],
     ) -> None:
         total = sum(shares.values())
         self.kinds = list(shares)
@@ -263,6 +297,7 @@ class Traffic:
         self.fixtures = fixtures
         self.specialist = specialist
         self.partner = partner
+        self.partner_page = partner_page
         self.open_referrals: list[dict[str, object]] = []
 
     async def send(
@@ -279,6 +314,17 @@ class Traffic:
             elif kind == "page":
                 service = rng.choice(self.fixtures["services"])
                 status, _body = await _call(http, "GET", f"/services/{service}")
+            elif kind == "inbox":
+                if rng.random() < 0.5:
+                    kind = "agency inbox"
+                    status, _body = await _call(
+                        http, "GET", "/referrals", headers=self.partner_page
+                    )
+                else:
+                    kind = "specialist search"
+                    status, _body = await _call(
+                        http, "GET", f"/referrals?q={rng.choice(FIRST)}", headers=self.specialist
+                    )
             elif kind == "refer":
                 status, body = await _call(
                     http,
@@ -363,8 +409,9 @@ async def open_loop(
         await asyncio.gather(*pending)
 
 
-async def sign_in(base: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The specialist's session cookie and the partner's API token."""
+async def sign_in(base: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """The specialist's session cookie, the partner's API token (for writes) and the partner's
+    session cookie (for the inbox page)."""
     async with httpx.AsyncClient(base_url=base, timeout=10) as setup:
         login = await setup.post(
             "/api/auth/login",
@@ -378,10 +425,11 @@ async def sign_in(base: str) -> tuple[dict[str, str], dict[str, str]]:
             "/api/auth/login", json={"email": "partner@load.example.org", "password": PASSWORD}
         )
         partner_login.raise_for_status()
+        partner_page = {"Cookie": f"caremap_session={partner_login.cookies['caremap_session']}"}
         token = await setup.post("/api/tokens", json={"name": "load"})
         token.raise_for_status()
         partner = {"Authorization": f"Bearer {token.json()['token']}"}
-    return specialist, partner
+    return specialist, partner, partner_page
 
 
 async def drive(base: str, args: argparse.Namespace, traffic: Traffic, seconds: float) -> Mix:
@@ -411,8 +459,10 @@ def parse_mix(text: str) -> dict[str, float]:
     shares = {}
     for part in text.split(","):
         kind, _, share = part.partition("=")
-        if kind not in ("search", "page", "write"):
-            raise argparse.ArgumentTypeError(f"unknown kind {kind!r}: use search, page, write")
+        if kind not in ("search", "page", "write", "inbox"):
+            raise argparse.ArgumentTypeError(
+                f"unknown kind {kind!r}: use search, page, write, inbox"
+            )
         shares[kind] = float(share)
     return shares
 
@@ -420,6 +470,7 @@ def parse_mix(text: str) -> dict[str, float]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listings", type=int, default=10_000)
+    parser.add_argument("--referrals", type=int, default=20_000, help="made before the run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=32, help="connections at most")
     parser.add_argument("--seconds", type=float, default=300)
@@ -452,7 +503,7 @@ async def main() -> None:
 
     data_dir = ROOT / "bench-results" / "load-data"
     saved = data_dir / "fixtures.json"
-    built_for = {"listings": args.listings, "database": args.database}
+    built_for = {"listings": args.listings, "referrals": args.referrals, "database": args.database}
     if args.reuse and saved.exists() and json.loads(saved.read_text())["built_for"] == built_for:
         fixtures = json.loads(saved.read_text())
         database_url = fixtures["database_url"]
@@ -462,7 +513,7 @@ async def main() -> None:
         data_dir.mkdir(parents=True)
         database_url = await fresh_database(args.database, data_dir)
         print(f"building {args.listings} listings...", flush=True)
-        fixtures = await prepare(data_dir, database_url, args.listings)
+        fixtures = await prepare(data_dir, database_url, args.listings, args.referrals)
         fixtures.update(built_for=built_for, database_url=database_url)
         saved.write_text(json.dumps(fixtures))
 

@@ -75,11 +75,13 @@ class CaremapAuth(AuthenticationBackend):
         cookie = conn.cookies.get(SESSION_COOKIE)
         session_id = self.cookies.load(cookie) if cookie else None
         if session_id:
-            actor = await accounts.session_actor(
+            user = await accounts.session_user(
                 session_id=session_id, idle_minutes=self.idle_minutes
             )
-            if actor is not None:
-                return AuthCredentials(["authenticated", "session"]), actor
+            if user is not None:
+                # The pages' header names the person; it was read with the session.
+                conn.scope.setdefault("state", {})["viewer_name"] = user.name
+                return AuthCredentials(["authenticated", "session"]), accounts.actor_for(user)
         return AuthCredentials(), UnauthenticatedUser()
 
 

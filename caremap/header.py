@@ -28,7 +28,8 @@ class SignedInHeader:
             and not scope["path"].startswith(NOT_PAGES)
         ):
             state = scope.setdefault("state", {})
-            names = await User.filter(id=actor.user_id).values_list("name", flat=True)
-            state["viewer_name"] = names[0] if names else ""
+            if "viewer_name" not in state:  # signed in with a session, it is there already
+                names = await User.filter(id=actor.user_id).values_list("name", flat=True)
+                state["viewer_name"] = names[0] if names else ""
             state["unread"] = await unread_count(actor)
         await self.app(scope, receive, send)

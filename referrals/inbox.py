@@ -291,14 +291,17 @@ async def inbox(
     counts = {name: int(number or 0) for name, number in counted[0].items()}
     tab = _tab_filter(query.tab, side, now, stale_days)
     listed = filtered.filter(tab) if tab is not None else filtered
-    page = (
-        await listed.annotate(priority=_priority(side, now, stale_days), due_order=_due_order())
+    # The page's ids first, ordered from the index alone; then only those rows in full.
+    ids = await (
+        listed.annotate(priority=_priority(side, now, stale_days), due_order=_due_order())
         .order_by(*ORDER[query.sort])
         .offset((query.page - 1) * query.per_page)
         .limit(query.per_page)
-        .prefetch_related("consent", "service")
+        .values_list("id", flat=True)
     )
-    ids = [r.id for r in page]
+    rows = await Referral.filter(id__in=ids).select_related("service").prefetch_related("consent")
+    by_id = {r.id: r for r in rows}
+    page = [by_id[i] for i in ids]
     await audit.record(actor, ids, audit.Action.LIST)
     overdue = {r.id for r in page if is_overdue(r, now, stale_days)}
     return Inbox(list(page), counts[query.tab.value], counts, side, overdue)

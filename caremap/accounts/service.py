@@ -291,8 +291,8 @@ async def start_session(*, user: User, max_hours: int) -> str:
     return session.id
 
 
-async def session_actor(*, session_id: str, idle_minutes: int) -> Actor | None:
-    """The actor behind a live session; expired or idle sessions are deleted."""
+async def session_user(*, session_id: str, idle_minutes: int) -> User | None:
+    """The active user behind a live session; expired or idle sessions are deleted."""
     session = await UserSession.get_or_none(id=session_id).select_related("user")
     if session is None:
         return None
@@ -304,7 +304,7 @@ async def session_actor(*, session_id: str, idle_minutes: int) -> Actor | None:
         return None
     if now - session.last_seen_at > timedelta(minutes=1):
         await UserSession.filter(id=session.id).update(last_seen_at=now)
-    return actor_for(session.user)
+    return session.user
 
 
 async def end_session(*, session_id: str) -> None:
