@@ -1,6 +1,7 @@
 """The Jinja2 environment for caremap's pages: templates, the language helpers and filters."""
 
-from datetime import datetime
+import functools
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -115,7 +116,13 @@ def _moment(context: dict[str, Any], value: str | datetime) -> datetime:
 @pass_context
 def local_date(context: dict[str, Any], value: str | datetime, language: str = "en") -> str:
     """A date as people of the language write it, in the district's time zone."""
-    return format_date(_moment(context, value), "medium", locale=language)
+    return _written_date(_moment(context, value).date(), language)
+
+
+@functools.lru_cache(maxsize=4096)
+def _written_date(day: date, language: str) -> str:
+    """Babel's formatting costs more than the rest of a list's row; a list repeats its days."""
+    return format_date(day, "medium", locale=language)
 
 
 @pass_context

@@ -16,6 +16,7 @@ from uuid import UUID
 from starlette.requests import Request
 from tortoise.expressions import Case, F, Q, Value, When
 from tortoise.functions import Count
+from tortoise.query_utils import Prefetch
 from tortoise.queryset import QuerySet
 
 from directory.access import require_actor
@@ -23,6 +24,7 @@ from directory.actor import Actor, Role
 from directory.claims import now as _now
 from directory.errors import Invalid
 from directory.http import query_datetime, query_int, query_uuid
+from directory.models import Service
 from referrals import access, audit
 from referrals.lifecycle import ENDED, FINAL, WAITING, WORKING, Party
 from referrals.models import Referral, ReferralStatus, Urgency
@@ -299,7 +301,9 @@ async def inbox(
         .limit(query.per_page)
         .values_list("id", flat=True)
     )
-    rows = await Referral.filter(id__in=ids).select_related("service").prefetch_related("consent")
+    rows = await Referral.filter(id__in=ids).prefetch_related(
+        Prefetch("service", queryset=Service.all().only("id", "name")), "consent"
+    )
     by_id = {r.id: r for r in rows}
     page = [by_id[i] for i in ids]
     await audit.record(actor, ids, audit.Action.LIST)
