@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/services/{id:uuid}", pages.service_page, name="service_page"),
             Route("/services/{id:uuid}/report", pages.report_problem, methods=["POST"]),
             Route("/healthz", pages.health, name="health"),
+            Route("/robots.txt", pages.robots),
+            Route("/favicon.ico", pages.favicon),
             Route("/ask", pages.ask_for_help, methods=["GET", "POST"], name="ask"),
             Route("/help-requests", workspace.help_request_list, methods=["GET"]),
             Route(

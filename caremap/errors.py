@@ -31,12 +31,14 @@ def _wants_page(request: Request) -> bool:
 
 
 def _page(
-    request: Request, status: int, title: str, message: str, headers: dict | None = None
+    request: Request, status: int, message: str = "", headers: dict | None = None
 ) -> Response:
+    """The error as a page in the visitor's language (titles and words by status, in
+    `error.html`); the service's own English message is added on English pages."""
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"status": status, "title": title, "message": message},
+        {"status": status, "message": message},
         status_code=status,
         headers=headers,
     )
@@ -48,7 +50,7 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     if "retry_after" in exc.extra:
         headers["Retry-After"] = str(exc.extra["retry_after"])
     if _wants_page(request):
-        return _page(request, exc.status, "Something is not right", exc.message, headers)
+        return _page(request, exc.status, exc.message, headers)
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
@@ -69,8 +71,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=exc.headers)
-    if _wants_page(request) and exc.status_code == 404:
-        return _page(request, 404, "Page not found", "We could not find that page.")
+    if _wants_page(request) and exc.status_code in (404, 405):
+        return _page(request, 404)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return JSONResponse(
         {"error": code, "message": exc.detail}, status_code=exc.status_code, headers=exc.headers
@@ -86,7 +88,19 @@ async def field_too_long(request: Request, exc: Exception) -> Response:
     return await domain_error(request, error)
 
 
+async def server_error(request: Request, exc: Exception) -> Response:
+    """A fault caremap did not foresee, answered as a page in the visitor's language, or as
+    JSON for the API; logged here by its type only (never the data)."""
+    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    if _wants_page(request):
+        return _page(request, 500)
+    return JSONResponse(
+        {"error": "server_error", "message": "Something went wrong on our side."}, status_code=500
+    )
+
+
 exception_handlers = {
+    500: server_error,
     DomainError: domain_error,
     DoesNotExist: does_not_exist,
     IntegrityError: integrity_error,

@@ -5,7 +5,7 @@ from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from caremap.i18n import language_of
 from caremap.security import SECRET_ADDRESS_HEADERS
@@ -48,6 +48,30 @@ async def home(request: Request) -> Response:
             "errors": {},
         },
     )
+
+
+# Search engines may list the public directory; the signed-in areas and the API are not for them.
+ROBOTS = """User-agent: *
+Disallow: /referrals
+Disallow: /portal
+Disallow: /admin
+Disallow: /help-requests
+Disallow: /help/
+Disallow: /password/
+Disallow: /reports
+Disallow: /login
+Disallow: /api/
+Allow: /
+"""
+
+
+async def robots(request: Request) -> Response:
+    return PlainTextResponse(ROBOTS)
+
+
+async def favicon(request: Request) -> Response:
+    """Browsers ask for /favicon.ico whatever the page says; the icon is an SVG."""
+    return RedirectResponse(request.app.url_path_for("static", path="favicon.svg"), 301)
 
 
 async def search_page(request: Request) -> Response:

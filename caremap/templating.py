@@ -1,6 +1,7 @@
 """The Jinja2 environment for caremap's pages: templates, the language helpers and filters."""
 
 import functools
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time, get_day_names
 from jinja2 import pass_context
+from markupsafe import Markup, escape
 from starlette.datastructures import QueryParams, URLPath
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
@@ -143,7 +145,26 @@ def tel(number: str) -> str:
     return "+1" + digits if len(digits) == 10 else digits
 
 
+# The crisis lines: wherever a text names them, a tap calls them.
+CRISIS_NUMBER = re.compile(r"(?<![\d-])(988|911)(?![\d-])")
+
+
+def tap_to_call(text: str | None) -> Markup:
+    """A text, escaped, with 988 and 911 made tap-to-call links."""
+    escaped = escape(text or "")
+    linked = CRISIS_NUMBER.sub(r'<a href="tel:\1">\1</a>', str(escaped))
+    return Markup(linked)  # noqa: S704 (escaped above; only fixed markup is added)
+
+
+@pass_context
+def say(context: dict[str, Any], message: str | None) -> str:
+    """A service's field message in the page's language (`caremap.form_messages`)."""
+    return context["_"](message) if message else ""
+
+
+templates.env.filters["say"] = say
 templates.env.filters["tel"] = tel
+templates.env.filters["tap_to_call"] = tap_to_call
 templates.env.filters["category_name"] = category_name
 templates.env.filters["local_date"] = local_date
 templates.env.filters["local_time"] = local_time

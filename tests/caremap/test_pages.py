@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from directory.models import Location
 from tests import factories
 from tests.search_index.conftest import indexed
 
@@ -58,7 +59,7 @@ async def test_service_page(app, client):
     page = await client.get(f"/services/{listing.id}")
     assert page.status_code == 200
     assert "Families in 60623" in page.text
-    assert 'href="tel:(773) 555-0142"' in page.text
+    assert 'href="tel:+17735550142"' in page.text  # normalised, as phones dial it
     assert "3210 W 26th St" in page.text
 
 
@@ -95,8 +96,17 @@ async def test_results_offer_the_search_apis_filters_and_keep_them(app, client):
     assert "Paid tutoring" not in page.text
     assert '<option value="25" selected>' in page.text
     assert 'name="free" value="true" checked' in page.text
-    assert '<details class="more-filters" open>' in page.text
-    home = await client.get("/")
+    # The filters stay folded, so the results come first on a phone; the button says how many
+    # are on. A plain search sends no distance, so it counts none.
+    assert '<details class="more-filters">' in page.text
+    assert '<span class="badge">3 on</span>' in page.text
+    plain = await client.get("/search", params={"q": "pantry", "near": "60623", "radius": ""})
+    assert "<summary>More filters</summary>" in plain.text
+    refused = await client.get("/search", params={"near": "60623", "age": "old", "lang": "es"})
+    assert '<details class="more-filters" open>' in refused.text  # a filter to fix is shown
+    unknown = await client.get("/search", params={"near": "00000", "lang": "es"})
+    assert "código postal desconocido" in unknown.text  # the field's message in Spanish
+    home = await client.get("/", params={"lang": "en"})
     assert "Mental health counseling" in home.text  # a tile of its own
 
 
@@ -110,3 +120,66 @@ async def test_a_closed_service_says_when_it_opens(app, client):
     page = await client.get(f"/services/{listing.id}")
     assert "Closed now" in page.text
     assert f"Opens {tomorrow.strftime('%a')} 09:00" in page.text
+
+
+async def test_the_service_page_says_how_to_get_there_and_calls_crisis_lines(app, client):
+    organization = await factories.organization()
+    listing = await factories.listing(
+        organization,
+        description="Talk to a counselor. In a crisis call 988, or 911 in an emergency.",
+    )
+    [link] = listing.service_at_locations
+    await Location.filter(id=link.location_id).update(
+        accessibility="Step-free entrance on 26th St; lift to floor 2",
+        transportation="Bus 60 to Kedzie",
+    )
+    page = (await client.get(f"/services/{listing.id}", params={"lang": "en"})).text
+    # Directions by the written address (not only stored coordinates), and a geo: link.
+    assert "openstreetmap.org/search?query=3210%20W%2026th%20St" in page
+    assert 'href="geo:' in page
+    assert "Step-free entrance on 26th St; lift to floor 2" in page
+    assert "Bus 60 to Kedzie" in page
+    assert '<a href="tel:988">988</a>' in page
+    assert '<a href="tel:911">911</a>' in page
+
+    form = await client.get(f"/services/{listing.id}")
+    token = form.text.split('name="csrftoken" value="', 1)[1].split('"', 1)[0]
+    sent = await client.post(
+        f"/services/{listing.id}/report", data={"csrftoken": token, "kind": "wrong_phone"}
+    )
+    thanks = await client.get(sent.headers["location"])
+    # The thank-you is a status message on the page, not inside the folded report section.
+    before_details = thanks.text.split('<details class="report', 1)[0]
+    assert 'role="status" id="report-thanks"' in before_details
+
+
+async def test_error_pages_speak_the_visitors_language(app, client):
+    missing = "00000000-0000-4000-8000-000000000000"
+    html = {"Accept": "text/html"}
+    spanish = await client.get(f"/services/{missing}", params={"lang": "es"}, headers=html)
+    assert spanish.status_code == 404
+    assert "Página no encontrada" in spanish.text
+    assert "Page not found" not in spanish.text
+    expired = await client.get("/help/not-a-real-link", headers=html)
+    assert expired.status_code == 404
+    assert "No encontramos esa página, o este enlace no es válido." in expired.text
+    assert "This link is not valid." not in expired.text  # the English detail stays English
+    assert '<a href="tel:988">988</a>' in expired.text
+    english = await client.get("/help/not-a-real-link", params={"lang": "en"}, headers=html)
+    assert "This link is not valid." in english.text
+    no_route = await client.get("/no-such-page", params={"lang": "es"}, headers=html)
+    assert "Página no encontrada" in no_route.text
+
+
+async def test_robots_favicon_and_manifest(app, client):
+    robots = await client.get("/robots.txt")
+    assert robots.status_code == 200
+    assert "Disallow: /referrals" in robots.text
+    assert "Disallow: /admin" in robots.text
+    icon = await client.get("/favicon.ico")
+    assert icon.status_code == 301
+    assert (await client.get(icon.headers["location"])).status_code == 200
+    home = await client.get("/")
+    assert 'rel="manifest"' in home.text
+    manifest = await client.get("/static/manifest.webmanifest")
+    assert manifest.json()["icons"][0]["src"] == "/static/favicon.svg"
