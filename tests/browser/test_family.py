@@ -43,6 +43,7 @@ async def test_every_public_page_in_both_languages_has_no_axe_violations(live_se
         "service": service.split("?")[0].removeprefix(live_server.url),
         "ask": "/ask",
         "login": "/login",
+        "missing": "/no-such-page",
     }
     for lang in ("en", "es"):
         for name, path in pages.items():
@@ -51,6 +52,15 @@ async def test_every_public_page_in_both_languages_has_no_axe_violations(live_se
             assert await page.get_attribute("html", "lang") == lang
             await snapshot(page, f"{name}-{lang}")
             await assert_accessible(page)
+    # The smallest phones: nothing is wider than a 320-pixel screen, in either language.
+    await page.set_viewport_size({"width": 320, "height": 640})
+    for lang in ("en", "es"):
+        for name, path in pages.items():
+            joiner = "&" if "?" in path else "?"
+            await page.goto(f"{live_server.url}{path}{joiner}lang={lang}")
+            wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert wide <= 0, f"{name} ({lang}) scrolls sideways by {wide}px at 320 pixels"
+            await snapshot(page, f"{name}-{lang}-320")
 
 
 async def test_a_student_asks_for_help_anonymously(live_server, page):
