@@ -390,16 +390,32 @@ class MailDrainer:
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Send until `stop` is set, polling the outbox and backing off while SMTP is down."""
+        """Send until `stop` is set, polling the outbox and backing off while SMTP is down.
+
+        An SMTP server that is down is said once (and again when it is back), not at every
+        poll: on a demo machine with no mail server, mail simply waits in the outbox."""
+        server = f"{self.config.smtp_host}:{self.config.smtp_port}"
+        logger.info("mail goes to the SMTP server at %s; it waits in the outbox until sent", server)
+        down = False
         while not stop.is_set():
             try:
                 done = await self.drain_once()
             except TemporaryFailure as error:
-                logger.warning("SMTP server unavailable, will retry: %s", error)
-                done = 0
+                if not down:
+                    logger.warning(
+                        "SMTP server at %s unavailable (%s); mail waits and is sent when it "
+                        "returns",
+                        server,
+                        error,
+                    )
+                down, done = True, 0
             except Exception:
                 logger.exception("mail outbox drain failed; retrying")
                 done = 0
+            else:
+                if down and done:  # something was sent: the server is back
+                    logger.info("SMTP server at %s is back; sending the mail that waited", server)
+                    down = False
             if not done:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)

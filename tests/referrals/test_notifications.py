@@ -2,6 +2,8 @@
 family's follow-up link and languages. The drainer is driven by hand, with `at` standing in for
 the clock, so backoff and due dates need no waiting."""
 
+import asyncio
+import logging
 import re
 from datetime import timedelta
 from unittest import mock
@@ -336,3 +338,32 @@ async def test_one_answer_per_referral_and_the_link_ends_with_consent(loop, inbo
         late = await family.post(link, data={"answer": "yes", "csrftoken": csrf})
         assert late.status_code == 410
     assert (await Referral.get(id=referral["id"])).client_report == "no"
+
+
+async def test_a_mail_server_that_is_down_is_said_once_not_at_every_poll(
+    loop, inbox, mail, smtp_server, caplog
+):
+    """On a demo machine with no mail server, mail waits quietly: one warning when the
+    server is found down, one line when it is back, nothing at each poll in between."""
+    drainer = mail_drainer(mail)
+    drainer.poll_seconds = 0.02
+    await refer(loop)
+    smtp_server.stop()
+    stop = asyncio.Event()
+    caplog.set_level(logging.INFO, logger="referrals.mail")
+    running = asyncio.create_task(drainer.run(stop))
+    for _ in range(6):  # the row is due again and again while the server stays down
+        await MailOutbox.filter(status=MailStatus.PENDING).update(available_at=now())
+        await asyncio.sleep(0.1)
+    smtp_server.start()
+    await MailOutbox.filter(status=MailStatus.PENDING).update(available_at=now())
+    for _ in range(50):
+        if await MailOutbox.filter(status=MailStatus.SENT).exists():
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await running
+    said = [r.getMessage() for r in caplog.records if r.name == "referrals.mail"]
+    assert sum("unavailable" in line for line in said) == 1, said
+    assert sum("is back" in line for line in said) == 1, said
+    assert any(line.startswith("mail goes to the SMTP server at 127.0.0.1:") for line in said)
