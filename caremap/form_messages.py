@@ -1,5 +1,5 @@
-"""The field messages families and staff read on the public forms (search, "ask for help",
-"report a problem"), marked for translation.
+"""The field messages people read on the forms (search, "ask for help", "report a problem",
+the referral form), marked for translation.
 
 The services name a problem in English, the same words the JSON API gives; a page shows them
 through the `say` filter, which looks each one up in the page's language catalog. Listing a
@@ -32,6 +32,12 @@ FORM_MESSAGES = (
     N_("needed to reach them by text"),
     N_("needed to reach them by email"),
     N_("at most 2000 characters"),
+    # any form: the plain words for the input rules (`directory.schemas.PLAIN`)
+    N_("required"),
+    N_("choose at least one"),
+    N_("must be a whole number"),
+    N_("a date and time such as 2026-11-23T15:30"),
+    N_("a referral cannot be sent without recorded consent"),
     # report a problem
     N_("required: say what is wrong"),
     N_("at most 1000 characters"),

@@ -300,10 +300,55 @@ def _field_messages(error: ValidationError, prefix: str) -> dict[str, str]:
     return messages
 
 
+# Pydantic's own words name its types ("List should have at least 1 item after validation,
+# not 0"); people read these, so each kind a form can meet says what to do instead.
+PLAIN: dict[str, str] = {
+    "extra_forbidden": "unknown field",
+    "missing": "required",
+    "string_pattern_mismatch": "has the wrong format",
+    "string_type": "must be text",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be yes or no (true or false)",
+    "bool_type": "must be yes or no (true or false)",
+    "datetime_parsing": "a date and time such as 2026-11-23T15:30",
+    "datetime_from_date_parsing": "a date and time such as 2026-11-23T15:30",
+    "datetime_type": "a date and time such as 2026-11-23T15:30",
+    "date_parsing": "a date such as 2026-11-23",
+    "date_from_datetime_parsing": "a date such as 2026-11-23",
+    "time_parsing": "a time such as 09:30",
+    "uuid_parsing": "not a valid id",
+    "url_parsing": "a web address such as https://example.org",
+    "url_scheme": "a web address starting with http:// or https://",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+}
+
+
 def _plain(detail: Any) -> str:
-    kind, message = detail["type"], detail["msg"]
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "string_pattern_mismatch":
-        return "has the wrong format"
+    kind, message, context = detail["type"], detail["msg"], detail.get("ctx") or {}
+    if kind in PLAIN:
+        return PLAIN[kind]
+    if kind == "too_short":
+        return "choose at least one" if context.get("min_length") == 1 else "too few"
+    if kind == "too_long":
+        return f"at most {context.get('max_length')}"
+    if kind == "string_too_short":
+        return "required"
+    if kind == "string_too_long":
+        return f"at most {context.get('max_length')} characters"
+    if kind in ("enum", "literal_error"):
+        return f"choose one of: {context.get('expected', '')}".rstrip(": ")
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        limit = next(iter(context.values()), "")
+        words = {
+            "greater_than_equal": "at least",
+            "less_than_equal": "at most",
+            "greater_than": "more than",
+            "less_than": "less than",
+        }
+        return f"must be {words[kind]} {limit}"
     return message.removeprefix("Value error, ")

@@ -206,8 +206,20 @@ async def test_a_specialist_refers_from_the_form(loop, app):
         assert bad.status_code == 422
         assert 'id="person-contact_value-error"' in bad.text
         assert 'value="M.G."' in bad.text  # what was typed is kept
+        # Each error is tied to the controls it is about, in plain words and the page's
+        # language: no need chosen, nothing the consent shares.
+        unchosen = await specialist.post(
+            "/referrals/new?lang=es", data=referral_form(bad, needs=[], consent_shares=[])
+        )
+        assert unchosen.status_code == 422
+        assert "elija al menos una opción" in unchosen.text
+        assert "List should have" not in unchosen.text
+        for name in ("needs", "consent_shares"):
+            boxes = re.findall(rf'<input type="checkbox" name="{name}"[^>]*>', unchosen.text)
+            assert boxes
+            assert all('aria-describedby="' in box for box in boxes), name
         unconsented = await specialist.post(
-            "/referrals/new", data=referral_form(bad, consent_given_by="")
+            "/referrals/new?lang=en", data=referral_form(bad, consent_given_by="")
         )
         assert unconsented.status_code == 422
         assert 'id="consent-error"' in unconsented.text
