@@ -19,7 +19,7 @@ import directory.hsds_api
 import directory.routes
 import referrals.routes
 import search_index.routes
-from caremap import admin, db, openapi, pages, portal, reports, workspace
+from caremap import admin, db, my_list, openapi, pages, portal, reports, workspace
 from caremap.accounts import routes as accounts_routes
 from caremap.auth import CaremapAuth, SessionCookies, auth_error
 from caremap.errors import DatabaseUnavailable, exception_handlers
@@ -76,6 +76,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/services/{id:uuid}/report", pages.report_problem, methods=["POST"]),
             Route("/healthz", pages.health, name="health"),
             Route("/robots.txt", pages.robots),
+            Route("/list", my_list.page, name="my_list"),
+            Route("/list/{action:str}", my_list.change, methods=["POST"]),
             Route("/favicon.ico", pages.favicon),
             Route("/ask", pages.ask_for_help, methods=["GET", "POST"], name="ask"),
             Route("/help-requests", workspace.help_request_list, methods=["GET"]),

@@ -1,6 +1,8 @@
 """A family on a phone, in Spanish: search by ZIP, open a service, with no account."""
 
-from tests.browser.conftest import assert_accessible, snapshot
+import re
+
+from tests.browser.conftest import ARTIFACTS, assert_accessible, snapshot
 
 
 async def test_a_family_searches_in_spanish_by_zip(live_server, browser):
@@ -25,12 +27,36 @@ async def test_a_family_searches_in_spanish_by_zip(live_server, browser):
     await snapshot(page, "family-results-es")
     await assert_accessible(page)
 
+    results = page.url
     await first.click()
     await page.wait_for_url("**/services/**")
     assert (await page.locator("h1").inner_text()).strip() == name
     assert await page.locator('a[href^="tel:"]').count() >= 1
     await snapshot(page, "family-service-es")
     await assert_accessible(page)
+
+    # Three services on a list, no account: from this page, then from the results.
+    await page.get_by_role("button", name=re.compile("^Agregar a mi lista")).first.click()
+    await page.wait_for_url("**/services/**")
+    assert await page.get_by_role("link", name="En mi lista").count() == 1
+    await page.goto(results)
+    buttons = page.get_by_role("button", name=re.compile("^Agregar a mi lista"))
+    for _ in range(2):
+        await buttons.first.click()
+        await page.wait_for_url("**/search?**")
+    await page.get_by_role("link", name=re.compile("^Mi lista")).click()
+    await page.wait_for_url("**/list")
+    listed = await page.locator(".handout-list > li h2").all_inner_texts()
+    assert len(listed) == 3
+    assert listed[0].strip() == name
+    await snapshot(page, "family-list-es")
+    await assert_accessible(page)
+    # Printed, it is a handout: the services, the link and its QR code, no site navigation.
+    await page.emulate_media(media="print")
+    assert await page.locator(".qr svg").is_visible()
+    assert await page.locator("p.print-only").is_visible()
+    assert not await page.locator(".site-header nav.account").is_visible()
+    await page.screenshot(path=str(ARTIFACTS / "family-list-print-es.png"), full_page=True)
     await context.close()
 
 

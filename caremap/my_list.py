@@ -1,0 +1,118 @@
+"""My list: services a family or a specialist gathers while browsing, with no account, to
+print as a one-page handout or share as a link.
+
+A list is service ids and nothing else. The visitor's own list lives in a cookie that ends with
+the browser session (on a shared computer it does not outlast the visit, and "Clear" empties
+it); a shared list is the same ids in the address (`/list?s=...&s=...`). Adding and removing
+are small forms (POST, so a link preview or a crawler never changes a list) that work without
+JavaScript and go back to the page they were on.
+"""
+
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+from uuid import UUID
+
+import segno
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from caremap.templating import absolute_url, templates
+from directory import serialize
+from directory import service as catalog
+from directory.errors import Forbidden, Invalid, NotFound
+
+COOKIE = "caremap_list"
+MOST = 20  # a handout is one page
+
+
+def ids_in(raw: list[str]) -> list[UUID]:
+    """The valid service ids among `raw`, in order, once each, at most `MOST`; anything else
+    is dropped (a list is never refused for one stale or mangled id)."""
+    found: list[UUID] = []
+    for value in raw:
+        try:
+            service_id = UUID(value.strip())
+        except ValueError:
+            continue
+        if service_id not in found:
+            found.append(service_id)
+    return found[:MOST]
+
+
+def kept(request: Request) -> list[UUID]:
+    return ids_in((request.cookies.get(COOKIE) or "").split(","))
+
+
+def _keep(response: Response, ids: list[UUID], secure: bool) -> None:
+    if ids:
+        # No max-age: the list ends with the browser session.
+        response.set_cookie(
+            COOKIE, ",".join(map(str, ids)), httponly=True, samesite="lax", secure=secure
+        )
+    else:
+        response.delete_cookie(COOKIE, httponly=True, samesite="lax", secure=secure)
+
+
+def _back(value: object) -> str:
+    """The page the form was on: a path on this site only."""
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
+        return "/list"
+    return value if not urlsplit(value).netloc else "/list"
+
+
+async def change(request: Request) -> Response:
+    """Add a service to the visitor's list, remove one, or clear it."""
+    form = await request.form()
+    ids = kept(request)
+    action = request.path_params["action"]
+    if action == "clear":
+        ids = []
+    else:
+        [service_id] = ids_in([str(form.get("service_id", ""))]) or [None]
+        if service_id is None:
+            raise Invalid({"service_id": "not a valid id"})
+        if action == "add":
+            await catalog.get_service(actor=None, service_id=service_id)  # a public listing
+            if service_id not in ids and len(ids) >= MOST:
+                raise Invalid({"service_id": f"a list holds at most {MOST} services"})
+            ids = [*ids, service_id] if service_id not in ids else ids
+        elif action == "remove":
+            ids = [i for i in ids if i != service_id]
+        else:
+            raise NotFound("No such change to a list.")
+    response = RedirectResponse(_back(form.get("next")), status_code=303)
+    _keep(response, ids, request.app.state.settings.https)
+    return response
+
+
+async def page(request: Request) -> Response:
+    """The list as a handout: a shared list (ids in the address) or the visitor's own."""
+    shared = request.query_params.getlist("s")
+    ids = ids_in(shared) if shared else kept(request)
+    services = await _public_services(ids)
+    link = absolute_url(request, "/list?" + urlencode([("s", str(s["id"])) for s in services]))
+    return templates.TemplateResponse(
+        request,
+        "my_list.html",
+        {
+            "services": services,
+            "shared": bool(shared),
+            "link": link,
+            "qr": segno.make(link, error="m").svg_inline(scale=3, dark="#1b1b1b")
+            if services
+            else "",
+            "most": MOST,
+        },
+    )
+
+
+async def _public_services(ids: list[UUID]) -> list[dict[str, Any]]:
+    """The public listings among `ids`, in the list's order; one that is no longer public (or
+    no longer there) is left out."""
+    found = []
+    for service_id in ids:
+        try:
+            found.append(await catalog.get_service(actor=None, service_id=service_id))
+        except (NotFound, Forbidden):
+            continue
+    return [serialize.service_document(s) for s in found]
