@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from directory.geocoding import Geocoder, nearest_zip, zip_info
@@ -123,7 +123,9 @@ async def search(
         asked, ignored = await _without_unmatched_words(backend, asked)
         if ignored:
             found = await backend.search(asked)
-    widened = unmet = None
+    widened = unmet = did_you_mean = None
+    if found.total == 0 and asked.words:
+        did_you_mean = await _did_you_mean(backend, asked)
     if found.total == 0 and place is not None:
         unmet = UnmetNeed(
             words=" ".join(await _known_words(backend, words_of(_DIGITS.sub("", query.text))))[
@@ -152,6 +154,7 @@ async def search(
         "per_page": query.per_page,
         "facets": found.facets,
         "ignored_words": ignored,
+        "did_you_mean": did_you_mean,
         "widened": widened,
         "place": {
             "postal_code": place.postal_code,
@@ -162,6 +165,44 @@ async def search(
         else None,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
     }, unmet
+
+
+# How like a word caremap knows a typed word must be to be offered instead (rapidfuzz's
+# normalised similarity, 0 to 100). Below it the guesses were mostly wrong on the test words.
+SUGGEST_CUTOFF = 75
+
+
+def nearest_known_words(words: list[str]) -> list[str] | None:
+    """`words` with each one caremap does not know (and of four letters or more) replaced by
+    the nearest one it does (`known_vocabulary`: its synonyms and the category names, in every
+    language); None when nothing was replaced."""
+    vocabulary = known_vocabulary()
+    changed, suggested = False, []
+    for word in words:
+        match = (
+            process.extractOne(word, vocabulary, scorer=fuzz.ratio, score_cutoff=SUGGEST_CUTOFF)
+            if word not in vocabulary and len(word) >= 4
+            else None
+        )
+        changed |= match is not None and match[0] != word
+        suggested.append(match[0] if match else word)
+    return suggested if changed else None
+
+
+async def _did_you_mean(backend: SearchBackend, asked: BackendQuery) -> str | None:
+    """ "Did you mean" for words that match no listing anywhere (a misspelling beyond the typo
+    rules): the nearest known words, offered only if they find something with the same
+    filters. None when the words are fine, so a search that is only too far away gets the
+    nearest matches instead."""
+    anywhere = replace(asked, place=None, offset=0, limit=1)
+    if (await backend.search(anywhere)).total:
+        return None
+    suggested = nearest_known_words(asked.words)
+    if suggested is None:
+        return None
+    if (await backend.search(replace(anywhere, words=suggested))).total == 0:
+        return None
+    return " ".join(suggested)
 
 
 async def _without_unmatched_words(

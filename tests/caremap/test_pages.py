@@ -183,3 +183,16 @@ async def test_robots_favicon_and_manifest(app, client):
     assert 'rel="manifest"' in home.text
     manifest = await client.get("/static/manifest.webmanifest")
     assert manifest.json()["icons"][0]["src"] == "/static/favicon.svg"
+
+
+async def test_a_misspelled_search_offers_the_word_it_may_mean(app, client):
+    organization = await factories.organization()
+    await factories.listing(
+        organization, name="Teen Counseling Center", categories=["mental-health-counseling"]
+    )
+    await indexed()
+    page = await client.get("/search", params={"q": "cunslinng", "lang": "es"})
+    offered = page.text.split('id="did-you-mean">', 1)[1].split("</p>", 1)[0]
+    assert offered.startswith("¿Quiso decir <a href=")
+    assert "q=counseling" in offered
+    assert ">counseling</a>?" in offered

@@ -293,6 +293,20 @@ async def test_zero_results_widen_and_are_recorded(search_client, world):
     assert [(u.query, u.postal_code) for u in unmet] == [("legal", "60623")]
 
 
+async def test_did_you_mean_for_a_misspelling_beyond_the_typo_rules(search_client, world):
+    """A word too far from any listing for the typo rules ("cunslinng" has three edits) gets
+    the nearest word caremap knows, offered only when that finds something; words that are
+    fine, or only too far away, get no suggestion."""
+    missed = await _search(search_client, q="cunslinng")
+    assert _names(missed) == []
+    assert missed["did_you_mean"] == "counseling"
+    assert "Teen Counseling Center" in _names(await _search(search_client, q="counseling"))
+    assert (await _search(search_client, q="counseling"))["did_you_mean"] is None
+    far = await _search(search_client, q="legal", near="60623", radius="1")
+    assert far["did_you_mean"] is None  # the word is right; the nearest matches are shown
+    assert (await _search(search_client, q="xyzzyq"))["did_you_mean"] is None
+
+
 async def test_the_unmet_log_keeps_only_words_caremap_knows(search_client, world):
     """A family may type a person's name or an address: only words in caremap's vocabulary
     (synonyms, categories) or exactly in some listing are kept for the gap reports."""
