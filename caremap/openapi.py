@@ -187,6 +187,11 @@ def components() -> dict[str, Any]:
             total={"type": "integer"},
             page={"type": "integer"},
             per_page={"type": "integer"},
+            ignored_words={"type": "array", "items": {"type": "string"}},
+            did_you_mean={
+                "type": ["string", "null"],
+                "description": "the nearest known words, when the words matched no listing",
+            },
         ),
         "ServicePage": _page("Service"),
         "OrganizationPage": _page("Organization"),
