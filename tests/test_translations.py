@@ -5,6 +5,10 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from starlette.requests import Request
+
+from caremap.errors import _page
+from caremap.i18n import supported
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
@@ -33,3 +37,28 @@ def test_catalog_translates_every_message_in_its_package(po):
 def test_there_are_catalogs():
     assert {p.parts[-3] for p in CATALOGS} == {"es"}
     assert len(CATALOGS) == 2
+
+
+ERROR_STATUSES = (400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 500, 503)
+
+
+async def test_every_error_page_speaks_every_language(app, client):
+    """Each error page a visitor can meet, in each language caremap speaks: its title and words
+    come from the catalog, and none is the English one on a page in another language."""
+    english: dict[int, str] = {}
+    for language in ["en", *sorted(set(supported()) - {"en"})]:
+        for status in ERROR_STATUSES:
+            scope = {
+                "type": "http", "method": "GET", "path": "/", "app": app, "state": {},
+                "query_string": f"lang={language}".encode(),
+                "headers": [(b"accept", b"text/html")],
+            }  # fmt: skip
+            page = _page(Request(scope), status)
+            text = page.body.decode()
+            assert page.status_code == status
+            assert f'<html lang="{language}">' in text
+            title = text.split("<h1>", 1)[1].split("</h1>", 1)[0]
+            if language == "en":
+                english[status] = title
+            else:
+                assert title != english[status], (language, status, title)
