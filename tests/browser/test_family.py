@@ -31,7 +31,13 @@ async def test_a_family_searches_in_spanish_by_zip(live_server, browser):
     await first.click()
     await page.wait_for_url("**/services/**")
     assert (await page.locator("h1").inner_text()).strip() == name
-    assert await page.locator('a[href^="tel:"]').count() >= 1
+    # Call: a normalised number a phone dials. Directions: by the written address, and the
+    # phone's own map app through geo:.
+    call = await page.locator('a[href^="tel:"]').first.get_attribute("href")
+    assert re.fullmatch(r"tel:\+1\d{10}", call)
+    directions = page.locator('a[href^="https://www.openstreetmap.org/search?query="]')
+    assert await directions.count() >= 1
+    assert await page.locator('a[href^="geo:"]').count() >= 1
     await snapshot(page, "family-service-es")
     await assert_accessible(page)
 
