@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", pages.health, name="health"),
             Route("/robots.txt", pages.robots),
             Route("/list", my_list.page, name="my_list"),
+            Route("/list/email", my_list.email, methods=["POST"]),
             Route("/list/{action:str}", my_list.change, methods=["POST"]),
             Route("/favicon.ico", pages.favicon),
             Route("/ask", pages.ask_for_help, methods=["GET", "POST"], name="ask"),

@@ -38,6 +38,9 @@ FORM_MESSAGES = (
     N_("must be a whole number"),
     N_("a date and time such as 2026-11-23T15:30"),
     N_("a referral cannot be sent without recorded consent"),
+    # my list
+    N_("your list is empty"),
+    N_("the list could not be sent just now"),
     # report a problem
     N_("required: say what is wrong"),
     N_("at most 1000 characters"),

@@ -13,13 +13,18 @@ from urllib.parse import urlencode, urlsplit
 from uuid import UUID
 
 import segno
+from email_validator import EmailNotValidError, validate_email
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from caremap.templating import absolute_url, templates
+from caremap.i18n import LOCALES, language_of
+from caremap.mail import mail_config
+from caremap.templating import absolute_url, day_names, templates
 from directory import serialize
 from directory import service as catalog
 from directory.errors import Forbidden, Invalid, NotFound
+from directory.i18n import catalog as translations_for
+from referrals.mail import TemporaryFailure, Unsendable, send_now
 
 COOKIE = "caremap_list"
 MOST = 20  # a handout is one page
@@ -85,12 +90,19 @@ async def change(request: Request) -> Response:
     return response
 
 
-async def page(request: Request) -> Response:
+async def page(
+    request: Request,
+    *,
+    emailed: bool = False,
+    errors: dict[str, str] | None = None,
+    address: str = "",
+    status: int = 200,
+) -> Response:
     """The list as a handout: a shared list (ids in the address) or the visitor's own."""
     shared = request.query_params.getlist("s")
     ids = ids_in(shared) if shared else kept(request)
     services = await _public_services(ids)
-    link = absolute_url(request, "/list?" + urlencode([("s", str(s["id"])) for s in services]))
+    link = _link(request, services)
     return templates.TemplateResponse(
         request,
         "my_list.html",
@@ -102,8 +114,55 @@ async def page(request: Request) -> Response:
             if services
             else "",
             "most": MOST,
+            "emailed": emailed or request.query_params.get("emailed") == "1",
+            "errors": errors or {},
+            "address": address,
         },
+        status_code=status,
+        headers={"Cache-Control": "no-store"} if address else None,
     )
+
+
+def _link(request: Request, services: list[dict[str, Any]]) -> str:
+    return absolute_url(request, "/list?" + urlencode([("s", str(s["id"])) for s in services]))
+
+
+async def email(request: Request) -> Response:
+    """Send the visitor's list to an address they type. The address is used for this one
+    message and kept nowhere (not in the outbox, a log or a cookie), so it goes out at once;
+    if the mail server cannot take it now, the page says so and the list is still there to
+    print or share. Limited per address (`LIST_EMAIL_RATE_LIMIT`)."""
+    form = await request.form()
+    address = str(form.get("email", "")).strip()
+    try:
+        address = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError:
+        return await page(request, errors={"email": "must be an email address"}, status=422)
+    services = await _public_services(kept(request))
+    if not services:
+        return await page(request, errors={"email": "your list is empty"}, status=422)
+    language = language_of(request)
+    words = translations_for(LOCALES, language)
+    body = templates.env.get_template("my_list_email.txt").render(
+        services=services,
+        link=_link(request, services),
+        _=words.gettext,
+        day_names=day_names,
+        lang=language,
+    )
+    try:
+        await send_now(
+            mail_config(request.app.state.settings),
+            to=address,
+            subject=words.gettext("Your list of services from caremap"),
+            body=body,
+            language=language,
+        )
+    except (TemporaryFailure, Unsendable):
+        return await page(
+            request, errors={"email": "the list could not be sent just now"}, status=503
+        )
+    return RedirectResponse("/list?emailed=1", status_code=303)
 
 
 async def _public_services(ids: list[UUID]) -> list[dict[str, Any]]:

@@ -54,6 +54,7 @@ class Settings:
     search_rate_limit: str = "300/minute"
     ask_rate_limit: str = "5/hour"
     report_rate_limit: str = "10/hour"
+    list_email_rate_limit: str = "5/hour"
     retention_days: int = 730
     # Reports shared beyond the organization that owns the data hide counts below this.
     report_min_count: int = 5
@@ -134,6 +135,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         search_rate_limit=config("SEARCH_RATE_LIMIT", default="300/minute"),
         ask_rate_limit=config("ASK_RATE_LIMIT", default="5/hour"),
         report_rate_limit=config("REPORT_RATE_LIMIT", default="10/hour"),
+        list_email_rate_limit=config("LIST_EMAIL_RATE_LIMIT", default="5/hour"),
         retention_days=config("RETENTION_DAYS", cast=int, default=730),
         report_min_count=config("REPORT_MIN_COUNT", cast=int, default=5),
         geocoder=geocoder,
@@ -184,6 +186,7 @@ def _check(settings: Settings) -> None:
         "SEARCH_RATE_LIMIT": settings.search_rate_limit,
         "ASK_RATE_LIMIT": settings.ask_rate_limit,
         "REPORT_RATE_LIMIT": settings.report_rate_limit,
+        "LIST_EMAIL_RATE_LIMIT": settings.list_email_rate_limit,
     }
     for name, rate in rates.items():
         if rate in ("0", "off") and name not in (

@@ -48,6 +48,7 @@ class Limits:
     search_per_address: RateLimitItem | None  # None: not limited
     ask_per_address: RateLimitItem | None
     report_per_address: RateLimitItem | None
+    list_email_per_address: RateLimitItem | None
 
     @classmethod
     def of(cls, settings: Settings) -> "Limits":
@@ -57,6 +58,7 @@ class Limits:
             search_per_address=_optional(settings.search_rate_limit),
             ask_per_address=_optional(settings.ask_rate_limit),
             report_per_address=_optional(settings.report_rate_limit),
+            list_email_per_address=_optional(settings.list_email_rate_limit),
         )
 
 
@@ -176,6 +178,14 @@ LIMITED = (
         re.compile(r"/services/[^/]+/report|/api/services/[^/]+/problems"),
         lambda limits: limits.report_per_address,
         "Too many problem reports from your address; please wait a while.",
+        3600,
+    ),
+    Limited(
+        "list-email",
+        frozenset({"POST"}),
+        re.compile(r"/list/email"),
+        lambda limits: limits.list_email_per_address,
+        "Too many lists emailed from your address; please wait a while.",
         3600,
     ),
 )

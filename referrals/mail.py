@@ -226,6 +226,26 @@ def _address(value: str) -> str:
     return value.strip()
 
 
+async def send_now(config: MailConfig, *, to: str, subject: str, body: str, language: str) -> None:
+    """Send one plain-text message at once, outside the outbox: for mail whose recipient may
+    not be stored (a family's own address for a list it asked for). Raises TemporaryFailure
+    when the server cannot take it, so the caller can say so; logs never name the address."""
+    email = EmailMessage()
+    email["From"] = config.sender
+    email["To"] = _address(to)
+    email["Subject"] = header_text(subject)
+    email["Date"] = formatdate(localtime=False)
+    email["Auto-Submitted"] = "auto-generated"
+    email.set_content(body)
+    email["Content-Language"] = language.replace("_", "-")
+    try:
+        async with _smtp(config) as smtp:
+            await smtp.send_message(email)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+        logger.warning("a message sent at once was not taken: %s", _kind(error))
+        raise TemporaryFailure(_kind(error)) from None
+
+
 def _smtp(config: MailConfig) -> aiosmtplib.SMTP:
     return aiosmtplib.SMTP(
         hostname=config.smtp_host,

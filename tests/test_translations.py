@@ -11,7 +11,11 @@ from caremap.errors import _page
 from caremap.i18n import supported
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
+METHODS = [
+    ("**/templates/**.html", "jinja2"),
+    ("**/templates/**.txt", "jinja2"),
+    ("**.py", "python"),
+]
 CATALOGS = sorted(ROOT.glob("*/locales/*/LC_MESSAGES/messages.po"))
 
 

@@ -2,10 +2,15 @@
 them as a link that holds service ids and nothing else."""
 
 import re
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from directory.models import Service
+from referrals.models import MailOutbox
 from tests import factories
+from tests.smtp import body
 
 
 def csrf(page) -> str:
@@ -84,3 +89,53 @@ async def test_a_family_adds_prints_and_shares_a_list(app, client):
     assert cleared.status_code == 303
     assert "Your list is empty" in (await client.get("/list")).text
     assert await Service.filter(id=pantry.id).exists()  # nothing but the browser changed
+
+
+@pytest.fixture
+def settings(settings, smtp_server):
+    """This module's app sends mail to a real SMTP server on loopback."""
+    return replace(settings, smtp_port=smtp_server.port, list_email_rate_limit="3/hour")
+
+
+async def test_a_list_is_emailed_at_once_and_the_address_is_kept_nowhere(
+    app, client, smtp_server, caplog
+):
+    organization = await factories.organization()
+    clinic = await factories.listing(
+        organization, name="Teen Health Clinic", phones=[{"number": "(773) 555-0142"}]
+    )
+    page = await client.get(f"/services/{clinic.id}", params={"lang": "es"})
+    await client.post("/list/add", data={"csrftoken": csrf(page), "service_id": str(clinic.id)})
+    handout = await client.get("/list")
+    sent = await client.post(
+        "/list/email", data={"csrftoken": csrf(handout), "email": "Family@Example.org"}
+    )
+    assert sent.status_code == 303
+    assert "Family" not in sent.headers["location"]  # nothing about the person in the address
+    [message] = await smtp_server.wait_for(1)
+    assert message["To"] == "Family@example.org"
+    assert message["Subject"] == "Su lista de servicios de caremap"
+    text = body(message)
+    assert "Teen Health Clinic" in text
+    assert "(773) 555-0142" in text
+    assert f"/list?s={clinic.id}" in text
+    assert "Enviada" in (await client.get(sent.headers["location"])).text
+    # Kept nowhere: not in the outbox, not in a cookie, not in the logs.
+    assert await MailOutbox.all().count() == 0
+    assert "family@example.org" not in str(client.cookies).lower()
+    assert "family@example.org" not in caplog.text.lower()
+
+    bad = await client.post("/list/email", data={"csrftoken": csrf(handout), "email": "nope"})
+    assert bad.status_code == 422
+    assert "debe ser un correo electrónico" in bad.text
+    smtp_server.stop()
+    down = await client.post(
+        "/list/email", data={"csrftoken": csrf(handout), "email": "family@example.org"}
+    )
+    assert down.status_code == 503
+    assert "Teen Health Clinic" in down.text  # the list is still there to print or share
+    limited = await client.post(
+        "/list/email", data={"csrftoken": csrf(handout), "email": "family@example.org"},
+        headers={"Accept": "text/html"},
+    )  # fmt: skip
+    assert limited.status_code == 429  # three an hour from one address in this test
