@@ -53,6 +53,11 @@ class SearchBackend(Protocol):
 
     async def search(self, query: BackendQuery) -> Found: ...
 
+    def quality(self, score: float, best: float) -> int:
+        """A hit's quality band, higher better: hits in one band are equally good matches,
+        which a best-match search near a place orders nearest first. Each engine's scores
+        have their own scale, so each says where one band ends."""
+
     async def rebuild(
         self, batches: AsyncIterator[list[dict[str, Any]]], progress: Progress | None = None
     ) -> int:

@@ -386,6 +386,11 @@ class EmbeddedBackend:
 
     # --- searching ---------------------------------------------------------------------------
 
+    @staticmethod
+    def quality(score: float, best: float) -> int:
+        """BM25 scores have no fixed scale: a band is a tenth of the best score found."""
+        return min(9, int(10 * score / best)) if best > 0 else 0
+
     async def search(self, query: BackendQuery) -> Found:
         """A decision kept from the same search, or a new one made on the event loop in two
         halves, giving the loop back in between: requests waiting on a database round trip then

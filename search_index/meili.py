@@ -181,6 +181,13 @@ class MeilisearchBackend:
         await self.client.delete_index_if_exists(aside)
         return count
 
+    @staticmethod
+    def quality(score: float, best: float) -> int:
+        """Meilisearch's ranking score is 0 to 1 and close to 1 for every hit holding all the
+        words; where they match (a name or a description) moves it by a few hundredths, so a
+        band is a hundredth."""
+        return int(100 * score)
+
     async def search(self, query: BackendQuery) -> Found:
         point = query.place.point if query.place else None
         sort = ["standing:asc"]

@@ -8,9 +8,11 @@ nearest matches beyond it and records the unmet need (query words, categories an
 import asyncio
 import functools
 import html
+import math
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
@@ -117,12 +119,12 @@ async def search(
             query = replace(query, text=text, near=typed_zip)
     place = await locate(geocoder, query.near) if query.near else None
     asked = backend_query(query, place, now)
-    found = await backend.search(asked)
+    found = await _page_of(backend, asked)
     ignored: list[str] = []
     if found.total == 0 and len(asked.words) > 1:
         asked, ignored = await _without_unmatched_words(backend, asked)
         if ignored:
-            found = await backend.search(asked)
+            found = await _page_of(backend, asked)
     widened = unmet = did_you_mean = None
     if found.total == 0 and asked.words:
         did_you_mean = await _did_you_mean(backend, asked)
@@ -165,6 +167,39 @@ async def search(
         else None,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
     }, unmet
+
+
+# Best match near a place weighs distance (the rule, in one place): results of the same
+# standing in the same quality band (each engine says where a band ends: `quality`) are
+# equally good matches, and among those the nearer comes first. A clearly better match
+# farther away stays above a weaker one nearby. The first `NEAR_WINDOW` results are ordered
+# so; pages beyond keep the engine's order.
+NEAR_WINDOW = 40
+
+
+def nearer_among_equals(hits: list[Hit], quality: Callable[[float, float], int]) -> list[Hit]:
+    """`hits` (in the engine's order) reordered by the rule above; a stable sort, so hits of
+    the same standing, band and distance keep the engine's order."""
+    best = max((hit.score for hit in hits), default=0.0)
+
+    def key(ranked: tuple[int, Hit]) -> tuple[int, int, float, int]:
+        position, hit = ranked
+        distance = hit.distance_miles if hit.distance_miles is not None else math.inf
+        band = quality(hit.score, best)
+        return (int(hit.document.get("standing", 0)), -band, distance, position)
+
+    return [hit for _, hit in sorted(enumerate(hits), key=key)]
+
+
+async def _page_of(backend: SearchBackend, asked: BackendQuery) -> Found:
+    """One page of results. For a best-match search near a place, the first `NEAR_WINDOW`
+    results are read at once and ordered by `nearer_among_equals`, then the page is cut."""
+    weighs_distance = asked.sort != "distance" and asked.place is not None and asked.words
+    if not weighs_distance or asked.offset + asked.limit > NEAR_WINDOW:
+        return await backend.search(asked)
+    window = await backend.search(replace(asked, offset=0, limit=NEAR_WINDOW))
+    ordered = nearer_among_equals(window.hits, backend.quality)
+    return replace(window, hits=ordered[asked.offset : asked.offset + asked.limit])
 
 
 # How like a word caremap knows a typed word must be to be offered instead (rapidfuzz's

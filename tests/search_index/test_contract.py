@@ -284,6 +284,40 @@ async def test_nearest_first_across_the_city(search_client, world):
     assert located[0]["name"] == "Little Village Food Pantry"
 
 
+async def test_best_match_near_a_place_puts_the_nearer_of_equals_first(search_client, world):
+    """The rule (search_index.service.nearer_among_equals): matches of the same quality (the
+    same tenth of the best score) come nearest first; a much better match farther away stays
+    above a weaker one nearby; without a place, best match alone decides."""
+    organization = await factories.organization(name="Southwest Neighbors")
+    near = await _listing(
+        organization,
+        "Pilsen Legal Aid",
+        "60608",
+        categories=["legal-aid"],
+        description="Free lawyers for tenants and families.",
+        languages=["en"],
+    )
+    weak = await _listing(
+        organization,
+        "Homework Club",
+        "60623",
+        categories=["tutoring"],
+        description="Homework help after school; staff can point families to legal aid.",
+        languages=["en"],
+    )
+    await indexed()
+    from_60623 = _names(await _search(search_client, q="legal aid", near="60623", radius="25"))
+    assert from_60623.index(near.name) < from_60623.index("Lakeview Legal Aid")  # 1 mi vs 7
+    assert from_60623.index("Lakeview Legal Aid") < from_60623.index(weak.name)
+    from_60657 = _names(await _search(search_client, q="legal aid", near="60657", radius="25"))
+    assert from_60657.index("Lakeview Legal Aid") < from_60657.index(near.name)
+    # Asked for by name, nearest first still puts distance before everything.
+    nearest = _names(
+        await _search(search_client, q="legal aid", near="60623", radius="25", sort="distance")
+    )
+    assert nearest[0] == weak.name
+
+
 async def test_zero_results_widen_and_are_recorded(search_client, world):
     result = await _search(search_client, q="legal", near="60623", radius="1")
     assert result["widened"] is not None
