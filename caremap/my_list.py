@@ -101,8 +101,8 @@ async def page(
     """The list as a handout: a shared list (ids in the address) or the visitor's own."""
     shared = request.query_params.getlist("s")
     ids = ids_in(shared) if shared else kept(request)
-    services = await _public_services(ids)
-    link = _link(request, services)
+    services = await public_services(ids)
+    link = link_to(request, services)
     return templates.TemplateResponse(
         request,
         "my_list.html",
@@ -123,7 +123,8 @@ async def page(
     )
 
 
-def _link(request: Request, services: list[dict[str, Any]]) -> str:
+def link_to(request: Request, services: list[dict[str, Any]]) -> str:
+    """The list's shareable address: its service ids, nothing else."""
     return absolute_url(request, "/list?" + urlencode([("s", str(s["id"])) for s in services]))
 
 
@@ -138,14 +139,14 @@ async def email(request: Request) -> Response:
         address = validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError:
         return await page(request, errors={"email": "must be an email address"}, status=422)
-    services = await _public_services(kept(request))
+    services = await public_services(kept(request))
     if not services:
         return await page(request, errors={"email": "your list is empty"}, status=422)
     language = language_of(request)
     words = translations_for(LOCALES, language)
     body = templates.env.get_template("my_list_email.txt").render(
         services=services,
-        link=_link(request, services),
+        link=link_to(request, services),
         _=words.gettext,
         day_names=day_names,
         lang=language,
@@ -165,7 +166,7 @@ async def email(request: Request) -> Response:
     return RedirectResponse("/list?emailed=1", status_code=303)
 
 
-async def _public_services(ids: list[UUID]) -> list[dict[str, Any]]:
+async def public_services(ids: list[UUID]) -> list[dict[str, Any]]:
     """The public listings among `ids`, in the list's order; one that is no longer public (or
     no longer there) is left out."""
     found = []

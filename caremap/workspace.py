@@ -16,9 +16,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from caremap import throttle
+from caremap import my_list, throttle
 from caremap.accounts.models import User
 from caremap.auth import sign_in, sign_out
+from caremap.i18n import template_context
 from caremap.templating import templates
 from directory import serialize
 from directory import service as catalog
@@ -189,7 +190,7 @@ async def referral_action(request: Request) -> Response:
     if actor is None:
         return to_login(request)
     action = request.path_params["action"]
-    if action not in ("move", "note"):
+    if action not in ("move", "note", "list"):
         raise HTTPException(404)
     form = await request.form()
     referral_id = request.path_params["id"]
@@ -197,6 +198,10 @@ async def referral_action(request: Request) -> Response:
         if action == "note":
             await referrals.add_note(
                 actor=actor, referral_id=referral_id, note=form_text(form, "note")
+            )
+        elif action == "list":
+            await referrals.add_note(
+                actor=actor, referral_id=referral_id, note=await _list_note(request)
             )
         else:
             if form_text(form, "to") == "rejected" and form.get("confirm") != "yes":
@@ -217,6 +222,18 @@ async def referral_action(request: Request) -> Response:
             message = "; ".join(f"{k}: {v}" for k, v in refused.fields.items())
         return await referral_page(request, error=message, status=refused.status)
     return RedirectResponse(f"/referrals/{referral_id}", status_code=303)
+
+
+async def _list_note(request: Request) -> str:
+    """The viewer's list (`caremap.my_list`) as a note: other services suggested to the family,
+    as the list's link, which holds service ids only."""
+    services = await my_list.public_services(my_list.kept(request))
+    if not services:
+        raise Invalid({"list": "your list is empty"})
+    _ = template_context(request)["_"]
+    return _("Other services suggested to the family: %(link)s") % {
+        "link": my_list.link_to(request, services)
+    }
 
 
 def _in_zone(typed: str | None, time_zone: str) -> str | None:

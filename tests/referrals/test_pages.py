@@ -276,3 +276,31 @@ async def test_each_side_sees_who_it_works_with_and_closing_is_honest(loop, app)
     refused = await move(loop.partner, referral, "completed", outcome="family_declined")
     assert refused.status_code == 422
     assert "outcome" in refused.json()["fields"]
+
+
+async def test_a_specialist_attaches_their_list_to_a_referral(loop, app):
+    """The services a specialist gathered (My list) go on the referral as a note with the
+    list's link, which holds service ids only."""
+    referral = await refer(loop)
+    other = await factories.listing(loop.agency, name="Saturday Produce Market")
+    async with asgi_client(app) as specialist:
+        await sign_in(specialist, loop.specialist_user)
+        page = await specialist.get(f"/services/{other.id}")
+        await specialist.post(
+            "/list/add", data={"csrftoken": token(page), "service_id": str(other.id)}
+        )
+        opened = await specialist.get(f"/referrals/{referral['id']}")
+        assert "Add my list (1 service) as a note" in opened.text
+        attached = await specialist.post(
+            f"/referrals/{referral['id']}/list", data={"csrftoken": token(opened)}
+        )
+        assert attached.status_code == 303
+        timeline = (await specialist.get(f"/api/referrals/{referral['id']}")).json()["timeline"]
+        [note] = [e["note"] for e in timeline if e["kind"] == "note"]
+        assert note.startswith("Other services suggested to the family: http")
+        assert f"/list?s={other.id}" in note
+        await specialist.post("/list/clear", data={"csrftoken": token(opened)})
+        empty = await specialist.post(
+            f"/referrals/{referral['id']}/list", data={"csrftoken": token(opened)}
+        )
+        assert empty.status_code == 422
