@@ -62,7 +62,7 @@ async def user_list(request: Request) -> Response:
     page = query_int(request, "page", 1, 1, 10_000)
     organization_id = query_uuid(request, "organization_id")
     role = request.query_params.get("role") or None
-    found, total = await accounts.list_users(
+    found = await accounts.list_users(
         actor=actor,
         words=_words(request),
         role=role,
@@ -70,16 +70,16 @@ async def user_list(request: Request) -> Response:
         page=page,
         per_page=PER_PAGE,
     )
-    names = await catalog.organization_names(u.organization_id for u in found)
+    names = await catalog.organization_names(u.organization_id for u in found.items)
     organization = await Organization.get_or_none(id=organization_id) if organization_id else None
     return templates.TemplateResponse(
         request,
         "admin_users.html",
         {
-            "users": [(u, names.get(u.organization_id, "")) for u in found],
-            "total": total,
+            "users": [(u, names.get(u.organization_id, "")) for u in found.items],
+            "total": found.total,
             "page": page,
-            "pages": max(1, -(-total // PER_PAGE)),
+            "pages": found.total_pages,
             "q": _words(request),
             "role": role or "",
             "roles": [r.value for r in Role],
@@ -159,7 +159,7 @@ async def _user_page(
     """The person's page. A password link appears once, in the answer to the move that made
     it, and is never stored or put in an address."""
     words = (request.query_params.get("org_q") or "").strip()[:100]
-    choices = await catalog.find_organizations(words=words, limit=50) if words else []
+    choices = (await catalog.list_organizations(words=words)).items if words else []
     current = await Organization.get(id=user.organization_id)
     return templates.TemplateResponse(
         request,
@@ -203,18 +203,17 @@ async def organization_list(request: Request) -> Response:
     kind = request.query_params.get("kind") or None
     if kind is not None and kind not in {k.value for k in OrganizationKind}:
         raise Invalid({"kind": "school or provider"})
-    found = await catalog.find_organizations(
-        words=_words(request), kind=kind, page=page, limit=PER_PAGE
+    found = await catalog.list_organizations(
+        words=_words(request), kind=kind, page=page, per_page=PER_PAGE
     )
-    total = await catalog.count_organizations(words=_words(request), kind=kind)
     return templates.TemplateResponse(
         request,
         "admin_organizations.html",
         {
-            "organizations": found,
-            "total": total,
+            "organizations": found.items,
+            "total": found.total,
             "page": page,
-            "pages": max(1, -(-total // PER_PAGE)),
+            "pages": found.total_pages,
             "q": _words(request),
             "kind": kind or "",
             "values": values,
@@ -333,27 +332,27 @@ async def audit_page(request: Request) -> Response:
             until=bounds["to"] + timedelta(days=1) if "to" in bounds else where.until,
         )
     page = query_int(request, "page", 1, 1, 100_000)
-    found, total = await audit.page_of(actor=actor, where=where, page=page, per_page=PER_PAGE)
+    found = await audit.page_of(actor=actor, where=where, page=page, per_page=PER_PAGE)
+    entries = found.items
     people = dict(
-        await User.filter(id__in={e.actor_user_id for e in found}).values_list("id", "name")
+        await User.filter(id__in={e.actor_user_id for e in entries}).values_list("id", "name")
     )
     organizations = await catalog.organization_names(
-        e.actor_organization_id for e in found if e.actor_organization_id
+        e.actor_organization_id for e in entries if e.actor_organization_id
     )
-    references = dict(
-        await Referral.filter(id__in={e.referral_id for e in found}).values_list("id", "reference")
-    )
+    referral_ids = {e.referral_id for e in entries}
+    references = dict(await Referral.filter(id__in=referral_ids).values_list("id", "reference"))
     return templates.TemplateResponse(
         request,
         "admin_audit.html",
         {
-            "entries": found,
+            "entries": entries,
             "people": people,
             "organizations": organizations,
             "references": references,
-            "total": total,
+            "total": found.total,
             "page": page,
-            "pages": max(1, -(-total // PER_PAGE)),
+            "pages": found.total_pages,
             "filters": {**days, "who": who, **_echo(request)},
             "actions": sorted(AUDIT_LABELS),
             "download": _download_query(where),

@@ -16,24 +16,16 @@ from directory.actor import Actor, Role
 from directory.editing import get_or_404, now, record_change
 from directory.errors import Conflict, Invalid, NotFound
 from directory.models import ProblemKind, ProblemReport, Service
+from directory.service import Page
 
 MAX_DETAILS = 1000
-MAX_PER_PAGE = 100
 
 
-@dataclass(frozen=True)
-class ProblemList:
-    """One page of reports, how many match (`total`) and how many are still open."""
+@dataclass(frozen=True, slots=True)
+class ProblemList(Page):
+    """One page of reports (with how many match), and how many are still open."""
 
-    items: list[ProblemReport]
-    open_count: int
-    total: int
-    page: int = 1
-    per_page: int = MAX_PER_PAGE
-
-    @property
-    def total_pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+    open_count: int = 0
 
 
 def _text(value: Any, field: str, limit: int) -> str:
@@ -108,7 +100,7 @@ async def list_problems(
         query = query.filter(resolved_at__isnull=True)
     total = await query.count()
     items = await query.order_by("-created_at", "id").offset((page - 1) * per_page).limit(per_page)
-    return ProblemList(list(items), open_count, total, page, per_page)
+    return ProblemList(list(items), total, page, per_page, open_count=open_count)
 
 
 async def resolve_problem(*, actor: Actor | None, problem_id: UUID, data: Any) -> ProblemReport:

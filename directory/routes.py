@@ -93,7 +93,7 @@ async def list_problems(request: Request) -> JSONResponse:
         service_id=query_uuid(request, "service_id"),
         include_resolved=status == "all",
         page=query_int(request, "page", 1, 1, 10_000),
-        per_page=query_int(request, "per_page", 50, 1, problems.MAX_PER_PAGE),
+        per_page=query_int(request, "per_page", 50, 1, service.MAX_PER_PAGE),
     )
     items = [serialize.problem_document(r) for r in found.items]
     paged = page_document(items, total=found.total, page=found.page, per_page=found.per_page)

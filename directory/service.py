@@ -137,11 +137,20 @@ async def update_organization(
     return await Organization.get(id=organization.id)
 
 
-async def list_organizations(*, page: int = 1, per_page: int = 50) -> Page:
+async def list_organizations(
+    *, words: str | None = None, kind: str | None = None, page: int = 1, per_page: int = 50
+) -> Page:
+    """Organizations by name, a page at a time; `words` finds them by their names (the admin
+    area's lists and pickers), `kind` keeps schools or agencies."""
     _check_paging(page, per_page, {})
-    total = await Organization.all().count()
-    organizations = await Organization.all().offset((page - 1) * per_page).limit(per_page)
-    return Page(list(organizations), total, page, per_page)
+    query = Organization.all()
+    if words:
+        query = query.filter(Q(name__icontains=words) | Q(alternate_name__icontains=words))
+    if kind:
+        query = query.filter(kind=kind)
+    total = await query.count()
+    found = await query.order_by("name", "id").offset((page - 1) * per_page).limit(per_page)
+    return Page(list(found), total, page, per_page)
 
 
 def _check_paging(page: int, per_page: int, errors: dict[str, str]) -> None:
@@ -151,28 +160,6 @@ def _check_paging(page: int, per_page: int, errors: dict[str, str]) -> None:
         errors["per_page"] = f"must be between 1 and {MAX_PER_PAGE}"
     if errors:
         raise Invalid(errors)
-
-
-def _organizations_named(words: str | None, kind: str | None) -> QuerySet[Organization]:
-    query = Organization.all()
-    if words:
-        query = query.filter(Q(name__icontains=words) | Q(alternate_name__icontains=words))
-    if kind:
-        query = query.filter(kind=kind)
-    return query
-
-
-async def find_organizations(
-    *, words: str | None = None, kind: str | None = None, page: int = 1, limit: int = 50
-) -> list[Organization]:
-    """Organizations by name, found by words in their names (the admin area's lists and
-    pickers), a page at a time."""
-    query = _organizations_named(words, kind).order_by("name", "id")
-    return list(await query.offset((page - 1) * limit).limit(limit))
-
-
-async def count_organizations(*, words: str | None = None, kind: str | None = None) -> int:
-    return await _organizations_named(words, kind).count()
 
 
 async def organization_names(ids: Iterable[UUID]) -> dict[UUID, str]:

@@ -15,6 +15,7 @@ from tortoise.queryset import QuerySet
 
 from directory.access import require_admin
 from directory.actor import SYSTEM, Actor
+from directory.service import Page
 from referrals.models import AuditEntry
 
 
@@ -76,13 +77,13 @@ def _matching(where: AuditFilter) -> QuerySet[AuditEntry]:
 
 async def page_of(
     *, actor: Actor | None, where: AuditFilter, page: int = 1, per_page: int = 50
-) -> tuple[list[AuditEntry], int]:
+) -> Page:
     """One page of the log for admins, newest first, with how many entries match."""
     require_admin(actor)
     query = _matching(where)
     total = await query.count()
     found = await query.order_by("-id").offset((page - 1) * per_page).limit(per_page)
-    return list(found), total
+    return Page(list(found), total, page, per_page)
 
 
 async def export(*, actor: Actor | None, where: AuditFilter) -> AsyncIterator[list[AuditEntry]]:

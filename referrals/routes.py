@@ -221,9 +221,9 @@ async def audit_log(request: Request) -> Response:
     if form == "json":
         page = query_int(request, "page", 1, 1, 100_000)
         per_page = query_int(request, "per_page", 100, 1, 1000)
-        found, total = await audit.page_of(actor=actor, where=where, page=page, per_page=per_page)
-        rows = [audit_row(entry) for entry in found]
-        return JSONResponse(page_document(rows, total=total, page=page, per_page=per_page))
+        found = await audit.page_of(actor=actor, where=where, page=page, per_page=per_page)
+        rows = [audit_row(entry) for entry in found.items]
+        return JSONResponse(page_document(rows, total=found.total, page=page, per_page=per_page))
     require_admin(actor)  # refused before the first byte, not inside the stream
 
     async def lines() -> AsyncIterator[str]:

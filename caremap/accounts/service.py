@@ -23,6 +23,7 @@ from directory import access, text
 from directory.actor import Actor, Role
 from directory.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from directory.models import ListingChange, Organization, OrganizationKind
+from directory.service import Page
 
 MIN_PASSWORD_LENGTH = 12
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,4})?")
@@ -146,7 +147,7 @@ async def list_users(
     organization_id: UUID | None = None,
     page: int = 1,
     per_page: int = 50,
-) -> tuple[list[User], int]:
+) -> Page:
     """Users for the admin area, by name, found by name or email, a page at a time."""
     access.require_admin(actor)
     query = User.all()
@@ -160,7 +161,7 @@ async def list_users(
         query = query.filter(organization_id=organization_id)
     total = await query.count()
     found = await query.order_by("name", "id").offset((page - 1) * per_page).limit(per_page)
-    return list(found), total
+    return Page(list(found), total, page, per_page)
 
 
 async def _role_in_organization(
