@@ -21,13 +21,13 @@ from caremap.accounts import service as accounts
 from caremap.accounts.models import User
 from caremap.security import SECRET_ADDRESS_HEADERS
 from caremap.templating import absolute_url, templates
-from caremap.workspace import form_text, to_login
+from caremap.workspace import to_login
 from directory import access
 from directory import service as catalog
 from directory.actor import Actor, Role
 from directory.editing import parse_version
 from directory.errors import Conflict, Invalid
-from directory.http import actor_of, query_int, query_uuid
+from directory.http import actor_of, form_text, query_int, query_uuid
 from directory.models import Organization, OrganizationKind, Service
 from referrals import audit
 from referrals.messages import AUDIT_LABELS

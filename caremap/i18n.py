@@ -5,6 +5,7 @@ negotiated against the catalogs in `caremap/locales` (Babel). Templates get `_`/
 `ngettext` for that language through the context processor, so `{% trans %}` and `_()` work.
 """
 
+import gettext
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,12 @@ def language_of(request: Request) -> str:
         if tag in supported():
             return tag
     return "en"
+
+
+def page_words(request: Request) -> gettext.NullTranslations:
+    """The caremap catalog in the request's language: for words a handler writes itself (a
+    note, an email) as the pages would."""
+    return catalog(LOCALES, language_of(request))
 
 
 def template_context(request: Request) -> dict[str, Any]:

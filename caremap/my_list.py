@@ -9,7 +9,7 @@ JavaScript and go back to the page they were on.
 """
 
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 from uuid import UUID
 
 import segno
@@ -17,13 +17,14 @@ from email_validator import EmailNotValidError, validate_email
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from caremap.i18n import LOCALES, language_of
+from caremap.i18n import language_of, page_words
 from caremap.mail import mail_config
+from caremap.security import local_path
 from caremap.templating import absolute_url, day_names, templates
 from directory import serialize
 from directory import service as catalog
 from directory.errors import Forbidden, Invalid, NotFound
-from directory.i18n import catalog as translations_for
+from directory.http import form_uuid
 from referrals.mail import TemporaryFailure, Unsendable, send_now
 
 COOKIE = "caremap_list"
@@ -45,7 +46,13 @@ def ids_in(raw: list[str]) -> list[UUID]:
 
 
 def kept(request: Request) -> list[UUID]:
+    """The visitor's own list, as its cookie holds it."""
     return ids_in((request.cookies.get(COOKIE) or "").split(","))
+
+
+# Pages ask what the visitor's list holds (the header's count, "In my list") through this
+# one reading of the cookie.
+templates.env.globals["my_list"] = kept
 
 
 def _keep(response: Response, ids: list[UUID], secure: bool) -> None:
@@ -58,13 +65,6 @@ def _keep(response: Response, ids: list[UUID], secure: bool) -> None:
         response.delete_cookie(COOKIE, httponly=True, samesite="lax", secure=secure)
 
 
-def _back(value: object) -> str:
-    """The page the form was on: a path on this site only."""
-    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
-        return "/list"
-    return value if not urlsplit(value).netloc else "/list"
-
-
 async def change(request: Request) -> Response:
     """Add a service to the visitor's list, remove one, or clear it."""
     form = await request.form()
@@ -73,9 +73,7 @@ async def change(request: Request) -> Response:
     if action == "clear":
         ids = []
     else:
-        [service_id] = ids_in([str(form.get("service_id", ""))]) or [None]
-        if service_id is None:
-            raise Invalid({"service_id": "not a valid id"})
+        service_id = form_uuid(form.get("service_id", ""), "service_id")
         if action == "add":
             await catalog.get_service(actor=None, service_id=service_id)  # a public listing
             if service_id not in ids and len(ids) >= MOST:
@@ -85,7 +83,7 @@ async def change(request: Request) -> Response:
             ids = [i for i in ids if i != service_id]
         else:
             raise NotFound("No such change to a list.")
-    response = RedirectResponse(_back(form.get("next")), status_code=303)
+    response = RedirectResponse(local_path(form.get("next"), "/list"), status_code=303)
     _keep(response, ids, request.app.state.settings.https)
     return response
 
@@ -143,7 +141,7 @@ async def email(request: Request) -> Response:
     if not services:
         return await page(request, errors={"email": "your list is empty"}, status=422)
     language = language_of(request)
-    words = translations_for(LOCALES, language)
+    words = page_words(request)
     body = templates.env.get_template("my_list_email.txt").render(
         services=services,
         link=link_to(request, services),

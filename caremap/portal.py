@@ -16,13 +16,13 @@ from caremap.accounts.models import User
 from caremap.auth import signed_in
 from caremap.mail import freshness_rules
 from caremap.templating import templates
-from caremap.workspace import form_text, form_uuid, to_login
+from caremap.workspace import to_login
 from directory import access, details, freshness, problems, serialize
 from directory import service as catalog
 from directory.actor import Actor, Role
 from directory.editing import parse_version
 from directory.errors import Conflict, Forbidden, Invalid
-from directory.http import actor_of, query_int, query_uuid
+from directory.http import actor_of, form_text, form_uuid, query_int, query_uuid
 from directory.taxonomy import CATEGORIES
 
 EDITORS = (Role.PARTNER, Role.PARTNER_ADMIN, Role.ADMIN)

@@ -177,6 +177,14 @@ class SameOrigin:
         return origin not in own
 
 
+def local_path(value: object, default: str) -> str:
+    """Where a form or a link says to go next, if it is a path on this site; `default`
+    otherwise (never an absolute URL or a `//host` an attacker chose)."""
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
+        return default
+    return default if urlsplit(value).netloc else value
+
+
 # For a page whose address holds a secret (a family's follow-up link, a password link): no
 # copy kept, and the address never sent to another site. "same-origin" rather than
 # "no-referrer", so the page's own form still carries its Origin to the same-site check.

@@ -8,7 +8,7 @@ on the page.
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -19,13 +19,14 @@ from starlette.responses import RedirectResponse, Response
 from caremap import my_list, throttle
 from caremap.accounts.models import User
 from caremap.auth import sign_in, sign_out
-from caremap.i18n import template_context
+from caremap.i18n import page_words
+from caremap.security import local_path
 from caremap.templating import templates
 from directory import serialize
 from directory import service as catalog
 from directory.editing import parse_version
 from directory.errors import Conflict, Invalid, Unauthenticated
-from directory.http import actor_of
+from directory.http import actor_of, form_text, form_uuid
 from directory.models import Organization, Phone
 from directory.taxonomy import BY_CODE, CATEGORIES
 from referrals import access, help_requests, inbox
@@ -36,13 +37,6 @@ from referrals.routes import referral_document, reminder_rules, with_timeline
 from referrals.schemas import SHARABLE
 
 
-def _safe_next(value: str | None) -> str:
-    """Only a path on this site: never an absolute URL an attacker chose."""
-    if not value or not value.startswith("/") or value.startswith("//") or urlsplit(value).netloc:
-        return "/referrals"
-    return value
-
-
 def to_login(request: Request) -> Response:
     """Signed-out visitors of a signed-in page go to sign in, and come back after."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -51,7 +45,7 @@ def to_login(request: Request) -> Response:
 
 async def login_page(request: Request) -> Response:
     context: dict[str, Any] = {
-        "next": _safe_next(request.query_params.get("next")),
+        "next": local_path(request.query_params.get("next"), "/referrals"),
         "email": "",
         "password_set": request.query_params.get("password") == "set",
     }
@@ -59,7 +53,7 @@ async def login_page(request: Request) -> Response:
         return templates.TemplateResponse(request, "login.html", context)
     form = await request.form()
     email, password = str(form.get("email", "")), str(form.get("password", ""))
-    context.update(next=_safe_next(str(form.get("next", ""))), email=email)
+    context.update(next=local_path(form.get("next"), "/referrals"), email=email)
     try:
         user = await throttle.authenticate(request, email, password)
     except throttle.TooManyRequests as refused:
@@ -230,7 +224,7 @@ async def _list_note(request: Request) -> str:
     services = await my_list.public_services(my_list.kept(request))
     if not services:
         raise Invalid({"list": "your list is empty"})
-    _ = template_context(request)["_"]
+    _ = page_words(request).gettext
     return _("Other services suggested to the family: %(link)s") % {
         "link": my_list.link_to(request, services)
     }
@@ -251,20 +245,6 @@ def _in_zone(typed: str | None, time_zone: str) -> str | None:
 def _now_in_zone(time_zone: str) -> str:
     """Now, as a datetime-local field shows it in the district's time zone."""
     return datetime.now(ZoneInfo(time_zone)).strftime("%Y-%m-%dT%H:%M")
-
-
-def form_text(form: Any, name: str) -> str | None:
-    """A form field, trimmed; an empty field is None, as a missing JSON field would be."""
-    value = str(form.get(name, "")).strip()
-    return value or None
-
-
-def form_uuid(value: Any, field: str) -> UUID:
-    """An id posted by a form, or a 422 naming the field."""
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise Invalid({field: "not a valid id"}) from None
 
 
 def _referral_input(form: Any, time_zone: str) -> dict[str, Any]:

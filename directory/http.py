@@ -158,6 +158,20 @@ def query_uuid(request: Request, name: str) -> UUID | None:
         raise Invalid({name: "must be a UUID"}) from None
 
 
+def form_text(form: Any, name: str) -> str | None:
+    """A form field, trimmed; an empty field is None, as a missing JSON field would be."""
+    value = str(form.get(name, "")).strip()
+    return value or None
+
+
+def form_uuid(value: Any, field: str) -> UUID:
+    """An id posted by a form, or a 422 naming the field."""
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise Invalid({field: "not a valid id"}) from None
+
+
 async def read_json_object(request: Request) -> dict[str, Any]:
     """The request body, which must be a JSON object."""
     body = await read_json(request)
