@@ -7,6 +7,7 @@ admins use for every organization. A password is never typed by an admin: an inv
 reset gives a one-time link (`caremap.accounts.password_links`) that the admin hands over.
 """
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -324,10 +325,10 @@ async def audit_page(request: Request) -> Response:
     except Invalid as refused:
         errors = refused.fields
     else:
-        where = audit.AuditFilter(
-            referral_ids=where.referral_ids,
+        # The page's own filters (an email, local dates) over the API's (ids, date-times).
+        where = replace(
+            where,
             user_id=person or where.user_id,
-            action=where.action,
             since=bounds.get("from") or where.since,
             until=bounds["to"] + timedelta(days=1) if "to" in bounds else where.until,
         )

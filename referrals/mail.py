@@ -197,18 +197,25 @@ def _email(
     bcc: list[str] | None = None,
 ) -> EmailMessage:
     context = {"message": text, "link": link}
-    email = EmailMessage()
-    email["From"] = config.sender
-    email["To"] = _address(to)
+    email = _headed(config, to=to, subject=text.subject)
     if bcc:
         email["Bcc"] = ", ".join(_address(one) for one in bcc)
-    email["Subject"] = header_text(text.subject)
-    email["Date"] = formatdate(localtime=False)
     email["Message-ID"] = message_id(row.key, config.base_url)
-    email["Auto-Submitted"] = "auto-generated"
     email.set_content(TEMPLATES.get_template("mail.txt").render(context))
     email.add_alternative(TEMPLATES.get_template("mail.html").render(context), subtype="html")
     email["Content-Language"] = text.language.replace("_", "-")  # after: parts take Content-*
+    return email
+
+
+def _headed(config: MailConfig, *, to: str, subject: str) -> EmailMessage:
+    """A message with the headers every caremap email carries: one checked recipient, a
+    subject made safe for a header, and word that a program sent it."""
+    email = EmailMessage()
+    email["From"] = config.sender
+    email["To"] = _address(to)
+    email["Subject"] = header_text(subject)
+    email["Date"] = formatdate(localtime=False)
+    email["Auto-Submitted"] = "auto-generated"
     return email
 
 
@@ -230,12 +237,7 @@ async def send_now(config: MailConfig, *, to: str, subject: str, body: str, lang
     """Send one plain-text message at once, outside the outbox: for mail whose recipient may
     not be stored (a family's own address for a list it asked for). Raises TemporaryFailure
     when the server cannot take it, so the caller can say so; logs never name the address."""
-    email = EmailMessage()
-    email["From"] = config.sender
-    email["To"] = _address(to)
-    email["Subject"] = header_text(subject)
-    email["Date"] = formatdate(localtime=False)
-    email["Auto-Submitted"] = "auto-generated"
+    email = _headed(config, to=to, subject=subject)
     email.set_content(body)
     email["Content-Language"] = language.replace("_", "-")
     try:
