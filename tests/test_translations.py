@@ -46,16 +46,18 @@ def test_there_are_catalogs():
 ERROR_STATUSES = (400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 500, 503)
 
 
-async def test_every_error_page_speaks_every_language(app, client):
+async def test_every_error_page_speaks_every_language(app):
     """Each error page a visitor can meet, in each language caremap speaks: its title and words
     come from the catalog, and none is the English one on a page in another language."""
     english: dict[int, str] = {}
     for language in ["en", *sorted(set(supported()) - {"en"})]:
         for status in ERROR_STATUSES:
-            scope = {
-                "type": "http", "method": "GET", "path": "/", "app": app, "state": {},
-                "query_string": f"lang={language}".encode(),
-                "headers": [(b"accept", b"text/html")],
+            scope = {  # a whole request's scope, as the server would give one
+                "type": "http", "http_version": "1.1", "method": "GET", "scheme": "http",
+                "server": ("testserver", 80), "client": ("127.0.0.1", 50000), "root_path": "",
+                "path": "/", "raw_path": b"/", "query_string": f"lang={language}".encode(),
+                "headers": [(b"host", b"testserver"), (b"accept", b"text/html")],
+                "app": app, "router": app.router, "state": {},
             }  # fmt: skip
             page = _page(Request(scope), status)
             text = page.body.decode()
