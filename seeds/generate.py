@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
-from directory.geocoding import zip_info
+from directory.geocoding import Point, zip_info
 from directory.serialize import without_nulls
 from directory.taxonomy import BY_CODE, category_id
+from seeds.streets import address_near, point_of
 from seeds.templates import (
     AREA_SERVICES,
     CITIES,
@@ -56,20 +57,24 @@ class Generator:
         zip_code = zip_code or self.random.choice(city["zips"])
         centroid = zip_info(zip_code)
         assert centroid is not None
+        near = Point(
+            latitude=centroid.point.latitude + self.random.uniform(-0.006, 0.006),
+            longitude=centroid.point.longitude + self.random.uniform(-0.006, 0.006),
+        )
+        street_address, point = address_near(city["city"], near, zip_code)
         location_id = stable_id(org_name, "location", str(index))
         return {
             "id": location_id,
             "location_type": "physical",
             "name": org_name if index == 0 else f"{org_name} (satellite site)",
-            "latitude": round(centroid.point.latitude + self.random.uniform(-0.006, 0.006), 6),
-            "longitude": round(centroid.point.longitude + self.random.uniform(-0.006, 0.006), 6),
+            "latitude": point.latitude,
+            "longitude": point.longitude,
             "transportation": "Near bus stops; street parking available.",
             "addresses": [
                 {
                     "id": stable_id(org_name, "address", str(index)),
                     "location_id": location_id,
-                    "address_1": f"{self.random.randint(2, 48) * 100 + self.random.randint(0, 99)} "
-                    f"{self.random.choice(city['streets'])}",
+                    "address_1": street_address,
                     "city": city["city"],
                     "state_province": city["state"],
                     "postal_code": zip_code,
@@ -343,7 +348,9 @@ class Generator:
         for name, city_key, zip_code, street in SCHOOLS:
             city = CITIES[city_key]
             location = self.location(name, city, 0, zip_code)
+            point = point_of(city["city"], street)
             location["addresses"][0]["address_1"] = street
+            location["latitude"], location["longitude"] = point.latitude, point.longitude
             documents.append(
                 {
                     "id": stable_id(name),

@@ -5,12 +5,14 @@ from collections import Counter
 from caremap.accounts.models import User
 from caremap.reports import REPORTS
 from directory import serialize, service
-from directory.geocoding import Geocoder, zip_info
+from directory.geocoding import Geocoder, Point, nearest_zip, zip_info
 from directory.models import Organization, Service
 from directory.taxonomy import BY_CODE, TOP_LEVEL
 from referrals.models import Referral
 from search_index.models import UnmetSearch
+from search_index.query import distance_miles
 from seeds.load import load_catalog, load_demo, read_documents
+from seeds.streets import point_of
 from tests import factories
 from tests.hsds import hsds_validator, needs_hsds
 
@@ -40,10 +42,26 @@ def test_seed_files_cover_the_brief():
             info = zip_info(address["postal_code"])
             assert info is not None
             assert (info.city, info.state) == (address["city"], address["state_province"])
-            assert abs(location["latitude"] - info.point.latitude) < 0.02
-            assert abs(location["longitude"] - info.point.longitude) < 0.02
             cities[address["city"]] += 1
     assert set(cities) == {"Chicago", "Kansas City"}
+
+
+def test_every_demo_address_zip_and_point_agree():
+    """A demo pin lies in its address's ZIP code (the ZIP with the nearest centroid, from the
+    offline ZIP data), and the street number read on the city's address grid puts the address
+    within a few hundred feet of the pin, so no address shows in another neighbourhood."""
+    checked = 0
+    for document in read_documents("organizations.json"):
+        for location in document["locations"]:
+            address = location["addresses"][0]
+            pin = Point(location["latitude"], location["longitude"])
+            nearest = nearest_zip(pin)
+            assert nearest is not None
+            assert nearest.postal_code == address["postal_code"], (address, nearest)
+            on_grid = point_of(address["city"], address["address_1"])
+            assert distance_miles(pin, on_grid) < 0.1, (address, pin, on_grid)
+            checked += 1
+    assert checked >= 60
 
 
 @needs_hsds
