@@ -89,46 +89,6 @@ def lines(periods: Sequence[str], series: dict[str, Sequence[float | None]], axi
     return _svg(figure)
 
 
-def bubbles(points: Sequence[tuple[float, float, float, str]], title: str) -> str:
-    """A map without tiles: a circle at each place (longitude, latitude), sized by its count and
-    labelled. Places are ZIP code centroids, so nothing finer than a ZIP code shows. Places far
-    apart (a district with sites in two cities) get a panel each, so neither is a dot."""
-    areas = _areas(points)
-    figure = Figure(figsize=(WIDTH, 4.2), layout="constrained")
-    figure.suptitle(title, fontsize=10)
-    largest = max((count for _, _, count, _ in points), default=1) or 1
-    for number, area in enumerate(areas or [[]], start=1):
-        axes = figure.add_subplot(1, max(1, len(areas)), number)
-        for longitude, latitude, count, label in area:
-            axes.scatter(
-                longitude, latitude, s=60 + 1400 * count / largest, color=COLORS[3], alpha=0.45
-            )
-            axes.annotate(
-                f"{label}\n{_number(count)}", (longitude, latitude),
-                ha="center", va="center", fontsize=7,
-            )  # fmt: skip
-        axes.set_aspect("equal", adjustable="datalim")
-        axes.margins(0.25)
-        axes.tick_params(labelsize=7)
-        axes.set_xlabel("longitude", fontsize=8)
-    return _svg(figure)
-
-
-def _areas(
-    points: Sequence[tuple[float, float, float, str]],
-) -> list[list[tuple[float, float, float, str]]]:
-    """Points grouped by nearness: within a degree (about 50 miles) of an area's first point."""
-    areas: list[list[tuple[float, float, float, str]]] = []
-    for point in sorted(points, key=lambda p: (p[0], p[1])):
-        for area in areas:
-            if abs(area[0][0] - point[0]) <= 1 and abs(area[0][1] - point[1]) <= 1:
-                area.append(point)
-                break
-        else:
-            areas.append([point])
-    return areas[:3]
-
-
 def _number(value: float | None) -> str:
     if value is None:
         return ""

@@ -9,12 +9,13 @@ import gettext
 from pathlib import Path
 from typing import Any
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
+from markupsafe import Markup
 from starlette.datastructures import MutableHeaders, QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from directory.i18n import catalog, languages
+from directory.i18n import best_language, catalog, languages
 from referrals.messages import label_helpers
 
 LOCALES = Path(__file__).parent / "locales"
@@ -27,8 +28,8 @@ def supported() -> tuple[str, ...]:
 
 def language_of(request: Request) -> str:
     chosen = request.query_params.get("lang") or request.cookies.get(COOKIE)
-    if chosen in supported():
-        return chosen
+    if chosen and (known := best_language(chosen, supported())):
+        return known
     wanted = []
     for part in request.headers.get("accept-language", "").split(","):
         tag, _, quality = part.strip().partition(";q=")
@@ -37,11 +38,30 @@ def language_of(request: Request) -> str:
         except ValueError:
             continue
         if tag:
-            wanted.append((weight, tag.split("-")[0].lower()))
+            wanted.append((weight, tag))
     for _weight, tag in sorted(wanted, key=lambda w: -w[0]):
-        if tag in supported():
-            return tag
+        if known := best_language(tag, supported()):
+            return known
     return "en"
+
+
+def language_menu_name(code: str) -> str:
+    """A language named in itself, capitalised as a menu item ("Español", "中文 (简体)")."""
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
+
+
+def bcp47(code: str) -> str:
+    """A catalog code as HTML's lang attribute wants it: zh_Hans is zh-Hans."""
+    return code.replace("_", "-")
+
+
+def text_direction(code: str) -> str:
+    """ "rtl" for a language written right to left (Arabic), else "ltr" (from Babel's data)."""
+    try:
+        return Locale.parse(code).text_direction
+    except (UnknownLocaleError, ValueError):
+        return "ltr"
 
 
 def page_words(request: Request) -> gettext.NullTranslations:
@@ -54,9 +74,14 @@ def template_context(request: Request) -> dict[str, Any]:
     """Every page's language helpers (a Jinja2Templates context processor)."""
     language = language_of(request)
     translations = catalog(LOCALES, language)
+    data_language = request.app.state.settings.catalog_language
     return {
         "lang": language,
-        "languages": [(code, Locale.parse(code).get_display_name(code)) for code in supported()],
+        # Listing text is in the catalog's language: marked so on pages in another language.
+        "listing_lang": Markup(' lang="{}"').format(bcp47(data_language))
+        if best_language(data_language, (language,)) is None
+        else "",
+        "languages": [(code, language_menu_name(code)) for code in supported()],
         "_": translations.gettext,
         "gettext": translations.gettext,
         "ngettext": translations.ngettext,
@@ -74,8 +99,9 @@ class RememberLanguage:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        chosen = QueryParams(scope.get("query_string", b"").decode("latin-1")).get("lang")
-        if chosen not in supported():
+        asked = QueryParams(scope.get("query_string", b"").decode("latin-1")).get("lang")
+        chosen = best_language(asked, supported())
+        if chosen is None:
             await self.app(scope, receive, send)
             return
 

@@ -7,7 +7,8 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-from caremap.i18n import language_of
+from caremap.i18n import language_of, page_words
+from caremap.maps import map_data
 from caremap.security import SECRET_ADDRESS_HEADERS
 from caremap.templating import absolute_url, templates
 from directory import problems, serialize, service
@@ -88,6 +89,7 @@ async def search_page(request: Request) -> Response:
     except Invalid as error:
         errors, unmet = error.fields, None
     settings = request.app.state.settings
+    words = page_words(request)
     points = [
         {
             "lat": r["location"]["latitude"],
@@ -108,11 +110,14 @@ async def search_page(request: Request) -> Response:
             "all_categories": CATEGORIES,
             "result": result,
             "category_name": category.name_in(language_of(request)) if category else None,
-            "map_data": {
-                "points": points,
-                "tiles": settings.map_tiles_url,
-                "attribution": settings.map_attribution,
-            },
+            "map_data": map_data(
+                settings,
+                words.gettext,
+                points,
+                show_map=words.gettext("Map"),
+                hide_map=words.gettext("Hide the map"),
+                data_lang=settings.catalog_language,
+            ),
         },
         status_code=422 if errors else 200,
         background=BackgroundTask(search_service.record_unmet, unmet) if unmet else None,

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from caremap import charts
 from caremap.i18n import template_context
 from caremap.mail import freshness_rules
+from caremap.maps import map_data
 from caremap.templating import templates
 from caremap.workspace import to_login
 from directory import service as catalog
@@ -69,6 +70,8 @@ class Table:
     columns: list[Column]
     rows: list[dict[str, Any]]
     chart: Callable[["Table", "Words"], str] | None = None
+    # A table of counts by ZIP code is drawn as a map instead: the column whose counts it shows.
+    map_column: str | None = None
     # Whose figures these are, for the privacy rule: "referrals" (families'; hidden in an
     # admin's district view), "public" (the public's searches; always hidden) or "listings"
     # (not about families; never hidden). A new table is about families unless it says not.
@@ -373,7 +376,7 @@ async def unmet(scope: Scope) -> list[Table]:
             {"category": category, "zip": zip_code, "searches": count}
             for (category, zip_code), count in sorted(searches.items(), key=_by_count)
         ],
-        chart=lambda t, w: _map(t, "searches", w.gettext(N_("searches by ZIP code"))),
+        map_column="searches",
         about="public",
     )
     away_table = Table(
@@ -389,7 +392,7 @@ async def unmet(scope: Scope) -> list[Table]:
             {"reason": reason, "category": category, "zip": zip_code, "referrals": count}
             for (reason, category, zip_code), count in sorted(turned_away.items(), key=_by_count)
         ],
-        chart=lambda t, w: _map(t, "referrals", w.gettext(N_("referrals by ZIP code"))),
+        map_column="referrals",
     )
     return [search_table, away_table]
 
@@ -398,18 +401,38 @@ def _by_count(item: tuple[tuple[str, ...], int]) -> tuple[int, tuple[str, ...]]:
     return (-item[1], item[0])
 
 
-def _map(table: Table, column: str, title: str) -> str:
-    """Circles at ZIP code centroids, sized by the shown counts summed per ZIP code."""
+def places(table: Table) -> list[dict[str, Any]]:
+    """A map's points: the shown counts summed per ZIP code, at the ZIP code's centroid (so
+    nothing finer than a ZIP code shows); hidden counts add nothing."""
+    assert table.map_column is not None
     totals: dict[str, int] = {}
     for row in table.rows:
-        if row[column] and row["zip"]:
-            totals[row["zip"]] = totals.get(row["zip"], 0) + row[column]
+        if row[table.map_column] and row["zip"]:
+            totals[row["zip"]] = totals.get(row["zip"], 0) + row[table.map_column]
     points = []
-    for zip_code, count in totals.items():
+    for zip_code, count in sorted(totals.items()):
         place = zip_info(zip_code)
         if place:
-            points.append((place.point.longitude, place.point.latitude, count, zip_code))
-    return charts.bubbles(points, title)
+            points.append(
+                {
+                    "lat": place.point.latitude,
+                    "lng": place.point.longitude,
+                    "count": count,
+                    "label": zip_code,
+                }
+            )
+    return points
+
+
+def drawable(table: Table) -> bool:
+    """Whether a chart would show anything: some figure above zero that is not hidden (an empty
+    chart draws bare axes, so the page says there is nothing to show instead)."""
+    return any(
+        isinstance(row.get(column.key), int | float) and row[column.key] > 0
+        for row in table.rows
+        for column in table.columns
+        if column.kind in ("count", "rate", "number")
+    )
 
 
 async def catalog_report(scope: Scope) -> list[Table]:
@@ -658,10 +681,14 @@ async def report_page(request: Request) -> Response:
     else:
         filters = filters_document(scope.filters)
         tables = await build(name, scope)
+    settings = request.app.state.settings
     shown = [
         {
             "table": table,
-            "chart": charts.data_uri(table.chart(table, words)) if table.chart else None,
+            "chart": charts.data_uri(table.chart(table, words))
+            if table.chart and drawable(table)
+            else None,
+            "map": map_data(settings, words.gettext, places(table)) if table.map_column else None,
         }
         for table in tables
     ]

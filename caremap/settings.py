@@ -63,6 +63,8 @@ class Settings:
     geocoder_timeout: float = 5.0
     map_tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     map_attribution: str = "© OpenStreetMap contributors"
+    # The language the listings are written in, so pages in other languages mark them (lang).
+    catalog_language: str = "en"
     log_level: str = "INFO"
     # The reverse proxies whose X-Forwarded-For names the client (none by default: the socket's
     # peer is the client, and a header anyone can send is ignored).
@@ -145,6 +147,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
             "MAP_TILES_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png"
         ),
         map_attribution=config("MAP_ATTRIBUTION", default="© OpenStreetMap contributors"),
+        catalog_language=config("CATALOG_LANGUAGE", default="en"),
         log_level=config("LOG_LEVEL", default="INFO"),
         trusted_proxies=_networks("TRUSTED_PROXIES", config("TRUSTED_PROXIES", default="")),
     )

@@ -16,7 +16,7 @@ from starlette.datastructures import QueryParams, URLPath
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-from caremap.i18n import template_context
+from caremap.i18n import bcp47, template_context, text_direction
 from directory.http import actor_of
 from directory.taxonomy import BY_CODE
 
@@ -172,3 +172,5 @@ templates.env.filters["weekday_time"] = weekday_time
 templates.env.filters["replace_param"] = replace_param
 templates.env.filters["day_names"] = day_names
 templates.env.filters["language_name"] = language_name
+templates.env.filters["bcp47"] = bcp47
+templates.env.filters["text_direction"] = text_direction

@@ -34,6 +34,20 @@ def catalog(locales: Path, language: str) -> gettext.NullTranslations:
     return Translations(compiled)
 
 
+def best_language(tag: str | None, available: tuple[str, ...]) -> str | None:
+    """The catalog in `available` for a language tag as people and browsers write it ("es",
+    "es-MX", "zh-CN", "zh_Hans"): the same code, else the first catalog of the same language
+    (so every Chinese tag gets the Simplified Chinese catalog), else None."""
+    if not tag:
+        return None
+    wanted = tag.strip().replace("-", "_")
+    by_lower = {code.lower(): code for code in available}
+    if wanted.lower() in by_lower:
+        return by_lower[wanted.lower()]
+    primary = wanted.split("_")[0].lower()
+    return next((code for code in available if code.split("_")[0].lower() == primary), None)
+
+
 @functools.cache
 def languages(locales: Path) -> tuple[str, ...]:
     """English, then every language with a catalog in `locales`."""

@@ -7,8 +7,12 @@ every HSDS export names a category with the same id.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from uuid import UUID, uuid5
 
+from directory.i18n import N_, catalog, languages
+
+LOCALES = Path(__file__).parent / "locales"
 TAXONOMY_NAME = "caremap"
 _NAMESPACE = UUID("6f1c1f5e-6a53-4c8e-9a1c-0c5b1d0e7a11")
 
@@ -17,7 +21,6 @@ _NAMESPACE = UUID("6f1c1f5e-6a53-4c8e-9a1c-0c5b1d0e7a11")
 class Category:
     code: str
     name: str
-    name_es: str
     description: str
     parent: str | None = None
 
@@ -26,255 +29,229 @@ class Category:
         return category_id(self.code)
 
     def name_in(self, language: str) -> str:
-        """The category's name in `language` (Spanish, or English for any other)."""
-        return self.name_es if language == "es" else self.name
+        """The category's name in `language`, from this package's catalog (English when the
+        language has none)."""
+        return catalog(LOCALES, language).gettext(self.name)
+
+    def names(self) -> set[str]:
+        """Its name in English and in every language with a catalog, for search to know."""
+        return {self.name_in(language) for language in languages(LOCALES)}
 
 
 def category_id(code: str) -> UUID:
     return uuid5(_NAMESPACE, f"{TAXONOMY_NAME}:{code}")
 
 
-def _top(code: str, name: str, name_es: str, description: str) -> Category:
-    return Category(code, name, name_es, description)
+def _top(code: str, name: str, description: str) -> Category:
+    return Category(code, name, description)
 
 
-def _sub(parent: str, code: str, name: str, name_es: str, description: str) -> Category:
-    return Category(code, name, name_es, description, parent)
+def _sub(parent: str, code: str, name: str, description: str) -> Category:
+    return Category(code, name, description, parent)
 
 
 CATEGORIES: tuple[Category, ...] = (
-    _top("emergency", "Emergency", "Emergencias", "Urgent help in a crisis or disaster."),
+    _top("emergency", N_("Emergency"), "Urgent help in a crisis or disaster."),
     _sub(
         "emergency",
         "crisis-support",
-        "Crisis support",
-        "Apoyo en crisis",
+        N_("Crisis support"),
         "Crisis lines, mobile crisis teams and safety planning.",
     ),
     _sub(
         "emergency",
         "domestic-violence",
-        "Domestic violence help",
-        "Ayuda por violencia doméstica",
+        N_("Domestic violence help"),
         "Safe shelter, hotlines and advocacy for people experiencing abuse.",
     ),
     _sub(
         "emergency",
         "disaster-relief",
-        "Disaster relief",
-        "Ayuda en desastres",
+        N_("Disaster relief"),
         "Help after fires, floods and other disasters.",
     ),
-    _top("food", "Food", "Comida", "Groceries, meals and food benefits."),
+    _top("food", N_("Food"), "Groceries, meals and food benefits."),
     _sub(
         "food",
         "food-pantry",
-        "Food pantry",
-        "Despensa de alimentos",
+        N_("Food pantry"),
         "Free groceries from a food bank or pantry.",
     ),
     _sub(
         "food",
         "meals",
-        "Free meals",
-        "Comidas gratis",
+        N_("Free meals"),
         "Hot meals, soup kitchens and summer meals.",
     ),
     _sub(
         "food",
         "snap-wic",
-        "SNAP and WIC help",
-        "Ayuda con SNAP y WIC",
+        N_("SNAP and WIC help"),
         "Help applying for SNAP (food stamps) and WIC.",
     ),
-    _top("housing", "Housing", "Vivienda", "Shelter, rent and utilities."),
-    _sub("housing", "shelter", "Shelter", "Albergue", "Emergency and transitional shelter."),
+    _top("housing", N_("Housing"), "Shelter, rent and utilities."),
+    _sub("housing", "shelter", N_("Shelter"), "Emergency and transitional shelter."),
     _sub(
         "housing",
         "rent-assistance",
-        "Rent assistance",
-        "Ayuda con la renta",
+        N_("Rent assistance"),
         "Help paying rent and preventing eviction.",
     ),
     _sub(
         "housing",
         "utilities",
-        "Utility bills",
-        "Pago de servicios",
+        N_("Utility bills"),
         "Help with gas, electric and water bills.",
     ),
     _sub(
         "housing",
         "housing-search",
-        "Finding housing",
-        "Búsqueda de vivienda",
+        N_("Finding housing"),
         "Help finding affordable housing.",
     ),
-    _top("goods", "Goods", "Artículos", "Clothing, supplies and household items."),
-    _sub("goods", "clothing", "Clothing", "Ropa", "Free clothing, coats and shoes."),
+    _top("goods", N_("Goods"), "Clothing, supplies and household items."),
+    _sub("goods", "clothing", N_("Clothing"), "Free clothing, coats and shoes."),
     _sub(
         "goods",
         "school-supplies",
-        "School supplies",
-        "Útiles escolares",
+        N_("School supplies"),
         "Backpacks, supplies and uniforms.",
     ),
     _sub(
         "goods",
         "baby-supplies",
-        "Baby supplies",
-        "Artículos para bebés",
+        N_("Baby supplies"),
         "Diapers, formula and cribs.",
     ),
-    _top("transit", "Transit", "Transporte", "Getting where you need to go."),
+    _top("transit", N_("Transit"), "Getting where you need to go."),
     _sub(
         "transit",
         "transportation",
-        "Transportation",
-        "Transporte",
+        N_("Transportation"),
         "Rides to appointments and school.",
     ),
     _sub(
         "transit",
         "bus-passes",
-        "Bus passes",
-        "Pases de autobús",
+        N_("Bus passes"),
         "Free or reduced-fare transit passes.",
     ),
-    _top("health", "Health", "Salud", "Medical, dental and mental health care."),
+    _top("health", N_("Health"), "Medical, dental and mental health care."),
     _sub(
         "health",
         "medical-care",
-        "Medical care",
-        "Atención médica",
+        N_("Medical care"),
         "Clinics, checkups and vaccines.",
     ),
     _sub(
         "health",
         "dental",
-        "Dental care",
-        "Atención dental",
+        N_("Dental care"),
         "Dental exams, cleanings and treatment.",
     ),
     _sub(
         "health",
         "mental-health-counseling",
-        "Mental health counseling",
-        "Consejería de salud mental",
+        N_("Mental health counseling"),
         "Therapy and counseling for children, teens and families.",
     ),
     _sub(
         "health",
         "substance-use",
-        "Substance use",
-        "Uso de sustancias",
+        N_("Substance use"),
         "Treatment and support for alcohol and drug use.",
     ),
-    _sub("health", "vision", "Vision care", "Cuidado de la vista", "Eye exams and glasses."),
+    _sub("health", "vision", N_("Vision care"), "Eye exams and glasses."),
     _sub(
         "health",
         "health-insurance",
-        "Health insurance help",
-        "Ayuda con seguro médico",
+        N_("Health insurance help"),
         "Help enrolling in Medicaid, CHIP and marketplace plans.",
     ),
-    _top("money", "Money", "Dinero", "Benefits, cash help and financial coaching."),
+    _top("money", N_("Money"), "Benefits, cash help and financial coaching."),
     _sub(
         "money",
         "benefits-help",
-        "Benefits help",
-        "Ayuda con beneficios",
+        N_("Benefits help"),
         "Help applying for public benefits.",
     ),
     _sub(
         "money",
         "tax-prep",
-        "Free tax help",
-        "Ayuda gratuita con impuestos",
+        N_("Free tax help"),
         "Free tax preparation and tax credits.",
     ),
     _sub(
         "money",
         "financial-coaching",
-        "Financial coaching",
-        "Asesoría financiera",
+        N_("Financial coaching"),
         "Budgeting, credit and savings help.",
     ),
-    _top("care", "Care", "Cuidado", "Care for children, families and people with disabilities."),
+    _top("care", N_("Care"), "Care for children, families and people with disabilities."),
     _sub(
         "care",
         "childcare",
-        "Childcare",
-        "Cuidado infantil",
+        N_("Childcare"),
         "Daycare, preschool and childcare subsidies.",
     ),
     _sub(
         "care",
         "family-support",
-        "Family support",
-        "Apoyo familiar",
+        N_("Family support"),
         "Parenting classes, home visiting and family case management.",
     ),
     _sub(
         "care",
         "disability-support",
-        "Disability support",
-        "Apoyo para discapacidades",
+        N_("Disability support"),
         "Services for children and adults with disabilities.",
     ),
-    _top("education", "Education", "Educación", "Learning support for students and adults."),
-    _sub("education", "tutoring", "Tutoring", "Tutoría", "Homework help and tutoring."),
+    _top("education", N_("Education"), "Learning support for students and adults."),
+    _sub("education", "tutoring", N_("Tutoring"), "Homework help and tutoring."),
     _sub(
         "education",
         "after-school",
-        "After-school programs",
-        "Programas después de la escuela",
+        N_("After-school programs"),
         "Safe, supervised programs after school.",
     ),
-    _sub("education", "mentoring", "Mentoring", "Mentoría", "Mentors for children and teens."),
+    _sub("education", "mentoring", N_("Mentoring"), "Mentors for children and teens."),
     _sub(
         "education",
         "adult-education",
-        "Adult education",
-        "Educación para adultos",
+        N_("Adult education"),
         "GED, ESL and adult literacy classes.",
     ),
-    _top("work", "Work", "Trabajo", "Finding and keeping a job."),
+    _top("work", N_("Work"), "Finding and keeping a job."),
     _sub(
         "work",
         "job-training",
-        "Job training",
-        "Capacitación laboral",
+        N_("Job training"),
         "Job skills, certifications and apprenticeships.",
     ),
     _sub(
         "work",
         "job-placement",
-        "Job search help",
-        "Ayuda para buscar trabajo",
+        N_("Job search help"),
         "Resume help, job fairs and placement.",
     ),
     _sub(
         "work",
         "youth-employment",
-        "Youth jobs",
-        "Empleo juvenil",
+        N_("Youth jobs"),
         "Summer jobs and internships for teens.",
     ),
-    _top("legal", "Legal", "Legal", "Legal advice and representation."),
-    _sub("legal", "legal-aid", "Legal aid", "Ayuda legal", "Free legal advice and representation."),
+    _top("legal", N_("Legal"), "Legal advice and representation."),
+    _sub("legal", "legal-aid", N_("Legal aid"), "Free legal advice and representation."),
     _sub(
         "legal",
         "immigration",
-        "Immigration help",
-        "Ayuda de inmigración",
+        N_("Immigration help"),
         "Immigration legal services and DACA renewals.",
     ),
     _sub(
         "legal",
         "eviction-defense",
-        "Eviction defense",
-        "Defensa contra desalojos",
+        N_("Eviction defense"),
         "Legal help for tenants facing eviction.",
     ),
 )

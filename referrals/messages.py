@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
-from directory.i18n import N_, catalog
+from directory.i18n import N_, best_language, catalog
 from directory.i18n import languages as i18n_languages
 from referrals.notify import Notice
 
@@ -136,6 +136,11 @@ def languages() -> tuple[str, ...]:
     return i18n_languages(LOCALES)
 
 
+def catalog_language(language: str | None) -> str:
+    """The catalog that speaks `language` (a person's preferred language, a page's), or English."""
+    return best_language(language, languages()) or "en"
+
+
 @dataclass(frozen=True)
 class Facts:
     """What an email may say about a referral: nothing about the person referred."""
@@ -174,9 +179,8 @@ class Message:
 
 
 def compose(notice: Notice, facts: Facts, language: str, time_zone: str = "UTC") -> Message:
-    t = translations(language if language in languages() else "en")
-    _ = t.gettext
-    locale = language.replace("-", "_") if language in languages() else "en"
+    locale = catalog_language(language)
+    _ = translations(locale).gettext
 
     def label(code: str | None) -> str:
         return _(LABELS[code]) if code in LABELS else (code or "")
@@ -307,9 +311,8 @@ def compose(notice: Notice, facts: Facts, language: str, time_zone: str = "UTC")
 
 def compose_listing(notice: Notice, facts: ListingFacts, language: str) -> Message:
     """A listing notice to the organization that runs the listing (or to the admins)."""
-    t = translations(language if language in languages() else "en")
-    _ = t.gettext
-    locale = language.replace("-", "_") if language in languages() else "en"
+    locale = catalog_language(language)
+    _ = translations(locale).gettext
     values = {
         "service": facts.service,
         "organization": facts.organization,
@@ -390,7 +393,7 @@ def compose_listing(notice: Notice, facts: ListingFacts, language: str) -> Messa
 
 def follow_up_page(language: str) -> dict[str, str]:
     """The words of the page the family's follow-up link opens."""
-    _ = translations(language if language in languages() else "en").gettext
+    _ = translations(catalog_language(language)).gettext
     return {
         "title": _("Did you get the help you needed?"),
         "intro": _(
@@ -411,7 +414,7 @@ def follow_up_page(language: str) -> dict[str, str]:
 
 def label_helpers(language: str) -> dict[str, Callable[[str | None], str]]:
     """Page helpers that name statuses, moves, reasons, outcomes and problems in `language`."""
-    _ = translations(language if language in languages() else "en").gettext
+    _ = translations(catalog_language(language)).gettext
 
     def lookup(table: dict[str, str]) -> Callable[[str | None], str]:
         return lambda code: _(table[code]) if code in table else (code or "")

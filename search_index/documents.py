@@ -200,9 +200,7 @@ def _base_document(
         "description": row["description"],
         "eligibility": row["eligibility_description"] or "",
         "category_codes": expanded,
-        "category_names": sorted(
-            {BY_CODE[c].name for c in expanded} | {BY_CODE[c].name_es for c in expanded}
-        ),
+        "category_names": sorted({name for c in expanded for name in BY_CODE[c].names()}),
         "languages": list(row["languages"]),
         "free": row["free"],
         "accepts_referrals": row["accepts_referrals"],

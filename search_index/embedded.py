@@ -34,6 +34,7 @@ from directory.taxonomy import CATEGORIES
 from search_index.backend import Found, Hit, Progress, SearchUnavailable
 from search_index.documents import county_key
 from search_index.query import (
+    MAX_PHRASE_WORDS,
     BackendQuery,
     bounding_box,
     distances_miles,
@@ -497,7 +498,7 @@ class _Search:
         words, clauses, position = self.query.words, [], 0
         synonyms = synonym_map()
         while position < len(words):
-            for size in range(min(4, len(words) - position), 0, -1):
+            for size in range(min(MAX_PHRASE_WORDS, len(words) - position), 0, -1):
                 phrase = " ".join(words[position : position + size])
                 if phrase in synonyms:
                     last = position + size == len(words) and self.query.prefix_last

@@ -31,7 +31,10 @@ MAX_QUERY_LENGTH = 200
 SLOT_MINUTES = 15
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 SYNONYMS_FILE = Path(__file__).with_name("synonyms.json")
-_WORD = re.compile(r"[0-9a-z]+")
+# The longest synonym phrase: Meilisearch looks synonyms up for terms of one to three words.
+MAX_PHRASE_WORDS = 3
+# Letters and digits of any script (Arabic, Chinese...), after folding.
+_WORD = re.compile(r"[^\W_]+")
 _ZIP_IN_TEXT = re.compile(r"\b(\d{5})\b")
 
 
@@ -169,10 +172,17 @@ def parse_query(params: Any) -> SearchQuery:
 # --- words and synonyms -----------------------------------------------------------------------
 
 
+# Latin letters that no Unicode decomposition takes to a plain letter (Vietnamese đ, Polish ł),
+# folded as Tantivy's ascii_fold folds them.
+_LATIN = str.maketrans(
+    {"đ": "d", "ł": "l", "ø": "o", "ß": "ss", "æ": "ae", "œ": "oe", "\u0131": "i"}
+)
+
+
 def fold(text: str) -> str:
     """Lower case without accents: how both backends compare words."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_LATIN)
 
 
 def typo_budget(word: str) -> int:
@@ -190,11 +200,29 @@ def stop_words() -> frozenset[str]:
     return frozenset(json.loads(SYNONYMS_FILE.read_text())["stop_words"])
 
 
+def word_units(words: list[str]) -> list[list[str]]:
+    """Words in the units a search treats as one: a synonym phrase found in them (longest first,
+    "banco de comida", "do dung hoc"), or a single word."""
+    synonyms = synonym_map()
+    units, position = [], 0
+    while position < len(words):
+        for size in range(min(MAX_PHRASE_WORDS, len(words) - position), 1, -1):
+            if " ".join(words[position : position + size]) in synonyms:
+                break
+        else:
+            size = 1
+        units.append(words[position : position + size])
+        position += size
+    return units
+
+
 def need_words(text: str) -> list[str]:
-    """The words of a query that describe the need: stop words go unless nothing else is left."""
+    """The words of a query that describe the need: stop words go unless nothing else is left,
+    or unless they are part of a synonym phrase ("banco de comida", Vietnamese "đồ ăn")."""
     words = words_of(text)
-    meaningful = [word for word in words if word not in stop_words()]
-    return meaningful or words
+    units = word_units(words)
+    kept = [w for unit in units if len(unit) > 1 or unit[0] not in stop_words() for w in unit]
+    return kept or words
 
 
 def split_zip(text: str) -> tuple[str, str | None]:

@@ -40,6 +40,7 @@ from search_index.query import (
     synonym_groups,
     synonym_map,
     typo_budget,
+    word_units,
     words_of,
 )
 
@@ -243,13 +244,16 @@ async def _did_you_mean(backend: SearchBackend, asked: BackendQuery) -> str | No
 async def _without_unmatched_words(
     backend: SearchBackend, asked: BackendQuery
 ) -> tuple[BackendQuery, list[str]]:
-    """Drop the words that match nothing on their own (with the same filters)."""
-    kept, ignored = [], []
-    for position, word in enumerate(asked.words):
-        last = position == len(asked.words) - 1
-        probe = replace(asked, words=[word], offset=0, limit=1, prefix_last=last)
+    """Drop the words that match nothing on their own (with the same filters); a synonym phrase
+    is probed, kept or dropped whole."""
+    kept: list[str] = []
+    ignored: list[str] = []
+    units = word_units(asked.words)
+    for position, unit in enumerate(units):
+        last = position == len(units) - 1
+        probe = replace(asked, words=unit, offset=0, limit=1, prefix_last=last)
         alone: Found = await backend.search(probe)
-        (kept if alone.total else ignored).append(word)
+        (kept if alone.total else ignored).extend(unit)
     if not kept:
         return asked, []
     return replace(asked, words=kept), ignored
@@ -275,7 +279,7 @@ def known_vocabulary() -> frozenset[str]:
         for phrase in group:
             words.update(phrase.split())
     for category in CATEGORIES:
-        for text in (category.code.replace("-", " "), category.name, category.name_es):
+        for text in (category.code.replace("-", " "), *category.names()):
             words.update(words_of(text))
     return frozenset(words)
 

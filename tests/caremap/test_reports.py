@@ -23,7 +23,9 @@ Days to complete: r1 4, r2 10: median 7; 90th percentile 4 + 0.9 * 6 = 9.4.
 
 import base64
 import csv
+import html
 import io
+import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -363,6 +365,35 @@ async def test_report_pages_draw_charts_over_accessible_tables(app, world):
     assert unknown.status_code == 404
     assert signed_out.status_code == 303
     assert signed_out.headers["location"].startswith("/login")
+
+
+def map_points(page: str, key: str) -> list[dict] | None:
+    found = re.search(rf'<script type="application/json" id="map-data-{key}">(.*?)</script>', page)
+    return json.loads(html.unescape(found.group(1)))["points"] if found else None
+
+
+async def test_unmet_needs_are_drawn_on_a_map_by_zip_code(app, world):
+    """Counts by ZIP code become circles at the ZIP codes' centroids on the page's map (Leaflet,
+    the results map's tiles); hidden counts add nothing, and a table whose every count is hidden
+    says so instead of drawing an empty chart or map."""
+    async with asgi_client(app) as client:
+        await factories.login(client, world["admin"])
+        admin = await client.get("/reports/unmet", params={**PERIOD, "lang": "es"})
+        await factories.login(client, world["partner"])
+        partner = await client.get("/reports/unmet", params=PERIOD)
+    assert admin.status_code == 200
+    points = {p["label"]: p for p in map_points(admin.text, "unmet_searches")}
+    assert {label: p["count"] for label, p in points.items()} == {"60623": 4, "60608": 1}
+    assert (points["60623"]["lat"], points["60623"]["lng"]) == (41.849, -87.7157)
+    found = re.search(r'id="map-data-unmet_searches">(.*?)</script>', admin.text)
+    words = json.loads(html.unescape(found.group(1)))
+    assert words["zoom_in"] == "Acercar"
+    assert 'data-map="map-data-unmet_searches"' in admin.text
+    assert "leaflet.js" in admin.text
+    assert "data:image/svg" not in admin.text  # no tile-less scatter any more
+    assert partner.status_code == 200
+    assert map_points(partner.text, "unmet_searches") is None
+    assert "No figures to chart: every count here is zero or hidden." in partner.text
 
 
 async def test_bad_report_requests_are_refused_by_name(app, world):

@@ -181,6 +181,42 @@ async def test_synonyms_in_english_and_spanish(search_client, world, words, expe
     assert expected in _names(await _search(search_client, q=words))
 
 
+# The common needs in each language of the pages, as a family would type them (one word or a
+# short phrase); the synonyms file carries them to the listings' English words.
+NEEDS_IN_EVERY_LANGUAGE = {
+    "food": ["thực phẩm", "طعام", "cunto", "食物"],
+    "housing": ["thuê nhà", "إيجار", "kirada guriga", "房租"],
+    "doctor": ["bác sĩ", "طبيب", "dhakhtar", "医生"],
+    "lawyer": ["luật sư", "محامي", "qareen", "律师"],
+    "clothes": ["quần áo", "ملابس", "dhar", "衣服"],
+    "school supplies": ["đồ dùng học tập", "cặp sách", "لوازم مدرسية", "qalabka dugsiga", "文具"],
+}
+
+
+async def test_common_needs_in_vietnamese_arabic_somali_and_chinese(search_client, world):
+    organization = await factories.organization(name="Near West Side Services")
+    wanted = {
+        "food": "Little Village Food Pantry",
+        "lawyer": "Lakeview Legal Aid",
+        "housing": (await _listing(organization, "Rent Relief Fund", "60623",
+                                   categories=["rent-assistance"],
+                                   description="One-time rent help for families.")).name,
+        "doctor": (await _listing(organization, "Family Health Clinic", "60608",
+                                  categories=["medical-care"],
+                                  description="Checkups and sick visits for children.")).name,
+        "clothes": (await _listing(organization, "Coat Closet", "60608",
+                                   categories=["clothing"],
+                                   description="Free winter coats and shoes.")).name,
+        "school supplies": (await _listing(organization, "Supply Drive", "60623",
+                                           categories=["school-supplies"],
+                                           description="School supplies and backpacks.")).name,
+    }  # fmt: skip
+    await indexed()
+    for need, phrases in NEEDS_IN_EVERY_LANGUAGE.items():
+        for phrase in phrases:
+            assert wanted[need] in _names(await _search(search_client, q=phrase)), (need, phrase)
+
+
 async def test_inactive_never_appears_and_closed_ranks_last(search_client, world):
     result = await _search(search_client, q="pantry")
     names = _names(result)

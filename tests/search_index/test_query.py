@@ -2,7 +2,13 @@
 
 from datetime import UTC, datetime
 
-from search_index.query import next_opening
+from search_index.query import (
+    MAX_PHRASE_WORDS,
+    need_words,
+    next_opening,
+    synonym_groups,
+    words_of,
+)
 
 
 def test_next_opening_is_the_earliest_coming_start_in_the_services_own_time():
@@ -19,3 +25,22 @@ def test_next_opening_is_the_earliest_coming_start_in_the_services_own_time():
     ended = [{**hours[0], "valid_to": "2026-11-23"}]
     assert next_opening(ended, monday_noon_chicago) is None
     assert next_opening([{"freq": "MONTHLY", "byday": "2MO", "opens_at": "09:00"}], friday) is None
+
+
+def test_synonym_phrases_are_short_enough_for_both_backends():
+    """Meilisearch looks synonyms up for terms of one to three words only, so a longer phrase
+    would find its group on the embedded index and nothing on Meilisearch."""
+    too_long = [p for group in synonym_groups() for p in group if len(p.split()) > MAX_PHRASE_WORDS]
+    assert too_long == []
+
+
+def test_words_of_every_script_fold_as_the_index_folds_them():
+    assert words_of("Thực phẩm, đồ ăn") == ["thuc", "pham", "do", "an"]
+    assert words_of("طعام 食物 Cunto") == ["طعام", "食物", "cunto"]
+    assert words_of("Łódź, Straße") == ["lodz", "strasse"]
+
+
+def test_stop_words_inside_a_synonym_phrase_are_kept():
+    assert need_words("banco de comida cerca") == ["banco", "de", "comida"]
+    assert need_words("help with the rent") == ["rent"]
+    assert need_words("the") == ["the"]  # nothing else is left
