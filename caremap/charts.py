@@ -9,6 +9,7 @@ the same for the same numbers.
 
 import base64
 import io
+import warnings
 from collections.abc import Sequence
 
 from matplotlib import rcParams
@@ -35,7 +36,12 @@ def _figure(rows: int) -> tuple[Figure, Axes]:
 
 def _svg(figure: Figure) -> str:
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    with warnings.catch_warnings():
+        # Text stays text (svg.fonttype none): the reader's browser draws Chinese or Arabic
+        # labels with its own fonts and shaping; matplotlib only measures them, and its
+        # DejaVu font has no Chinese glyphs to measure with.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()
 
 

@@ -34,7 +34,7 @@ from referrals import service as referrals
 from referrals.lifecycle import OUTCOMES_FOR, REJECTION_REASONS, moves_for
 from referrals.models import ReferralStatus
 from referrals.routes import referral_document, reminder_rules, with_timeline
-from referrals.schemas import SHARABLE
+from referrals.schemas import AGE_BANDS, SHARABLE
 
 
 def to_login(request: Request) -> Response:
@@ -316,6 +316,7 @@ async def referral_form(request: Request) -> Response:
             "values": values,
             "errors": errors,
             "categories": CATEGORIES,
+            "age_bands": AGE_BANDS,
             "shares": SHARABLE,
             "help_request": asked,
             "now_local": _now_in_zone(request.app.state.settings.time_zone),

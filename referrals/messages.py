@@ -66,6 +66,14 @@ SHARE_LABELS = {
     "contact": N_("contact details"),
     "needs": N_("needs"),
 }
+AGE_BAND_LABELS = {
+    "under-5": N_("under 5"),
+    "5-10": N_("5 to 10"),
+    "11-13": N_("11 to 13"),
+    "14-17": N_("14 to 17"),
+    "18-24": N_("18 to 24"),
+    "25+": N_("25 or older"),
+}
 CONTACT_LABELS = {
     "phone": N_("phone"),
     "text": N_("text message"),
@@ -426,6 +434,7 @@ def label_helpers(language: str) -> dict[str, Callable[[str | None], str]]:
         "share_label": lookup(SHARE_LABELS),
         "problem_label": lookup(PROBLEM_LABELS),
         "contact_label": lookup(CONTACT_LABELS),
+        "age_band_label": lookup(AGE_BAND_LABELS),
         "consent_label": lookup(CONSENT_LABELS),
         "event_label": lookup(EVENT_LABELS),
         "audit_label": lookup(AUDIT_LABELS),

@@ -40,7 +40,7 @@ async def test_results_show_errors_next_to_the_field(app, client):
 
 async def test_pages_speak_the_visitors_language(app, client):
     spanish = await client.get("/", headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"})
-    assert '<html lang="es">' in spanish.text
+    assert '<html lang="es" dir="ltr">' in spanish.text
     assert "¿Qué necesita?" in spanish.text
     chosen = await client.get("/?lang=en", headers={"Accept-Language": "es"})
     assert "What do you need?" in chosen.text

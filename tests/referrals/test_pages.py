@@ -160,7 +160,7 @@ async def test_signed_in_pages_speak_spanish_too(loop, app):
         assert "Derivaciones recibidas" in inbox.text
         assert "1 derivación" in inbox.text
         page = await partner.get(f"/referrals/{referral['id']}")
-        assert '<html lang="es">' in page.text
+        assert '<html lang="es" dir="ltr">' in page.text
         assert "Historial" in page.text
         assert "Aceptar" in page.text
         assert 'id="referral-status">enviada' in page.text
@@ -195,7 +195,7 @@ async def test_a_specialist_refers_from_the_form(loop, app):
         # the consent's time starts at now in the district's time zone (UTC in tests).
         assert " checked" not in page.text.split('name="needs"')[1].split("</fieldset>")[0]
         assert '<option value="">Choose an age band</option>' in page.text
-        assert "selected>14-17" not in page.text
+        assert 'value="14-17" selected' not in page.text
         now_utc = datetime.now(UTC).strftime("%Y-%m-%dT%H:")
         assert (
             f'name="consent_given_at" type="datetime-local" required value="{now_utc}' in page.text
