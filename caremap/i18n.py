@@ -77,8 +77,9 @@ def template_context(request: Request) -> dict[str, Any]:
     data_language = request.app.state.settings.catalog_language
     return {
         "lang": language,
-        # Listing text is in the catalog's language: marked so on pages in another language.
-        "listing_lang": Markup(' lang="{}"').format(bcp47(data_language))
+        # Listing text is in the catalog's language: marked so on pages in another language,
+        # and set in its own direction (English in an Arabic page reads left to right).
+        "listing_lang": Markup(' lang="{}" dir="auto"').format(bcp47(data_language))
         if best_language(data_language, (language,)) is None
         else "",
         "languages": [(code, language_menu_name(code)) for code in supported()],

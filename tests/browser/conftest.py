@@ -21,7 +21,7 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.processes import caremap, exited
-from tests.smtp import free_port
+from tests.smtp import SmtpServer, free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -43,7 +43,10 @@ class LiveServer:
 
 
 @pytest_asyncio.fixture
-async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
+async def live_server(
+    database_url: str, tmp_path: Path, smtp_server: SmtpServer
+) -> AsyncIterator[LiveServer]:
+    """The demo, served; its mail goes to a real SMTP server on loopback (`smtp_server`)."""
     port = free_port()
     env = {
         **os.environ,
@@ -52,6 +55,8 @@ async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[LiveSe
         "SECRET_KEY": "browser-test-secret-key",
         "BASE_URL": f"http://127.0.0.1:{port}",
         "MAIL_DRAINER": "external",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_server.port),
         "LOG_LEVEL": "WARNING",
     }
     server = LiveServer(f"http://127.0.0.1:{port}", env)

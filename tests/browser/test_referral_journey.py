@@ -1,6 +1,8 @@
 """A specialist refers a student from a search result; the agency accepts and completes the
 referral in its portal; the specialist sees the outcome. All in Chromium, through the pages."""
 
+import re
+
 import httpx
 from playwright.async_api import Page
 
@@ -107,9 +109,16 @@ async def test_refer_accept_complete_and_see_the_outcome(live_server, browser):
     # The school's reports over the demo history and this referral: charts over tables.
     for report in ("outcomes", "needs", "unmet"):
         await specialist.goto(live_server.url + f"/reports/{report}?lang=en")
-        chart = specialist.locator("figure img").first
-        assert await chart.evaluate("image => image.complete && image.naturalWidth > 0")
-        assert "table below" in (await chart.get_attribute("alt") or "")
+        if report == "unmet":  # counts by ZIP code: circles on the map, over the same table
+            circles = specialist.locator(".report-map.map-on .leaflet-interactive")
+            await circles.first.wait_for()
+            assert await circles.count() >= 2
+            labels = await specialist.locator(".report-map .count-label").all_inner_texts()
+            assert any(re.fullmatch(r"606\d\d: \d+", label) for label in labels), labels
+        else:
+            chart = specialist.locator("figure img").first
+            assert await chart.evaluate("image => image.complete && image.naturalWidth > 0")
+            assert "table below" in (await chart.get_attribute("alt") or "")
         await snapshot(specialist, f"report-{report}")
         await assert_accessible(specialist)
         if report == "outcomes":

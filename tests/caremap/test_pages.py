@@ -63,6 +63,19 @@ async def test_service_page(app, client):
     assert "3210 W 26th St" in page.text
 
 
+async def test_listing_text_is_marked_as_the_catalogs_language_on_other_pages(app, client):
+    """Screen readers read a listing's English words as English on a Spanish or Arabic page
+    (WCAG 3.1.2), in their own direction; on an English page nothing needs marking."""
+    listing = await factories.listing(await factories.organization(), description="Free food.")
+    english = await client.get(f"/services/{listing.id}?lang=en")
+    arabic = await client.get(f"/services/{listing.id}?lang=ar")
+    assert '<html lang="ar" dir="rtl">' in arabic.text
+    assert '<p lang="en" dir="auto">Free food.</p>' in arabic.text
+    assert '<p class="address" lang="en" dir="auto">3210 W 26th St' in arabic.text
+    assert "<p>Free food.</p>" in english.text
+    assert 'lang="en" dir="auto"' not in english.text
+
+
 async def test_missing_page_is_html_for_browsers_and_json_for_the_api(app, client):
     missing = "00000000-0000-4000-8000-000000000000"
     page = await client.get(f"/services/{missing}", headers={"Accept": "text/html"})
