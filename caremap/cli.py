@@ -102,7 +102,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         os.environ["MAIL_DRAINER"] = "external"
         print("Serving with several workers: run `caremap worker` for search updates and mail.")
     _check_port(args.host, args.port)
-    print(f"caremap is serving at http://{args.host}:{args.port}", flush=True)
+    print(f"caremap is serving at http://{args.host}:{args.port}")
+    if os.environ.get("MAIL_DRAINER", settings.mail_drainer) == "inprocess":
+        print(
+            f"Mail goes to the SMTP server at {settings.smtp_host}:{settings.smtp_port} "
+            "(SMTP_HOST, SMTP_PORT); until it answers, mail waits in the outbox.",
+        )
+    sys.stdout.flush()
     uvicorn.run(
         "caremap.app:create_app",
         factory=True,
