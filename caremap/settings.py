@@ -52,6 +52,9 @@ class Settings:
     login_limit_per_account: str = "5/15 minutes"
     login_limit_per_address: str = "30/15 minutes"
     search_rate_limit: str = "300/minute"
+    # Where the rate-limit counters live: this process (memory://) or a Redis server shared by
+    # every node (redis://host:6379/0), so a limit holds across a load balancer's nodes.
+    rate_limit_storage: str = "memory://"
     ask_rate_limit: str = "5/hour"
     report_rate_limit: str = "10/hour"
     list_email_rate_limit: str = "5/hour"
@@ -135,6 +138,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         login_limit_per_account=config("LOGIN_LIMIT_PER_ACCOUNT", default="5/15 minutes"),
         login_limit_per_address=config("LOGIN_LIMIT_PER_ADDRESS", default="30/15 minutes"),
         search_rate_limit=config("SEARCH_RATE_LIMIT", default="300/minute"),
+        rate_limit_storage=config("RATE_LIMIT_STORAGE", default="memory://"),
         ask_rate_limit=config("ASK_RATE_LIMIT", default="5/hour"),
         report_rate_limit=config("REPORT_RATE_LIMIT", default="10/hour"),
         list_email_rate_limit=config("LIST_EMAIL_RATE_LIMIT", default="5/hour"),
@@ -155,6 +159,9 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
     return settings
 
 
+RATE_LIMIT_STORAGES = ("memory://", "redis://", "rediss://")
+
+
 def _check(settings: Settings) -> None:
     """Refuse a misspelt setting at start-up rather than at the first email or search."""
     if not settings.database_url.startswith(("sqlite://", "postgres://")):
@@ -171,6 +178,11 @@ def _check(settings: Settings) -> None:
     for name, (value, allowed) in choices.items():
         if value not in allowed:
             raise ValueError(f"{name} is {value!r}; use one of {', '.join(allowed)}")
+    if not settings.rate_limit_storage.startswith(RATE_LIMIT_STORAGES):
+        raise ValueError(
+            f"RATE_LIMIT_STORAGE is {settings.rate_limit_storage!r}; use memory:// (this "
+            "process) or redis://host:6379/0 (shared by every node; rediss:// with TLS)"
+        )
     positive = {
         "LISTING_STALE_DAYS": settings.listing_stale_days,
         "LISTING_FLAG_THRESHOLD": settings.listing_flag_threshold,

@@ -1,8 +1,10 @@
 """Rate limits and sign-in throttling: every limit caremap applies, in one place.
 
-Limits are moving windows kept in the process (`limits`' memory storage): enough to stop a
-flood or a password-guessing run against one process. Behind several processes each keeps its
-own count, so the effective limit is per process (noted in the README).
+Limits are moving windows (`limits`, asyncio API) counted where `RATE_LIMIT_STORAGE` says: in
+the process by default, or in a Redis server every node shares, so behind a load balancer five
+failed sign-ins lock an account whichever nodes they reached. If that server cannot be reached,
+requests are served uncounted (logged once) rather than refused: a counter store that is down
+must not take sign-in or search down with it.
 
 - Sign-in: failed attempts count per account and per address; past either limit, sign-in is
   refused with 429 (even with the right password) until the window moves on, so guessing gets
@@ -12,15 +14,18 @@ own count, so the effective limit is per process (noted in the README).
 - The address is the socket's peer, or what a trusted proxy says it is (`address`).
 """
 
+import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import TypeVar
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from limits.storage import storage_from_string
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,6 +34,9 @@ from caremap.accounts.models import User
 from caremap.errors import domain_error
 from caremap.settings import Settings
 from directory.errors import DomainError, Unauthenticated
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TooManyRequests(DomainError):
@@ -62,8 +70,44 @@ class Limits:
         )
 
 
-def new_limiter() -> MovingWindowRateLimiter:
-    return MovingWindowRateLimiter(MemoryStorage())
+def new_limiter(settings: Settings) -> MovingWindowRateLimiter:
+    uri = settings.rate_limit_storage
+    options = {} if uri.startswith("memory://") else {"implementation": "redispy"}
+    return MovingWindowRateLimiter(
+        storage_from_string(f"async+{uri}", wrap_exceptions=True, **options)
+    )
+
+
+class Counter:
+    """The app's limiter, used so that an unreachable counter store lets requests through."""
+
+    def __init__(self, limiter: MovingWindowRateLimiter) -> None:
+        self.limiter = limiter
+        self._down = False
+
+    async def hit(self, item: RateLimitItem, *keys: str) -> bool:
+        return await self._counted(self.limiter.hit(item, *keys), True)
+
+    async def test(self, item: RateLimitItem, *keys: str) -> bool:
+        return await self._counted(self.limiter.test(item, *keys), True)
+
+    async def wait(self, item: RateLimitItem, *keys: str) -> int:
+        """Seconds until the oldest counted attempt leaves the window."""
+        stats = await self._counted(self.limiter.get_window_stats(item, *keys), None)
+        return max(1, int(stats.reset_time - time.time())) if stats else 60
+
+    async def _counted(self, counting: Awaitable[T], otherwise: T) -> T:
+        try:
+            answer = await counting
+        except StorageError as error:
+            if not self._down:
+                logger.warning("rate-limit storage unreachable, not counting: %s", error)
+            self._down = True
+            return otherwise
+        if self._down:
+            logger.info("rate-limit storage reachable again")
+            self._down = False
+        return answer
 
 
 def address(request: Request) -> str:
@@ -101,44 +145,39 @@ def _within(value: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool
     return any(host in network for network in networks)
 
 
-def _wait(limiter: MovingWindowRateLimiter, item: RateLimitItem, *keys: str) -> int:
-    """Seconds until the oldest counted attempt leaves the window."""
-    return max(1, int(limiter.get_window_stats(item, *keys).reset_time - time.time()))
-
-
 async def authenticate(request: Request, email: str, password: str) -> User:
     """Sign-in with throttling: refused (429) while the account or the address is over its
     limit, and a wrong password counts against both."""
-    _check_sign_in(request, email)
+    await _check_sign_in(request, email)
     try:
         return await accounts.authenticate(email=email, password=password)
     except Unauthenticated:
-        _failed_sign_in(request, email)
+        await _failed_sign_in(request, email)
         raise
 
 
-def _check_sign_in(request: Request, email: str) -> None:
+async def _check_sign_in(request: Request, email: str) -> None:
     """Refuse a sign-in while the account or the address is over its failed-attempt limit."""
-    limiter: MovingWindowRateLimiter = request.app.state.limiter
+    counter: Counter = request.app.state.limiter
     limits: Limits = request.app.state.limits
     account = email.strip().lower()
     for item, keys in (
         (limits.login_per_account, ("login-account", account)),
         (limits.login_per_address, ("login-address", address(request))),
     ):
-        if not limiter.test(item, *keys):
-            seconds = _wait(limiter, item, *keys)
+        if not await counter.test(item, *keys):
+            seconds = await counter.wait(item, *keys)
             raise TooManyRequests(
                 f"Too many failed sign-in attempts. Try again in {-(-seconds // 60)} minute(s).",
                 retry_after=seconds,
             )
 
 
-def _failed_sign_in(request: Request, email: str) -> None:
-    limiter: MovingWindowRateLimiter = request.app.state.limiter
+async def _failed_sign_in(request: Request, email: str) -> None:
+    counter: Counter = request.app.state.limiter
     limits: Limits = request.app.state.limits
-    limiter.hit(limits.login_per_account, "login-account", email.strip().lower())
-    limiter.hit(limits.login_per_address, "login-address", address(request))
+    await counter.hit(limits.login_per_account, "login-account", email.strip().lower())
+    await counter.hit(limits.login_per_address, "login-address", address(request))
 
 
 @dataclass(frozen=True)
@@ -204,7 +243,7 @@ class AddressLimits:
                 if scope["method"] in limited.methods and limited.path.fullmatch(scope["path"]):
                     item = limited.item(scope["app"].state.limits)
                     request = Request(scope)
-                    if item is not None and not scope["app"].state.limiter.hit(
+                    if item is not None and not await scope["app"].state.limiter.hit(
                         item, limited.bucket, address(request)
                     ):
                         error = TooManyRequests(limited.message, retry_after=limited.retry_after)

@@ -18,6 +18,12 @@ class SearchUnavailable(Unavailable):
     """The search engine cannot be reached or refused a write; the caller retries later."""
 
 
+class DocumentsRejected(SearchUnavailable):
+    """The engine refused the documents themselves (a Meilisearch task failed on what they
+    hold): the same batch would fail again, so the drainer tries each listing on its own and
+    only the refused one waits."""
+
+
 @dataclass
 class Hit:
     document: dict[str, Any]

@@ -1,8 +1,8 @@
 """The Meilisearch backend, through the official async client. The only module that talks to it.
 
 Meilisearch does the matching, typo tolerance, synonyms, geo filtering and ordering itself; each
-write waits for its task and a failed task raises `SearchUnavailable`, so the outbox keeps the
-update and tries again.
+write waits for its task and a failed task raises `SearchUnavailable` (`DocumentsRejected` when
+the task failed on the documents' content), so the outbox keeps the update and tries again.
 """
 
 import json
@@ -20,7 +20,7 @@ from meilisearch_python_sdk.models.settings import (
 )
 
 from directory.geocoding import Point
-from search_index.backend import Found, Hit, Progress, SearchUnavailable
+from search_index.backend import DocumentsRejected, Found, Hit, Progress, SearchUnavailable
 from search_index.documents import county_key
 from search_index.query import BackendQuery, distance_miles, synonym_map
 
@@ -120,8 +120,13 @@ class MeilisearchBackend:
 
     async def _wait(self, task_uid: int) -> None:
         result = await self.client.wait_for_task(task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
-        if result.status != "succeeded":
-            raise SearchUnavailable(f"Meilisearch task {task_uid} {result.status}: {result.error}")
+        if result.status == "succeeded":
+            return
+        error = result.error or {}
+        message = f"Meilisearch task {task_uid} {result.status}: {error.get('code')}"
+        if error.get("type") == "invalid_request":  # the documents, not the server
+            raise DocumentsRejected(f"{message}: {error.get('message')}")
+        raise SearchUnavailable(message)
 
     async def _configure(self, uid: str) -> None:
         index = await self.client.get_or_create_index(uid, primary_key="id")
@@ -152,12 +157,18 @@ class MeilisearchBackend:
             dict.fromkeys([*delete_service_ids, *(d["service_id"] for d in upserts)])
         )
         try:
+            # Both tasks are queued before waiting: Meilisearch runs an index's tasks in order
+            # (and batches them), so the delete is done before the add, in one round of waiting.
+            tasks = []
             if service_ids:
                 listed = ", ".join(_quote(i) for i in service_ids)
-                task = await index.delete_documents_by_filter(f"service_id IN [{listed}]")
-                await self._wait(task.task_uid)
+                tasks.append(await index.delete_documents_by_filter(f"service_id IN [{listed}]"))
             if upserts:
-                await self._wait((await index.add_documents(upserts, primary_key="id")).task_uid)
+                tasks.append(await index.add_documents(upserts, primary_key="id"))
+            for task in tasks:
+                await self._wait(task.task_uid)
+        except DocumentsRejected:
+            raise
         except (MeilisearchError, OSError) as error:
             raise SearchUnavailable(f"Meilisearch write failed: {error}") from error
 

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from directory.claims import claim, release
 from directory.models import ListingChange, Service, ServiceAtLocation
-from search_index.backend import SearchBackend, SearchUnavailable
+from search_index.backend import DocumentsRejected, SearchBackend, SearchUnavailable
 from search_index.documents import documents_for
 from search_index.models import SearchOutbox
 
@@ -101,13 +101,46 @@ class Drainer:
         service_ids = list(dict.fromkeys(row.service_id for row in rows))
         try:
             await self.ensure_open()
-            documents, dropped = await documents_for(service_ids)
-            await self.backend.apply(documents, [str(i) for i in dropped])
+            await self._index(service_ids)
+        except DocumentsRejected as error:
+            if len(service_ids) > 1:
+                return await self._one_by_one(rows)
+            await release(rows, str(error))
+            raise
         except SearchUnavailable as error:
             await release(rows, str(error))
             raise
         await SearchOutbox.filter(id__in=[row.id for row in rows]).delete()
         return len(rows)
+
+    async def _index(self, service_ids: list[UUID]) -> None:
+        documents, dropped = await documents_for(service_ids)
+        await self.backend.apply(documents, [str(i) for i in dropped])
+
+    async def _one_by_one(self, rows: list[SearchOutbox]) -> int:
+        """A batch the engine refused: each listing on its own, so one listing whose document
+        it will not take (data written around the catalog's rules, say) waits with its backoff
+        and the others go through."""
+        by_service: dict[UUID, list[SearchOutbox]] = {}
+        for row in rows:
+            by_service.setdefault(row.service_id, []).append(row)
+        finished = 0
+        pending = list(by_service.items())
+        while pending:
+            service_id, its_rows = pending.pop(0)
+            try:
+                await self._index([service_id])
+            except DocumentsRejected as error:
+                logger.warning("search engine refused listing %s: %s", service_id, error)
+                await release(its_rows, str(error))
+                continue
+            except SearchUnavailable as error:
+                left = its_rows + [row for _, rest in pending for row in rest]
+                await release(left, str(error))
+                raise
+            await SearchOutbox.filter(id__in=[row.id for row in its_rows]).delete()
+            finished += len(its_rows)
+        return finished
 
     async def drain_all(self) -> int:
         """Drain until the outbox has nothing available now (for tests and `reindex`)."""

@@ -29,6 +29,7 @@ from caremap.app import create_app
 from caremap.settings import Settings, normalize_database_url
 from tests import hsds
 from tests.processes import clean_env
+from tests.redis import REDIS_SERVER, RedisServer
 from tests.smtp import SmtpServer
 
 TEST_DATABASE = normalize_database_url(os.environ.get("CAREMAP_TEST_DATABASE", "sqlite"))
@@ -214,6 +215,17 @@ def cli_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     if ON_POSTGRES:
         env["DATABASE_URL"] = database_url
     return env
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real Redis server on a free loopback port (Debian's redis-server; .ci/run installs it)."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server; .ci/run does)")
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

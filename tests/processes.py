@@ -17,7 +17,9 @@ def clean_env(data_dir: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "CAREMAP_", "SEARCH_", "SMTP_", "GEOCODER", "MAIL_"))
+        if not key.startswith(
+            ("DATABASE_", "CAREMAP_", "SEARCH_", "SMTP_", "GEOCODER", "MAIL_", "RATE_LIMIT_")
+        )
     }
     env["CAREMAP_DATA_DIR"] = str(data_dir)
     return env

@@ -148,3 +148,34 @@ async def test_problem_reports_are_limited_per_address_by_page_and_api_together(
     )
     assert form.status_code == 429
     assert await ProblemReport.all().count() == 10
+
+
+async def test_nodes_sharing_a_redis_server_share_their_limits(settings, redis_server):
+    """Two app nodes behind a load balancer: five failed sign-ins spread over both lock the
+    account on both. With the Redis server down, sign-in and search are served uncounted
+    rather than refused, and counting starts again when it is back."""
+    shared = {"rate_limit_storage": redis_server.url, "search_rate_limit": "3/minute"}
+    node_a, node_b = app_with(settings, **shared), app_with(settings, **shared)
+    async with (
+        LifespanManager(node_a),
+        LifespanManager(node_b),
+        asgi_client(node_a) as a,
+        asgi_client(node_b) as b,
+    ):
+        user = await factories.user(await factories.organization(), "partner")
+        for client in (a, b, a, b, a):
+            assert (await _login(client, user.email, "wrong password")).status_code == 401
+        assert (await _login(b, user.email, PASSWORD)).status_code == 429
+        assert (await _login(a, user.email, PASSWORD)).status_code == 429
+        searched = [(await c.get("/api/search?q=food")).status_code for c in (a, b, a, b)]
+        assert searched == [200, 200, 200, 429]
+
+        redis_server.stop()
+        other = await factories.user(await factories.organization(), "partner")
+        assert (await _login(a, other.email, PASSWORD)).status_code == 200
+        assert (await b.get("/api/search?q=food")).status_code == 200
+
+        redis_server.start()  # empty again: it kept nothing on disk
+        for _ in range(5):
+            assert (await _login(b, other.email, "wrong password")).status_code == 401
+        assert (await _login(a, other.email, PASSWORD)).status_code == 429

@@ -7,7 +7,7 @@ no server is configured.
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import httpx
@@ -21,6 +21,7 @@ from caremap.app import create_app
 from caremap.settings import Settings
 from search_index.models import SearchOutbox
 from tests.conftest import asgi_client
+from tests.meili import MASTER_KEY, MEILI_BIN, MeiliServer
 
 MEILI_URL = os.environ.get("MEILI_URL")
 MEILI_KEY = os.environ.get("MEILI_KEY") or os.environ.get("MEILI_MASTER_KEY")
@@ -51,6 +52,28 @@ async def search_app(request, settings: Settings) -> AsyncIterator[Starlette]:
             backend = application.state.search_backend
             await backend.client.delete_index_if_exists(backend.uid)
             await backend.client.delete_index_if_exists(f"{backend.uid}_rebuild")
+
+
+@pytest.fixture
+def meili_server(tmp_path) -> Iterator[MeiliServer]:
+    """A Meilisearch of this test's own, to stop, kill and restart (`MEILI_BIN`)."""
+    if MEILI_BIN is None:
+        pytest.skip("MEILI_BIN is not set: no Meilisearch binary to start and stop")
+    server = MeiliServer(tmp_path / "meili")
+    server.start()
+    yield server
+    server.kill()
+
+
+def meili_settings(settings: Settings, server: MeiliServer, **changes: object) -> Settings:
+    return replace(
+        settings,
+        search_backend="meilisearch",
+        meili_url=server.url,
+        meili_key=Secret(MASTER_KEY),
+        search_index_prefix="caremap_faults",
+        **changes,
+    )
 
 
 @pytest_asyncio.fixture
