@@ -1,12 +1,17 @@
-"""Search benchmark: indexing rate, in-process latency, HTTP throughput and memory.
+"""Search benchmark: indexing rate, in-process latency, HTTP throughput, memory, and how soon
+a partner's edit is found, for each search backend in the same run.
 
     .venv/bin/python bench/search_benchmark.py --listings 10000 100000
+    MEILI_URL=http://127.0.0.1:7700 MEILI_KEY=... \
+        .venv/bin/python bench/search_benchmark.py --listings 100000 --backends embedded meilisearch
 
 For each size it writes N synthetic listings spread over the Chicago metro into a fresh SQLite
-catalog (bulk inserts), rebuilds the embedded index from the database the way `caremap reindex`
-does, runs a fixed mix of queries in-process, then serves the app with uvicorn and drives
-`/api/search` with concurrent clients on loopback. Figures go to bench-results/search.json and a
-table on stdout. Nothing here is a test: it measures and reports.
+catalog (bulk inserts); then, for each backend, it rebuilds the index from the database the way
+`caremap reindex` does, runs a fixed mix of queries in-process (one client), serves the app with
+uvicorn and drives `/api/search` with concurrent clients on loopback, and edits listings through
+the service layer while a `caremap worker` drains the outbox, timing each edit until a search
+finds it. Figures go to bench-results/search.json and a table on stdout. Nothing here is a test:
+it measures and reports.
 """
 
 import argparse
@@ -30,20 +35,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.datastructures import Secret
 from tortoise import Tortoise, connections
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from caremap import db  # noqa: E402
-from caremap.search import backend_for  # noqa: E402
+from caremap.search import backend_for, install_change_listeners  # noqa: E402
 from caremap.settings import load_settings  # noqa: E402
+from directory import service as catalog  # noqa: E402
+from directory.actor import SYSTEM  # noqa: E402
 from directory.geocoding import Geocoder, warm_up  # noqa: E402
+from directory.models import Service  # noqa: E402
 from directory.taxonomy import CATEGORIES, category_id  # noqa: E402
 from search_index import service as search_service  # noqa: E402
 from search_index.documents import all_documents  # noqa: E402
 from search_index.embedded import EmbeddedBackend  # noqa: E402
-from search_index.query import SearchQuery  # noqa: E402
+from search_index.query import BackendQuery, SearchQuery  # noqa: E402
 from seeds.templates import SERVICE_KINDS  # noqa: E402
 
 QUERIES = {
@@ -327,6 +336,87 @@ async def run_httpx(base: str, clients: int, seconds: float) -> dict[str, object
     }
 
 
+async def edit_visibility(settings, env: dict[str, str], edits: int) -> dict[str, float]:
+    """Seconds from a partner's edit (committed through the service layer, which queues the
+    listing in the outbox) until a search finds its new words, with a `caremap worker`
+    draining the outbox in its own process as in production."""
+    install_change_listeners()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "caremap.cli", "worker", "--only", "search"],
+        env={**env, "LOG_LEVEL": "WARNING"}, cwd=ROOT, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    reader = backend_for(settings, writer=False)
+    await reader.open()
+    delays = []
+    try:
+        chosen = await Service.all().limit(edits).values_list("id", "version")
+        for number, (service_id, version) in enumerate(chosen):
+            word = f"zq{uuid.uuid4().hex[:10]}"
+            started = time.perf_counter()
+            await catalog.update_service(
+                actor=SYSTEM, service_id=service_id, version=version,
+                data={"name": f"Edited {word} {number}"},
+            )  # fmt: skip
+            while not (await reader.search(BackendQuery(words=[word], limit=1))).total:
+                assert time.perf_counter() - started < 120, "an edit never reached search"
+                await asyncio.sleep(0.02)
+            delays.append(time.perf_counter() - started)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        await reader.close()
+    return {key: round(value / 1000, 2) for key, value in percentiles(
+        [d * 1000 for d in delays]).items()}  # fmt: skip
+
+
+def backend_settings(settings, env: dict[str, str], backend: str):
+    """The settings and the environment of one backend's run."""
+    if backend == "embedded":
+        return settings, {**env, "SEARCH_BACKEND": "embedded"}
+    url, key = os.environ.get("MEILI_URL"), os.environ.get("MEILI_KEY")
+    if not url:
+        raise SystemExit("--backends meilisearch needs MEILI_URL (and MEILI_KEY)")
+    prefix = f"caremap_bench_{uuid.uuid4().hex[:6]}"
+    chosen = replace(
+        settings, search_backend="meilisearch", meili_url=url,
+        meili_key=Secret(key) if key else None, search_index_prefix=prefix,
+    )  # fmt: skip
+    return chosen, {**env, "SEARCH_BACKEND": "meilisearch", "MEILI_URL": url,
+                    "MEILI_KEY": key or "", "SEARCH_INDEX_PREFIX": prefix}  # fmt: skip
+
+
+async def run_backend(settings, env: dict[str, str], count: int, backend_name: str,
+                      args: argparse.Namespace) -> dict[str, object]:  # fmt: skip
+    settings, env = backend_settings(settings, env, backend_name)
+    await Tortoise.init(config=db.tortoise_config(settings.database_url))
+    backend = backend_for(settings, writer=True)
+    await backend.open()
+    started = time.perf_counter()
+    documents = await backend.rebuild(all_documents(batch_size=1000))
+    reindex_seconds = time.perf_counter() - started
+    await backend.close()
+    warm_up()
+    latency = await in_process(settings, args.rounds)
+    visible = await edit_visibility(settings, env, args.edits)
+    await Tortoise.close_connections()
+    http = await http_load(env, args.clients, args.seconds, args.workers)
+    if backend_name == "meilisearch":
+        cleanup = backend_for(settings, writer=True)
+        await cleanup.client.delete_index_if_exists(cleanup.uid)
+        await cleanup.close()
+    return {
+        "backend": backend_name,
+        "reindex": {
+            "documents": documents,
+            "seconds": round(reindex_seconds, 2),
+            "listings_per_second": round(count / reindex_seconds),
+        },
+        "in_process_ms": latency,
+        "edit_visible_seconds": visible,
+        "http": http,
+    }
+
+
 async def run_size(count: int, args: argparse.Namespace) -> dict[str, object]:
     data_dir = ROOT / "bench-results" / f"data-{count}"
     if data_dir.exists():
@@ -349,25 +439,12 @@ async def run_size(count: int, args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
     await fill_catalog(count)
     fill_seconds = time.perf_counter() - started
-    backend = backend_for(settings, writer=True)
-    started = time.perf_counter()
-    documents = await backend.rebuild(all_documents(batch_size=1000))
-    reindex_seconds = time.perf_counter() - started
-    await backend.close()
-    warm_up()
-    latency = await in_process(settings, args.rounds)
     await Tortoise.close_connections()
-    http = await http_load(env, args.clients, args.seconds, args.workers)
+    backends = [await run_backend(settings, env, count, name, args) for name in args.backends]
     return {
         "listings": count,
         "catalog_fill_seconds": round(fill_seconds, 1),
-        "reindex": {
-            "documents": documents,
-            "seconds": round(reindex_seconds, 2),
-            "listings_per_second": round(count / reindex_seconds),
-        },
-        "in_process_ms": latency,
-        "http": http,
+        "backends": backends,
         "benchmark_process_peak_mb": round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
         ),
@@ -377,25 +454,33 @@ async def run_size(count: int, args: argparse.Namespace) -> dict[str, object]:
 def table(results: list[dict[str, object]]) -> str:
     lines = []
     for result in results:
-        lines.append(f"\n== {result['listings']:,} listings")
-        reindex = result["reindex"]
-        lines.append(
-            f"reindex from database: {reindex['listings_per_second']:,} listings/s "
-            f"({reindex['seconds']} s)"
-        )
-        lines.append(f"{'query':<18}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
-        for name, figures in result["in_process_ms"].items():
-            if "p50" in figures:
-                lines.append(f"{name:<18}{figures['p50']:>9}{figures['p95']:>9}{figures['p99']:>9}")
-        http = result["http"]
-        lines.append(
-            f"HTTP /api/search, {http['clients']} clients, {http['workers']} workers: "
-            f"{http['requests_per_second']} req/s, p50 {http['latency_ms']['p50']} ms, "
-            f"p95 {http['latency_ms']['p95']} ms, p99 {http['latency_ms']['p99']} ms, "
-            f"errors {http['errors']}"
-        )
-        peaks = ", ".join(f"{m['peak_mb']} MB" for m in http["worker_memory"].values())
-        lines.append(f"app process peak memory: {peaks}")
+        for run in result["backends"]:
+            lines.append(f"\n== {result['listings']:,} listings, {run['backend']}")
+            reindex = run["reindex"]
+            lines.append(
+                f"reindex from database: {reindex['listings_per_second']:,} listings/s "
+                f"({reindex['seconds']} s)"
+            )
+            lines.append(f"{'query (one client)':<20}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+            for name, figures in run["in_process_ms"].items():
+                if "p50" in figures:
+                    lines.append(
+                        f"{name:<20}{figures['p50']:>9}{figures['p95']:>9}{figures['p99']:>9}"
+                    )
+            visible = run["edit_visible_seconds"]
+            lines.append(
+                f"a partner's edit found by search: p50 {visible['p50']} s, "
+                f"p95 {visible['p95']} s (through the outbox and a worker)"
+            )
+            http = run["http"]
+            lines.append(
+                f"HTTP /api/search, {http['clients']} clients, {http['workers']} workers: "
+                f"{http['requests_per_second']} req/s, p50 {http['latency_ms']['p50']} ms, "
+                f"p95 {http['latency_ms']['p95']} ms, p99 {http['latency_ms']['p99']} ms, "
+                f"errors {http['errors']}"
+            )
+            peaks = ", ".join(f"{m['peak_mb']} MB" for m in http["worker_memory"].values())
+            lines.append(f"app process peak memory: {peaks}")
     return "\n".join(lines)
 
 
@@ -406,6 +491,10 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--edits", type=int, default=20, help="edits timed until found")
+    parser.add_argument(
+        "--backends", nargs="+", choices=["embedded", "meilisearch"], default=["embedded"]
+    )
     args = parser.parse_args()
     results = [await run_size(count, args) for count in args.listings]
     output = ROOT / "bench-results" / "search.json"

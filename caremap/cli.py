@@ -20,6 +20,7 @@ from uuid import UUID
 
 import asyncpg
 import uvicorn
+from meilisearch_python_sdk.errors import MeilisearchError
 from tortoise.exceptions import DBConnectionError
 from tqdm import tqdm
 
@@ -45,6 +46,7 @@ from directory.hsds_package import read_package, write_csv_package
 from directory.hsds_tables import TABLES
 from directory.models import ListingChange, Organization, Service
 from search_index.documents import all_documents
+from search_index.meili import caremap_key
 from search_index.outbox import enqueue_services
 from seeds.load import LoadReport, load_demo
 
@@ -284,6 +286,38 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> None:
     asyncio.run(_with_database(settings, work))
 
 
+def cmd_check(args: argparse.Namespace, settings: Settings) -> None:
+    """Whether this node can do its work: its database answers, and its search engine (for a
+    worker's healthcheck, which has no port to ask; the app's is `/healthz`)."""
+
+    async def work() -> None:
+        problems = []
+        if not await db.reachable():
+            problems.append("the database does not answer")
+        backend = backend_for(settings, writer=False)
+        if not await backend.healthy():
+            problems.append(f"the search engine ({settings.search_backend}) does not answer")
+        await backend.close()
+        if problems:
+            raise CommandError("; ".join(problems))
+        print("ok")
+
+    asyncio.run(_with_database(settings, work))
+
+
+def cmd_search_key(args: argparse.Namespace, settings: Settings) -> None:
+    """Print the Meilisearch key the app and workers should use (MEILI_KEY): made once with
+    the master key, limited to caremap's indexes and to what caremap does."""
+    master = args.master_key or os.environ.get("MEILI_MASTER_KEY")
+    if not settings.meili_url or not master:
+        raise CommandError("set MEILI_URL, and MEILI_MASTER_KEY (or --master-key)")
+    try:
+        key = asyncio.run(caremap_key(settings.meili_url, master, settings.search_index_prefix))
+    except (MeilisearchError, OSError) as error:
+        raise CommandError(f"Meilisearch at {settings.meili_url}: {error}") from error
+    print(key)
+
+
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:
     asyncio.run(db.upgrade(settings))
     print("Database is up to date.")
@@ -408,6 +442,19 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv", "json"], help="default: from the path")
     export.set_defaults(run=cmd_export)
 
+    check = commands.add_parser(
+        "check", help="exit 0 if the database and the search engine answer (a healthcheck)"
+    )
+    check.set_defaults(run=cmd_check)
+
+    search = commands.add_parser("search", help="search engine maintenance")
+    search_commands = search.add_subparsers(dest="search_command", required=True)
+    key = search_commands.add_parser(
+        "key", help="print caremap's own Meilisearch key (made once with the master key)"
+    )
+    key.add_argument("--master-key", help="default: MEILI_MASTER_KEY")
+    key.set_defaults(run=cmd_search_key)
+
     seed = commands.add_parser("seed", help="load the demo data (idempotent)")
     seed.set_defaults(run=cmd_seed)
 
@@ -446,11 +493,14 @@ def parser() -> argparse.ArgumentParser:
 # The database layers log each query with its parameters at DEBUG and INFO, and the parameters
 # are families' names and phone numbers; they stay at WARNING whatever LOG_LEVEL says.
 QUERY_LOGGERS = ("tortoise", "aiosqlite", "asyncpg")
+# The HTTP clients (Meilisearch's SDK, the geocoder) log every request at INFO: noise, and a
+# request's address is no place to be written down.
+QUIET_LOGGERS = ("httpx", "httpx2", "httpcore")
 
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for name in QUERY_LOGGERS:
+    for name in (*QUERY_LOGGERS, *QUIET_LOGGERS):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

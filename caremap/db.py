@@ -5,6 +5,7 @@ only changes through the checked-in migrations in `caremap/migrations` (Tortoise
 framework, whose operations are database-neutral, so one migration history serves both).
 """
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -186,3 +187,15 @@ async def disconnect() -> None:
 # What `tortoise makemigrations` reads (see pyproject's [tool.tortoise]): it compares the models
 # with the migration files, so an in-memory database is enough.
 MIGRATIONS_CONFIG = tortoise_config("sqlite://:memory:")
+
+
+async def reachable(seconds: float = 2.0) -> bool:
+    """Whether the database answers a trivial query within `seconds` (for `/healthz`)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await Tortoise.get_connection("default").execute_query("SELECT 1")
+    except Exception as error:
+        if isinstance(error, TimeoutError) or unreachable(error):
+            return False
+        raise
+    return True

@@ -7,6 +7,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
+from caremap import db
 from caremap.i18n import language_of, page_words
 from caremap.maps import map_data
 from caremap.security import SECRET_ADDRESS_HEADERS
@@ -174,6 +175,10 @@ async def report_problem(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
+    """For a load balancer and the containers' healthchecks: this node serves, and its
+    database answers (503 while it does not, so traffic goes to a node that can serve it)."""
+    if not await db.reachable():
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
     return JSONResponse({"status": "ok"})
 
 

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from meilisearch_python_sdk import AsyncClient
-from meilisearch_python_sdk.errors import MeilisearchError
+from meilisearch_python_sdk.errors import MeilisearchApiError, MeilisearchError
+from meilisearch_python_sdk.models.client import KeyCreate
 from meilisearch_python_sdk.models.settings import (
     Faceting,
     MeilisearchSettings,
@@ -67,6 +68,49 @@ def index_settings() -> MeilisearchSettings:
         faceting=Faceting(max_values_per_facet=100),
         pagination=Pagination(max_total_hits=1000),
     )
+
+
+# What caremap does with Meilisearch, and nothing more: its key can search, write documents and
+# settings, build an index aside and swap it in, and read its tasks, on its own indexes only.
+KEY_ACTIONS = [
+    "search",
+    "documents.add",
+    "documents.delete",
+    "indexes.create",
+    "indexes.get",
+    "indexes.delete",
+    "indexes.swap",
+    "settings.get",
+    "settings.update",
+    "tasks.get",
+    "stats.get",
+]
+
+
+async def caremap_key(url: str, master_key: str, prefix: str) -> str:
+    """caremap's own API key (made with the master key, which then stays with Meilisearch):
+    the one already made for this index prefix, or a new one."""
+    name = f"caremap ({prefix})"
+    async with AsyncClient(url, master_key, timeout=10) as client:
+        offset = 0
+        while True:
+            page = await client.get_keys(offset=offset, limit=100)
+            for key in page.results:
+                if key.name == name:
+                    return key.key
+            offset += 100
+            if offset >= page.total:
+                break
+        made = await client.create_key(
+            KeyCreate(
+                name=name,
+                description="caremap's app and workers: search and keep its indexes current",
+                actions=KEY_ACTIONS,
+                indexes=[f"{prefix}*"],
+                expires_at=None,
+            )
+        )
+        return made.key
 
 
 def _quote(value: str) -> str:
@@ -188,9 +232,23 @@ class MeilisearchBackend:
             if progress:
                 progress(count)
         await self._configure(self.uid)
-        await self._wait((await self.client.swap_indexes([(self.uid, aside)])).task_uid)
+        await self._swap(aside)
         await self.client.delete_index_if_exists(aside)
         return count
+
+    async def _swap(self, aside: str) -> None:
+        """Swap the index built aside in. A key limited to caremap's indexes cannot read the
+        swap's own task (an index swap belongs to no index: Meilisearch issue 4103), so then
+        the swap is known done by a task queued after it on the live index, which Meilisearch
+        runs only once the swap has run."""
+        swap = await self.client.swap_indexes([(self.uid, aside)])
+        try:
+            await self._wait(swap.task_uid)
+        except MeilisearchApiError as error:
+            if error.code != "task_not_found":
+                raise
+            after = await self.client.index(self.uid).update_settings(index_settings())
+            await self._wait(after.task_uid)
 
     @staticmethod
     def quality(score: float, best: float) -> int:

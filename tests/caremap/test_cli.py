@@ -216,3 +216,17 @@ def test_the_database_and_secret_are_readable_by_their_owner_only(cli_env, tmp_p
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
+def test_check_says_whether_the_database_and_search_answer(cli_env):
+    """`caremap check`, a worker's healthcheck: 0 when its database and search engine answer,
+    else 1 and what does not answer."""
+    assert caremap("seed", env=cli_env).returncode == 0
+    unbuilt = caremap("check", env=cli_env)
+    assert unbuilt.returncode == 1
+    assert unbuilt.stderr.strip() == "caremap: the search engine (embedded) does not answer"
+    assert caremap("reindex", "--quiet", env=cli_env).returncode == 0
+    ready = caremap("check", env=cli_env)
+    assert (ready.returncode, ready.stdout.strip()) == (0, "ok")
+    nowhere = {**cli_env, "SEARCH_BACKEND": "meilisearch", "MEILI_URL": "http://127.0.0.1:9"}
+    assert caremap("check", env=nowhere).returncode == 1

@@ -133,12 +133,15 @@ def test_the_app_survives_a_database_restart(cli_env, tmp_path: Path) -> None:
         stopping = time.monotonic()
         _cluster("stop")
         down = time.monotonic()
+        # A load balancer asking this node sees it cannot serve without its database.
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 503
         time.sleep(3)
         starting = time.monotonic()
         _cluster("start")
         _wait_for_postgres()
         back = time.monotonic()
         time.sleep(5)
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
         stop.set()
         for thread in clients:
             thread.join(timeout=30)

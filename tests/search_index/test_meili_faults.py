@@ -3,10 +3,13 @@ stopped during writes, killed mid-drain and restarted, a task that fails on a do
 reindex built aside and swapped in while searches run."""
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from starlette.datastructures import Secret
 
 from caremap.app import create_app
 from directory.geocoding import Geocoder
@@ -17,6 +20,8 @@ from search_index.models import SearchOutbox
 from search_index.outbox import Drainer
 from search_index.query import BackendQuery
 from seeds.load import load_catalog
+from tests.meili import MASTER_KEY
+from tests.processes import caremap
 from tests.search_index.conftest import meili_settings
 
 pytestmark = pytest.mark.meilisearch
@@ -141,3 +146,30 @@ async def test_a_reindex_is_built_aside_and_swapped_in_whole(settings, meili_ser
         assert (await backend.search(EVERYTHING)).total == public - 1
         indexes = [index.uid for index in await backend.client.get_indexes()]
         assert indexes == [backend.uid]  # the one built aside is gone
+
+
+async def test_the_app_runs_on_its_own_key_not_the_master_key(settings, meili_server, cli_env):
+    """`caremap search key` makes (once) a key for caremap's indexes and actions only; the app
+    and workers index, search and swap a rebuilt index in with it, and it opens nothing else."""
+    env = {**cli_env, "MEILI_URL": meili_server.url, "MEILI_MASTER_KEY": MASTER_KEY,
+           "SEARCH_INDEX_PREFIX": "caremap_faults"}  # fmt: skip
+    first, again = caremap("search", "key", env=env), caremap("search", "key", env=env)
+    assert first.returncode == 0, first.stderr
+    key = first.stdout.strip()
+    assert key == again.stdout.strip() != MASTER_KEY
+
+    own = replace(meili_settings(settings, meili_server, search_drainer="external"),
+                  meili_key=Secret(key))  # fmt: skip
+    app = create_app(own)
+    async with LifespanManager(app):
+        backend = app.state.search_backend
+        await load_catalog(geocoder=Geocoder())
+        await Drainer(backend).drain_all()
+        assert (await backend.search(EVERYTHING)).total == await _public()
+        assert await backend.rebuild(all_documents(batch_size=100)) > 0
+        assert (await backend.search(EVERYTHING)).total == await _public()
+    async with httpx.AsyncClient(
+        base_url=meili_server.url, headers={"Authorization": f"Bearer {key}"}
+    ) as client:
+        assert (await client.get("/keys")).status_code == 403
+        assert (await client.post("/indexes", json={"uid": "someone_else"})).status_code == 403
