@@ -226,7 +226,7 @@ async def http_load(
             "warning",
             "--no-access-log",
         ],
-        env={**env, "SEARCH_DRAINER": "external"},
+        env={**env, "SEARCH_DRAINER": "external", "SEARCH_RATE_LIMIT": "off"},
         cwd=ROOT,
         start_new_session=True,
     )

@@ -9,7 +9,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from httpx2 import AsyncClient as HttpxAsyncClient
+from httpx2 import Limits
 from meilisearch_python_sdk import AsyncClient
+from meilisearch_python_sdk._http_requests import AsyncHttpRequests
 from meilisearch_python_sdk.errors import MeilisearchApiError, MeilisearchError
 from meilisearch_python_sdk.models.client import KeyCreate
 from meilisearch_python_sdk.models.settings import (
@@ -87,11 +90,31 @@ KEY_ACTIONS = [
 ]
 
 
+def connect(url: str, api_key: str | None) -> AsyncClient:
+    """The SDK's client, with HTTP connections that are not kept alive.
+
+    On a kept-alive connection Meilisearch answers in two writes and the second waits for the
+    client's delayed ACK of the first: 48 ms a search, against 3 ms on a new connection
+    (measured on loopback, Meilisearch 1.50, a 2,000-listing index; `bench/`). A new
+    connection costs a handshake. The SDK has no setting for it, so its HTTP client is swapped
+    for the same one without kept-alive connections."""
+    client = AsyncClient(url, api_key, timeout=10)
+    kept = client.http_client
+    client.http_client = HttpxAsyncClient(
+        base_url=kept.base_url,
+        timeout=kept.timeout,
+        headers=kept.headers,
+        limits=Limits(max_keepalive_connections=0),
+    )
+    client._http_requests = AsyncHttpRequests(client.http_client, json_handler=client.json_handler)
+    return client
+
+
 async def caremap_key(url: str, master_key: str, prefix: str) -> str:
     """caremap's own API key (made with the master key, which then stays with Meilisearch):
     the one already made for this index prefix, or a new one."""
     name = f"caremap ({prefix})"
-    async with AsyncClient(url, master_key, timeout=10) as client:
+    async with connect(url, master_key) as client:
         offset = 0
         while True:
             page = await client.get_keys(offset=offset, limit=100)
@@ -159,7 +182,7 @@ class MeilisearchBackend:
     name = "meilisearch"
 
     def __init__(self, url: str, api_key: str | None, index_uid: str) -> None:
-        self.client = AsyncClient(url, api_key, timeout=10)
+        self.client = connect(url, api_key)
         self.uid = index_uid
 
     async def _wait(self, task_uid: int) -> None:
