@@ -5,6 +5,7 @@ write waits for its task and a failed task raises `SearchUnavailable` (`Document
 the task failed on the documents' content), so the outbox keeps the update and tries again.
 """
 
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -78,6 +79,7 @@ def index_settings() -> MeilisearchSettings:
 KEY_ACTIONS = [
     "search",
     "documents.add",
+    "documents.get",
     "documents.delete",
     "indexes.create",
     "indexes.get",
@@ -112,8 +114,11 @@ def connect(url: str, api_key: str | None) -> AsyncClient:
 
 async def caremap_key(url: str, master_key: str, prefix: str) -> str:
     """caremap's own API key (made with the master key, which then stays with Meilisearch):
-    the one already made for this index prefix, or a new one."""
-    name = f"caremap ({prefix})"
+    the one already made for this index prefix and these actions, or a new one. Meilisearch
+    cannot change a key's actions, so the name carries them: a release that needs another
+    action makes a new key, and the old one keeps working until its nodes are upgraded."""
+    actions = hashlib.sha256(" ".join(sorted(KEY_ACTIONS)).encode()).hexdigest()[:8]
+    name = f"caremap ({prefix}, actions {actions})"
     async with connect(url, master_key) as client:
         offset = 0
         while True:
@@ -219,25 +224,43 @@ class MeilisearchBackend:
             return False
 
     async def apply(self, upserts: list[dict[str, Any]], delete_service_ids: list[str]) -> None:
+        """Replace these listings' documents: the new ones are added (a document with the same
+        id is replaced whole), and only those of their documents that are gone (a site removed,
+        a listing hidden) are deleted by id. On a large index every write task costs about as
+        much as the next (0.7 s at 100,000 listings), and a delete by filter is one more."""
         index = self.client.index(self.uid)
         service_ids = list(
             dict.fromkeys([*delete_service_ids, *(d["service_id"] for d in upserts)])
         )
         try:
-            # Both tasks are queued before waiting: Meilisearch runs an index's tasks in order
-            # (and batches them), so the delete is done before the add, in one round of waiting.
+            gone = await self._document_ids(service_ids) - {d["id"] for d in upserts}
             tasks = []
-            if service_ids:
-                listed = ", ".join(_quote(i) for i in service_ids)
-                tasks.append(await index.delete_documents_by_filter(f"service_id IN [{listed}]"))
+            if gone:
+                tasks.append(await index.delete_documents(sorted(gone)))
             if upserts:
                 tasks.append(await index.add_documents(upserts, primary_key="id"))
+            # Both are queued before waiting: Meilisearch runs an index's tasks in order.
             for task in tasks:
                 await self._wait(task.task_uid)
         except DocumentsRejected:
             raise
         except (MeilisearchError, OSError) as error:
             raise SearchUnavailable(f"Meilisearch write failed: {error}") from error
+
+    async def _document_ids(self, service_ids: list[str]) -> set[str]:
+        """The ids of the documents the index holds for these listings."""
+        if not service_ids:
+            return set()
+        index = self.client.index(self.uid)
+        listed = ", ".join(_quote(i) for i in service_ids)
+        found: set[str] = set()
+        while True:
+            page = await index.get_documents(
+                filter=f"service_id IN [{listed}]", fields=["id"], offset=len(found), limit=1000
+            )
+            found |= {document["id"] for document in page.results}
+            if len(page.results) < 1000:
+                return found
 
     async def rebuild(
         self, batches: AsyncIterator[list[dict[str, Any]]], progress: Progress | None = None
@@ -293,8 +316,8 @@ class MeilisearchBackend:
                 filter=filters(query) or None,
                 facets=["category_codes", "languages"],
                 sort=sort,
-                page=query.offset // query.limit + 1,
-                hits_per_page=query.limit,
+                offset=query.offset,
+                limit=query.limit,
                 show_ranking_score=True,
             )
         except (MeilisearchError, OSError) as error:
@@ -303,7 +326,10 @@ class MeilisearchBackend:
         distribution = result.facet_distribution or {}
         return Found(
             hits=hits,
-            total=result.total_hits or 0,
+            # Paged by offset, Meilisearch estimates the total rather than counting every
+            # distinct listing (44 ms against 12 ms a search at 100,000 listings).
+            total=result.estimated_total_hits or 0,
+            exact_total=False,
             facets={
                 "categories": dict(distribution.get("category_codes", {})),
                 "languages": dict(distribution.get("languages", {})),
