@@ -141,6 +141,18 @@ async def caremap_key(url: str, master_key: str, prefix: str) -> str:
         return made.key
 
 
+def _holds(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether settings as Meilisearch reports them hold every value caremap sets (it reports
+    defaults caremap leaves alone too)."""
+    for name, value in wanted.items():
+        if isinstance(value, dict):
+            if not isinstance(current.get(name), dict) or not _holds(current[name], value):
+                return False
+        elif current.get(name) != value:
+            return False
+    return True
+
+
 def _quote(value: str) -> str:
     return json.dumps(value)
 
@@ -201,8 +213,14 @@ class MeilisearchBackend:
         raise SearchUnavailable(message)
 
     async def _configure(self, uid: str) -> None:
+        """Create the index if need be and give it caremap's settings, unless it has them: on a
+        large index Meilisearch re-reads every document for a settings task (seconds at
+        100,000 listings), so a worker's start would hold up the first edits."""
         index = await self.client.get_or_create_index(uid, primary_key="id")
-        await self._wait((await index.update_settings(index_settings())).task_uid)
+        wanted = index_settings()
+        current = await index.get_settings()
+        if not _holds(current.model_dump(), wanted.model_dump(exclude_unset=True)):
+            await self._wait((await index.update_settings(wanted)).task_uid)
 
     async def open(self) -> bool:
         try:

@@ -173,3 +173,23 @@ async def test_the_app_runs_on_its_own_key_not_the_master_key(settings, meili_se
     ) as client:
         assert (await client.get("/keys")).status_code == 403
         assert (await client.post("/indexes", json={"uid": "someone_else"})).status_code == 403
+
+
+async def test_a_worker_starting_again_does_not_rewrite_settings_the_index_has(
+    settings, meili_server
+):
+    """A settings task makes Meilisearch re-read every document (seconds on a large index), so
+    opening an index that already has caremap's settings queues none; one that lost a setting
+    gets them back."""
+    app = create_app(meili_settings(settings, meili_server, search_drainer="external"))
+    async with LifespanManager(app):
+        backend = app.state.search_backend
+        client = backend.client
+        before = (await client.get_tasks(types=["settingsUpdate"])).total
+        await backend.open()
+        assert (await client.get_tasks(types=["settingsUpdate"])).total == before
+        index = client.index(backend.uid)
+        await client.wait_for_task((await index.reset_synonyms()).task_uid)
+        await backend.open()
+        assert (await client.get_tasks(types=["settingsUpdate"])).total == before + 2
+        assert await index.get_synonyms()  # back
