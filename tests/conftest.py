@@ -8,6 +8,7 @@ created from the template once and then reset to the template's rows after each 
 costs a few milliseconds where creating and dropping a database costs half a second.
 """
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -28,7 +29,7 @@ from caremap import db
 from caremap.app import create_app
 from caremap.settings import Settings, normalize_database_url
 from tests import hsds
-from tests.processes import clean_env
+from tests.processes import caremap, clean_env
 from tests.redis import REDIS_SERVER, RedisServer
 from tests.smtp import SmtpServer
 
@@ -176,6 +177,30 @@ async def copy_of(source: str, tmp_path: Path) -> AsyncIterator[str]:
     else:
         await connection.close()
         idle.append(name)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def demo_database(
+    template_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """The demo data, loaded once with `caremap seed`, for the tests that serve the demo to copy
+    (`copy_of`) instead of loading it again each time (seconds a test)."""
+    folder = tmp_path_factory.mktemp("demo")
+    if ON_POSTGRES:
+        source = f"caremap_demo_{uuid.uuid4().hex[:12]}"
+        await _admin(f'CREATE DATABASE "{source}" TEMPLATE "{template_database}"')
+        url = _with_database(TEST_DATABASE, source)
+    else:
+        source = str(folder / "demo.sqlite3")
+        shutil.copyfile(template_database, source)
+        url = f"sqlite://{source}"
+    seeded = await asyncio.to_thread(
+        caremap, "seed", env={**clean_env(folder / "data"), "DATABASE_URL": url}
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    yield source
+    if ON_POSTGRES:
+        await _admin(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
 
 
 @pytest_asyncio.fixture

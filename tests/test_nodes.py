@@ -20,7 +20,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.conftest import ON_POSTGRES
+from search_index.meili import connect
+from tests.conftest import ON_POSTGRES, copy_of
 from tests.processes import caremap, clean_env, exited
 from tests.smtp import free_port
 
@@ -79,8 +80,30 @@ class Cluster:
     params=["embedded", pytest.param("meilisearch", marks=pytest.mark.meilisearch)]
 )
 async def cluster(
-    request, database_url: str, tmp_path: Path, redis_server, smtp_server
+    request, demo_database: str, tmp_path: Path, redis_server, smtp_server
 ) -> AsyncIterator[Cluster]:
+    async with copy_of(demo_database, tmp_path) as database_url:
+        nodes = Cluster(_environment(request.param, database_url, tmp_path, redis_server,
+                                     smtp_server))  # fmt: skip
+        try:
+            await _start(nodes, request.param)
+            yield nodes
+        finally:
+            await nodes.stop()
+            if request.param == "meilisearch":
+                await _drop_indexes(nodes.env["SEARCH_INDEX_PREFIX"])
+
+
+async def _drop_indexes(prefix: str) -> None:
+    async with connect(MEILI_URL, MEILI_KEY) as client:
+        for index in await client.get_indexes() or []:
+            if index.uid.startswith(prefix):
+                await client.delete_index_if_exists(index.uid)
+
+
+def _environment(
+    backend: str, database_url: str, tmp_path: Path, redis_server, smtp_server
+) -> dict[str, str]:
     env = {
         **clean_env(tmp_path / "shared"),
         "DATABASE_URL": database_url,
@@ -92,7 +115,7 @@ async def cluster(
         "SMTP_PORT": str(smtp_server.port),
         "LOG_LEVEL": "WARNING",
     }
-    if request.param == "meilisearch":
+    if backend == "meilisearch":
         if not MEILI_URL:
             pytest.skip("MEILI_URL is not set: no Meilisearch server to test against")
         env |= {
@@ -101,26 +124,27 @@ async def cluster(
             "MEILI_KEY": MEILI_KEY or "",
             "SEARCH_INDEX_PREFIX": f"caremap_nodes_{uuid.uuid4().hex[:8]}",
         }
-    for done in [caremap("seed", env=env)] + [
+    return env
+
+
+async def _start(nodes: Cluster, backend: str) -> None:
+    for done in [
         caremap("user", "add", "--email", email, "--name", name, "--role", role,
-                "--organization", organization, "--password", PASSWORD, env=env)
+                "--organization", organization, "--password", PASSWORD, env=nodes.env)
         for email, name, role, organization in (
             ("sam@school.example.org", "Sam", "specialist", "Pilsen Community High School"),
             ("pat@pantry.example.org", "Pat", "partner_admin", "Pilsen Community Pantry"),
         )
     ]:  # fmt: skip
         assert done.returncode == 0, done.stderr
-    nodes = Cluster(env)
     await nodes.node("A")
     await nodes.node("B")
-    if request.param == "meilisearch":
+    if backend == "meilisearch":
         await nodes.worker()
         await nodes.worker()
     else:  # one process writes the embedded index; both send mail
         await nodes.worker()
         await nodes.worker("--only", "mail")
-    yield nodes
-    await nodes.stop()
 
 
 async def _signed_in(url: str, email: str) -> httpx.AsyncClient:

@@ -1,8 +1,8 @@
 """Browser tests: the real app served by `caremap serve` on loopback, driven in Debian's
 chromium through Playwright (the system executable; no browser download).
 
-Each test gets its own database (the suite's per-test copy, SQLite or PostgreSQL) loaded with
-the demo data by `caremap seed`, and its own server process. Screenshots of each page go to
+Each test gets its own copy of a database loaded once with the demo data by `caremap seed`
+(SQLite or PostgreSQL), and its own server process. Screenshots of each page go to
 `test-artifacts/screenshots/` (CI keeps them as artifacts).
 """
 
@@ -20,6 +20,7 @@ import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.conftest import copy_of
 from tests.processes import caremap, exited
 from tests.smtp import SmtpServer, free_port
 
@@ -44,9 +45,17 @@ class LiveServer:
 
 @pytest_asyncio.fixture
 async def live_server(
-    database_url: str, tmp_path: Path, smtp_server: SmtpServer
+    demo_database: str, tmp_path: Path, smtp_server: SmtpServer
 ) -> AsyncIterator[LiveServer]:
     """The demo, served; its mail goes to a real SMTP server on loopback (`smtp_server`)."""
+    async with copy_of(demo_database, tmp_path) as database_url:
+        async for server in _serve(database_url, tmp_path, smtp_server):
+            yield server
+
+
+async def _serve(
+    database_url: str, tmp_path: Path, smtp_server: SmtpServer
+) -> AsyncIterator[LiveServer]:
     port = free_port()
     env = {
         **os.environ,
@@ -60,7 +69,6 @@ async def live_server(
         "LOG_LEVEL": "WARNING",
     }
     server = LiveServer(f"http://127.0.0.1:{port}", env)
-    await asyncio.to_thread(server.caremap, "seed")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "caremap.cli", "serve", "--port", str(port), env=env
     )
