@@ -105,7 +105,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         print("Serving with several workers: run `caremap worker` for search updates and mail.")
     _check_port(args.host, args.port)
     print(f"caremap is serving at http://{args.host}:{args.port}")
-    if os.environ.get("MAIL_DRAINER", settings.mail_drainer) == "inprocess":
+    if settings.mail_drainer == "inprocess" and args.workers == 1:  # this process sends it
         print(
             f"Mail goes to the SMTP server at {settings.smtp_host}:{settings.smtp_port} "
             "(SMTP_HOST, SMTP_PORT); until it answers, mail waits in the outbox.",

@@ -5,6 +5,7 @@ negotiated against the catalogs in `caremap/locales` (Babel). Templates get `_`/
 `ngettext` for that language through the context processor, so `{% trans %}` and `_()` work.
 """
 
+import functools
 import gettext
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ def language_of(request: Request) -> str:
     return "en"
 
 
+@functools.cache  # every page names every language; Babel's locale data is slow to read
 def language_menu_name(code: str) -> str:
     """A language named in itself, capitalised as a menu item ("Español", "中文 (简体)")."""
     name = Locale.parse(code).get_display_name(code) or code
@@ -56,6 +58,7 @@ def bcp47(code: str) -> str:
     return code.replace("_", "-")
 
 
+@functools.cache
 def text_direction(code: str) -> str:
     """ "rtl" for a language written right to left (Arabic), else "ltr" (from Babel's data)."""
     try:

@@ -5,6 +5,7 @@ them to the `taxonomy_term` table with stable ids (uuid5 of the code), so every 
 every HSDS export names a category with the same id.
 """
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +34,10 @@ class Category:
         language has none)."""
         return catalog(LOCALES, language).gettext(self.name)
 
-    def names(self) -> set[str]:
+    @functools.cache  # noqa: B019 (a few dozen categories, each asked for every document)
+    def names(self) -> frozenset[str]:
         """Its name in English and in every language with a catalog, for search to know."""
-        return {self.name_in(language) for language in languages(LOCALES)}
+        return frozenset(self.name_in(language) for language in languages(LOCALES))
 
 
 def category_id(code: str) -> UUID:

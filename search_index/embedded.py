@@ -34,12 +34,12 @@ from directory.taxonomy import CATEGORIES
 from search_index.backend import Found, Hit, Progress, SearchUnavailable
 from search_index.documents import county_key
 from search_index.query import (
-    MAX_PHRASE_WORDS,
     BackendQuery,
     bounding_box,
     distances_miles,
     synonym_map,
     typo_budget,
+    word_units,
 )
 
 ANALYZER = "caremap"
@@ -495,34 +495,26 @@ class _Search:
 
     def _text(self) -> list[tantivy.Query]:
         """One required clause per word, or per synonym phrase found in the words."""
-        words, clauses, position = self.query.words, [], 0
+        clauses = []
         synonyms = synonym_map()
-        while position < len(words):
-            for size in range(min(MAX_PHRASE_WORDS, len(words) - position), 0, -1):
-                phrase = " ".join(words[position : position + size])
-                if phrase in synonyms:
-                    last = position + size == len(words) and self.query.prefix_last
-                    own = [
-                        self._word(w, last and i == size - 1)
-                        for i, w in enumerate(words[position : position + size])
-                    ]
-                    options = [
-                        (
-                            tantivy.Occur.Should,
-                            tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in own]),
-                        )
-                    ]
-                    options += [
-                        (tantivy.Occur.Should, self._phrase(alt.split()))
-                        for alt in synonyms[phrase]
-                    ]
-                    clauses.append(tantivy.Query.boolean_query(options))
-                    position += size
-                    break
-            else:
-                last = position == len(words) - 1 and self.query.prefix_last
-                clauses.append(self._word(words[position], last))
-                position += 1
+        units = word_units(self.query.words)
+        for number, unit in enumerate(units):
+            last = number == len(units) - 1 and self.query.prefix_last
+            phrase = " ".join(unit)
+            if phrase not in synonyms:
+                clauses.append(self._word(phrase, last))
+                continue
+            own = [self._word(w, last and i == len(unit) - 1) for i, w in enumerate(unit)]
+            options = [
+                (
+                    tantivy.Occur.Should,
+                    tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in own]),
+                )
+            ]
+            options += [
+                (tantivy.Occur.Should, self._phrase(alt.split())) for alt in synonyms[phrase]
+            ]
+            clauses.append(tantivy.Query.boolean_query(options))
         return clauses
 
     # filters ---------------------------------------------------------------------------------

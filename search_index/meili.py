@@ -302,17 +302,15 @@ class MeilisearchBackend:
 
     async def _swap(self, aside: str) -> None:
         """Swap the index built aside in. A key limited to caremap's indexes cannot read the
-        swap's own task (an index swap belongs to no index: Meilisearch issue 4103), so then
-        the swap is known done by a task queued after it on the live index, which Meilisearch
-        runs only once the swap has run."""
+        swap's own task (an index swap belongs to no index: Meilisearch issue 4103); then the
+        swap is known done by the next task `rebuild` waits for, the deletion of the index
+        built aside, which Meilisearch runs only once the swap has run."""
         swap = await self.client.swap_indexes([(self.uid, aside)])
         try:
             await self._wait(swap.task_uid)
         except MeilisearchApiError as error:
             if error.code != "task_not_found":
                 raise
-            after = await self.client.index(self.uid).update_settings(index_settings())
-            await self._wait(after.task_uid)
 
     @staticmethod
     def quality(score: float, best: float) -> int:

@@ -9,11 +9,11 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
+from tests.processes import answered
 from tests.smtp import free_port
 
 MEILI_BIN = os.environ.get("MEILI_BIN")
@@ -38,16 +38,15 @@ class MeiliServer:
              "--no-analytics", "--log-level", "WARN"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.kill()
-        raise RuntimeError("Meilisearch did not start")
+        if not answered(self._answers, seconds=60, pause=0.1):
+            self.kill()
+            raise RuntimeError("Meilisearch did not start")
+
+    def _answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def stop(self) -> None:
         """A clean stop (SIGTERM): Meilisearch finishes what it must and exits."""
@@ -62,9 +61,8 @@ class MeiliServer:
             self._process.send_signal(how)
             self._process.wait(timeout=30)
             self._process = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # the port is free again for a restart
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) != 0:
-                    return
-            time.sleep(0.05)
+        answered(self._port_free, seconds=10)  # so a restart can take it again
+
+    def _port_free(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) != 0

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -46,6 +46,16 @@ async def exited(process: asyncio.subprocess.Process, seconds: float = 30) -> in
         process.kill()
         await process.wait()
         raise AssertionError(f"the process did not exit within {seconds} s") from None
+
+
+def answered(check: Callable[[], bool], seconds: float, pause: float = 0.05) -> bool:
+    """Whether `check` (a server that was just started answering) came true within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(pause)
+    return False
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 60) -> None:

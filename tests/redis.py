@@ -7,8 +7,8 @@ again on the same port (an outage).
 import shutil
 import socket
 import subprocess
-import time
 
+from tests.processes import answered
 from tests.smtp import free_port
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -30,13 +30,9 @@ class RedisServer:
              "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._answers():
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("redis-server did not start")
+        if not answered(self._answers, seconds=10):
+            self.stop()
+            raise RuntimeError("redis-server did not start")
 
     def _answers(self) -> bool:
         try:

@@ -1,5 +1,6 @@
 """Every catalog is complete: each message in the code and templates has its translation."""
 
+import functools
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -174,14 +175,15 @@ async def test_every_page_is_in_the_page_language(app):
                     assert left - same == set(), (who, path, language, sorted(left - same))
 
 
-def _same_in(language: str) -> set[str]:
+@functools.cache
+def _same_in(language: str) -> frozenset[str]:
     """Texts whose translation is the English itself ("Legal" in Spanish)."""
     same = set()
     for po in CATALOGS:
         if po.parts[-3] == language:
             with po.open("rb") as handle:
                 same |= {m.id for m in read_po(handle) if m.id and m.string == m.id}
-    return same
+    return frozenset(same)
 
 
 def _text_nodes(page: str) -> list[str]:
