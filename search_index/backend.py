@@ -71,7 +71,7 @@ class SearchBackend(Protocol):
 
 
 # Bump when search documents change shape (a field added, renamed or given new meaning).
-DOCUMENT_VERSION = 2
+DOCUMENT_VERSION = 3
 
 
 def make_backend(

@@ -21,9 +21,22 @@ from directory.models import (
     ServiceStatus,
 )
 from directory.taxonomy import BY_CODE, expand_with_parents
-from search_index.query import weekly_slots
+from search_index.query import term, weekly_slots, words_of
 
 NO_MAXIMUM_AGE = 999
+# A word every document holds (in `every_listing`): a search whose words only rank (a need
+# already named by its categories) puts it first, so that with Meilisearch's "last" matching
+# strategy a listing of those categories that holds none of the words is still found.
+EVERY_LISTING = "cmlisting"
+# The text a listing is found by, whose words' stems go into `stems`.
+TEXT_FIELDS = (
+    "name",
+    "alternate_name",
+    "organization_name",
+    "description",
+    "eligibility",
+    "category_names",
+)
 
 
 def standing(status: str, stale: bool) -> int:
@@ -36,6 +49,18 @@ def standing(status: str, stale: bool) -> int:
 
 def document_id(service_id: UUID | str, location_id: UUID | str | None) -> str:
     return f"{service_id}_{location_id or 'remote'}"
+
+
+def stems_of(document: dict[str, Any]) -> str:
+    """The stems of the document's words (`query.term`), once each: the field that lets a
+    search for "evicted" find "eviction"."""
+    found: dict[str, None] = {}
+    for name in TEXT_FIELDS:
+        value = document.get(name)
+        for text in value if isinstance(value, list) else [value]:
+            for word in words_of(text or ""):
+                found[term(word)] = None
+    return " ".join(found)
 
 
 def county_key(county: str, state: str) -> str:
@@ -191,7 +216,7 @@ def _base_document(
             counties.append(county_key(area["extent"], area["state_province"] or ""))
         else:
             states.append(area["extent"])
-    return {
+    document = {
         "service_id": str(row["id"]),
         "organization_id": str(row["organization_id"]),
         "name": row["name"],
@@ -217,7 +242,10 @@ def _base_document(
         "area_counties": counties,
         "area_states": states,
         "everywhere": not (postal_codes or counties or states),
+        "every_listing": EVERY_LISTING,
     }
+    document["stems"] = stems_of(document)
+    return document
 
 
 def _place_documents(

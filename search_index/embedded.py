@@ -50,6 +50,7 @@ TEXT_FIELDS = {  # searchable attributes, in ranked order, with their boosts
     "organization_name": 2.0,
     "description": 1.0,
     "eligibility": 0.5,
+    "stems": 1.0,  # every stem of the fields above (documents.stems_of)
 }
 KEYWORD_FIELDS = (
     "service_id",
@@ -62,6 +63,12 @@ KEYWORD_FIELDS = (
     "timezone",
 )
 MAX_CANDIDATES = 1000
+# What a document holds only to be found by, not stored twice in the payload a result shows.
+NOT_SHOWN = ("open_slots", "stems", "every_listing")
+# A search's words rank as Meilisearch's "last" matching strategy does: listings holding the
+# first n words above those holding only the first n - 1. Each such prefix a listing holds
+# adds this much to its score, more than all the words' own BM25 scores together.
+PREFIX_SCORE = 10_000.0
 # What a process keeps per index state, bounded so a worker's memory stays flat (about 10 MB in
 # all when full): decisions (about 2 KB each) for the popular head of a directory's searches, and
 # documents (about 1 KB each).
@@ -159,7 +166,7 @@ def _schema() -> tantivy.Schema:
 
 SCHEMA = _schema()
 # Bump when the schema above changes: an index of another version is rebuilt, not opened.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _new_folder_name() -> str:
@@ -212,7 +219,7 @@ def _tantivy_document(document: dict[str, Any]) -> tantivy.Document:
             "language_mask": _mask(document["languages"], LANGUAGE_BITS, OTHER_LANGUAGE_BIT),
             # What a result page shows; the slots are only for filtering, not stored twice.
             "payload": orjson.dumps(
-                {key: value for key, value in document.items() if key != "open_slots"}
+                {key: value for key, value in document.items() if key not in NOT_SHOWN}
             ),
         }
     )
@@ -389,8 +396,11 @@ class EmbeddedBackend:
 
     @staticmethod
     def quality(score: float, best: float) -> int:
-        """BM25 scores have no fixed scale: a band is a tenth of the best score found."""
-        return min(9, int(10 * score / best)) if best > 0 else 0
+        """A band per run of words held (`PREFIX_SCORE` apart), split in tenths of the best
+        BM25 score found, since BM25 scores have no fixed scale."""
+        runs, rest = divmod(score, PREFIX_SCORE)
+        best_rest = best % PREFIX_SCORE
+        return int(runs) * 10 + (min(9, int(10 * rest / best_rest)) if best_rest > 0 else 0)
 
     async def search(self, query: BackendQuery) -> Found:
         """A decision kept from the same search, or a new one made on the event loop in two
@@ -493,29 +503,46 @@ class _Search:
             ]
         )
 
-    def _text(self) -> list[tantivy.Query]:
-        """One required clause per word, or per synonym phrase found in the words."""
-        clauses = []
+    def _unit(self, unit: list[str], last: bool) -> tantivy.Query:
+        """One word, or a synonym phrase: its own words, or any of its synonyms."""
+        phrase = " ".join(unit)
         synonyms = synonym_map()
+        if phrase not in synonyms:
+            return self._word(phrase, last)
+        own = [self._word(w, last and i == len(unit) - 1) for i, w in enumerate(unit)]
+        options = [
+            (
+                tantivy.Occur.Should,
+                tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in own]),
+            )
+        ]
+        options += [(tantivy.Occur.Should, self._phrase(alt.split())) for alt in synonyms[phrase]]
+        return tantivy.Query.boolean_query(options)
+
+    def _text(self) -> list[tantivy.Query]:
+        """The words as Meilisearch's "last" matching strategy takes them: the first unit (word
+        or synonym phrase) is required, unless the words only rank; each longer run of units
+        from the first one that a listing holds lifts it by `PREFIX_SCORE`; each unit's own
+        BM25 score orders listings that hold as many."""
         units = word_units(self.query.words)
-        for number, unit in enumerate(units):
-            last = number == len(units) - 1 and self.query.prefix_last
-            phrase = " ".join(unit)
-            if phrase not in synonyms:
-                clauses.append(self._word(phrase, last))
-                continue
-            own = [self._word(w, last and i == len(unit) - 1) for i, w in enumerate(unit)]
-            options = [
-                (
-                    tantivy.Occur.Should,
-                    tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in own]),
-                )
-            ]
-            options += [
-                (tantivy.Occur.Should, self._phrase(alt.split())) for alt in synonyms[phrase]
-            ]
-            clauses.append(tantivy.Query.boolean_query(options))
-        return clauses
+        if not units:
+            return []
+        clauses = [
+            self._unit(unit, number == len(units) - 1 and self.query.prefix_last)
+            for number, unit in enumerate(units)
+        ]
+        if self.query.words_optional:
+            ranking = [(tantivy.Occur.Must, tantivy.Query.all_query())]
+            ranking += [(tantivy.Occur.Should, c) for c in clauses]
+        else:
+            ranking = [(tantivy.Occur.Must, clauses[0])]
+            ranking += [(tantivy.Occur.Should, c) for c in clauses[1:]]
+        for size in range(1, len(clauses) + 1):
+            run = tantivy.Query.boolean_query([(tantivy.Occur.Must, c) for c in clauses[:size]])
+            ranking.append(
+                (tantivy.Occur.Should, tantivy.Query.const_score_query(run, PREFIX_SCORE))
+            )
+        return [tantivy.Query.boolean_query(ranking)]
 
     # filters ---------------------------------------------------------------------------------
 

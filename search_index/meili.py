@@ -26,7 +26,7 @@ from meilisearch_python_sdk.models.settings import (
 
 from directory.geocoding import Point
 from search_index.backend import DocumentsRejected, Found, Hit, Progress, SearchUnavailable
-from search_index.documents import county_key
+from search_index.documents import EVERY_LISTING, county_key
 from search_index.query import BackendQuery, distance_miles, synonym_map
 
 METERS_PER_MILE = 1609.344
@@ -38,6 +38,8 @@ SEARCHABLE = [
     "organization_name",
     "description",
     "eligibility",
+    "stems",
+    "every_listing",
 ]
 FILTERABLE = [
     "service_id",
@@ -67,7 +69,9 @@ def index_settings() -> MeilisearchSettings:
         distinct_attribute="service_id",
         synonyms={phrase: list(others) for phrase, others in synonym_map().items()},
         typo_tolerance=TypoTolerance(
-            enabled=True, min_word_size_for_typos=MinWordSizeForTypos(one_typo=5, two_typos=9)
+            enabled=True,
+            min_word_size_for_typos=MinWordSizeForTypos(one_typo=5, two_typos=9),
+            disable_on_words=[EVERY_LISTING],
         ),
         faceting=Faceting(max_values_per_facet=100),
         pagination=Pagination(max_total_hits=1000),
@@ -326,9 +330,11 @@ class MeilisearchBackend:
             sort.append(f"_geoPoint({point.latitude}, {point.longitude}):asc")
         try:
             # A trailing space tells Meilisearch the last word is complete (not a prefix).
-            text = " ".join(query.words) + ("" if query.prefix_last else " ")
+            words = [EVERY_LISTING, *query.words] if query.words_optional else query.words
+            text = " ".join(words) + ("" if query.prefix_last else " ")
             result = await self.client.index(self.uid).search(
-                (text.strip() and text) or None,
+                (query.words and text) or None,
+                matching_strategy="last",
                 filter=filters(query) or None,
                 facets=["category_codes", "languages"],
                 sort=sort,

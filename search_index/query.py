@@ -11,11 +11,12 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import snowballstemmer
 
 from directory.errors import Invalid
 from directory.geocoding import Point, time_zone
@@ -81,6 +82,9 @@ class BackendQuery:
     offset: int = 0
     limit: int = 20
     prefix_last: bool = True  # the last word may be a prefix (search as you type)
+    # Words rank listings but none is required: the categories (a need the question was
+    # understood to ask for) already say which listings answer it.
+    words_optional: bool = False
 
 
 def _flag(params: Any, name: str, errors: dict[str, str]) -> bool | None:
@@ -194,15 +198,37 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
+# The catalog's stemmer (Snowball, English: caremap's listings are written in English, see
+# CATALOG_LANGUAGE): a word and its stem are how both backends match "evicted" to "eviction".
+# Questions in other languages reach the listings through the synonyms and the need vocabulary
+# (search_index.needs), which stems Spanish too. Stemmers are not thread-safe; a search runs on
+# the event loop, so one serves the process.
+_CATALOG_STEMMER = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65_536)
+def term(word: str) -> str:
+    """What the backends look a folded word up as: its stem in the catalog's language. A
+    listing's words are indexed under their stems too (a search document's `stems`)."""
+    if not word.isascii() or not word.isalpha():
+        return word
+    return _CATALOG_STEMMER.stemWord(word)
+
+
+def terms_of(text: str) -> list[str]:
+    return [term(word) for word in words_of(text)]
+
+
 @cache
 def stop_words() -> frozenset[str]:
-    """Words that say nothing about the need ("food near me", "ayuda para"), from the data file."""
-    return frozenset(json.loads(SYNONYMS_FILE.read_text())["stop_words"])
+    """Words that say nothing about the need ("food near me", "ayuda para"), from the data file,
+    as terms."""
+    return frozenset(term(w) for w in json.loads(SYNONYMS_FILE.read_text())["stop_words"])
 
 
 def word_units(words: list[str]) -> list[list[str]]:
-    """Words in the units a search treats as one: a synonym phrase found in them (longest first,
-    "banco de comida", "do dung hoc"), or a single word."""
+    """Terms in the units a search treats as one: a synonym phrase found in them (longest
+    first, "banco de comida", "do dung hoc"), or a single term."""
     synonyms = synonym_map()
     units, position = [], 0
     while position < len(words):
@@ -216,13 +242,38 @@ def word_units(words: list[str]) -> list[list[str]]:
     return units
 
 
-def need_words(text: str) -> list[str]:
-    """The words of a query that describe the need: stop words go unless nothing else is left,
-    or unless they are part of a synonym phrase ("banco de comida", Vietnamese "đồ ăn")."""
-    words = words_of(text)
+def meaningful(words: list[str]) -> list[str]:
+    """The terms that describe the need: stop words go unless nothing else is left, or unless
+    they are part of a synonym phrase ("banco de comida", Vietnamese "đồ ăn")."""
     units = word_units(words)
     kept = [w for unit in units if len(unit) > 1 or unit[0] not in stop_words() for w in unit]
     return kept or words
+
+
+# The shortest stem a word still being typed is looked up by: a shorter stem of a short word
+# ("fooe" to "foo") would match as a prefix what the typo rules (`typo_budget`) do not allow.
+MIN_TYPED_STEM = 5
+
+
+def typed_term(word: str) -> str:
+    """What the last word of a search as you type is looked up as, by prefix: its stem if the
+    stem only took an ending off ("depressed" to "depress", which then finds "depression") and
+    leaves `MIN_TYPED_STEM` letters, or if the stem is a synonym ("coats", "clothes"); else
+    the word as typed ("lawy", stemmed "lawi", still finds "lawyer")."""
+    stem = term(word)
+    if stem in synonym_map() or (word.startswith(stem) and len(stem) >= MIN_TYPED_STEM):
+        return stem
+    return word
+
+
+def need_words(text: str, typing: bool = True) -> list[str]:
+    """The terms of a question that describe the need, in the question's order; with `typing`,
+    the last word is taken as the start of a word (`typed_term`)."""
+    words = words_of(text)
+    terms = [term(w) for w in words]
+    if typing and words:
+        terms[-1] = typed_term(words[-1])
+    return meaningful(terms)
 
 
 def split_zip(text: str) -> tuple[str, str | None]:
@@ -236,7 +287,7 @@ def split_zip(text: str) -> tuple[str, str | None]:
 @cache
 def synonym_groups() -> tuple[tuple[str, ...], ...]:
     data = json.loads(SYNONYMS_FILE.read_text())
-    return tuple(tuple(" ".join(words_of(p)) for p in group) for group in data["groups"])
+    return tuple(tuple(" ".join(terms_of(p)) for p in group) for group in data["groups"])
 
 
 @cache

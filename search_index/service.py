@@ -24,6 +24,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from directory.geocoding import Geocoder, nearest_zip, zip_info
 from directory.taxonomy import CATEGORIES, top_levels, within
 from search_index.backend import Found, Hit, SearchBackend
+from search_index.documents import TEXT_FIELDS
 from search_index.models import UnmetSearch
 from search_index.query import (
     KM_PER_MILE,
@@ -39,6 +40,7 @@ from search_index.query import (
     stop_words,
     synonym_groups,
     synonym_map,
+    term,
     typo_budget,
     word_units,
     words_of,
@@ -259,17 +261,6 @@ async def _without_unmatched_words(
     return replace(asked, words=kept), ignored
 
 
-# Where a listing's words are, in a search document.
-TEXT_FIELDS = (
-    "name",
-    "alternate_name",
-    "organization_name",
-    "description",
-    "eligibility",
-    "category_names",
-)
-
-
 @cache
 def known_vocabulary() -> frozenset[str]:
     """The words caremap itself knows, whatever the catalog holds: the synonyms and stop words
@@ -397,9 +388,9 @@ class Highlighter:
     TEXTS_KEPT = 300
 
     def __init__(self, words: tuple[str, ...]) -> None:
-        wanted = set(words)
+        wanted = {*words, *(term(w) for w in words)}
         synonyms = synonym_map()
-        for word in words:
+        for word in list(wanted):
             for phrase in synonyms.get(word, ()):
                 wanted.update(phrase.split())
         self.wanted = {w for w in wanted if len(w) > 1}
@@ -416,13 +407,17 @@ class Highlighter:
         known = self._seen.get(word)
         if known is None:
             folded = fold(word)
-            known = folded.startswith(self._prefixes) or any(
-                targets
-                and process.extractOne(
-                    folded, targets, scorer=DamerauLevenshtein.distance, score_cutoff=budget
+            known = (
+                folded.startswith(self._prefixes)
+                or term(folded) in self.wanted
+                or any(
+                    targets
+                    and process.extractOne(
+                        folded, targets, scorer=DamerauLevenshtein.distance, score_cutoff=budget
+                    )
+                    is not None
+                    for budget, targets in self._typos.items()
                 )
-                is not None
-                for budget, targets in self._typos.items()
             )
             if len(self._seen) >= self.WORDS_KEPT:
                 self._seen.clear()

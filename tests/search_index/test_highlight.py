@@ -7,11 +7,11 @@ def test_marks_exact_words_prefixes_typos_and_synonyms() -> None:
     marked = Highlighter(("counseling", "pantry", "tuto")).highlight(
         "Counselling, therapy, tutoring, groceries; not councils, pantries or tot"
     )
-    # A typo within budget (2 for a 10-letter word), a synonym of each, a prefix; "pantries"
-    # is 3 edits from "pantry", over its budget of 1.
+    # A typo within budget (2 for a 10-letter word), a synonym of each, a prefix, a word of
+    # the same stem ("pantries", 3 edits from "pantry"); "councils" is neither.
     assert marked == (
         "<mark>Counselling</mark>, <mark>therapy</mark>, <mark>tutoring</mark>, "
-        "<mark>groceries</mark>; not councils, pantries or tot"
+        "<mark>groceries</mark>; not councils, <mark>pantries</mark> or tot"
     )
 
 
