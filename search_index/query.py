@@ -53,6 +53,9 @@ class SearchQuery:
     page: int = 1
     per_page: int = 20
     sort: str = "relevance"
+    # Read the question for the needs it names (search_index.needs); off shows every listing
+    # holding its words, as the results page's "search all listings" link asks.
+    understand: bool = True
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ def parse_query(params: Any) -> SearchQuery:
         page=_int(params, "page", 1, 1, MAX_PAGE, errors) or 1,
         per_page=_int(params, "per_page", 20, 1, MAX_PER_PAGE, errors) or 20,
         sort=sort,
+        understand=_flag(params, "understand", errors) is not False,
     )
     if errors:
         raise Invalid(errors)
@@ -222,8 +226,10 @@ def terms_of(text: str) -> list[str]:
 @cache
 def stop_words() -> frozenset[str]:
     """Words that say nothing about the need ("food near me", "ayuda para"), from the data file,
-    as terms."""
-    return frozenset(term(w) for w in json.loads(SYNONYMS_FILE.read_text())["stop_words"])
+    folded, not stemmed: stems of different languages meet ("tiene" and Vietnamese "tiền")."""
+    return frozenset(
+        w for entry in json.loads(SYNONYMS_FILE.read_text())["stop_words"] for w in words_of(entry)
+    )
 
 
 def word_units(words: list[str]) -> list[list[str]]:
@@ -242,12 +248,15 @@ def word_units(words: list[str]) -> list[list[str]]:
     return units
 
 
-def meaningful(words: list[str]) -> list[str]:
-    """The terms that describe the need: stop words go unless nothing else is left, or unless
-    they are part of a synonym phrase ("banco de comida", Vietnamese "đồ ăn")."""
-    units = word_units(words)
-    kept = [w for unit in units if len(unit) > 1 or unit[0] not in stop_words() for w in unit]
-    return kept or words
+def meaningful(words: list[str], terms: list[str]) -> list[str]:
+    """The terms (of `words`) that describe the need: stop words go unless nothing else is
+    left, or unless they are part of a synonym phrase ("banco de comida", "đồ ăn")."""
+    kept, position = [], 0
+    for unit in word_units(terms):
+        if len(unit) > 1 or words[position] not in stop_words():
+            kept.extend(unit)
+        position += len(unit)
+    return kept or terms
 
 
 # The shortest stem a word still being typed is looked up by: a shorter stem of a short word
@@ -273,7 +282,7 @@ def need_words(text: str, typing: bool = True) -> list[str]:
     terms = [term(w) for w in words]
     if typing and words:
         terms[-1] = typed_term(words[-1])
-    return meaningful(terms)
+    return meaningful(words, terms)
 
 
 def split_zip(text: str) -> tuple[str, str | None]:

@@ -22,10 +22,11 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from directory.geocoding import Geocoder, nearest_zip, zip_info
-from directory.taxonomy import CATEGORIES, top_levels, within
+from directory.taxonomy import BY_CODE, CATEGORIES, top_levels, within
 from search_index.backend import Found, Hit, SearchBackend
 from search_index.documents import TEXT_FIELDS
 from search_index.models import UnmetSearch
+from search_index.needs import Understanding, likely_categories, understand
 from search_index.query import (
     KM_PER_MILE,
     MAX_RADIUS_MILES,
@@ -74,10 +75,26 @@ async def locate(geocoder: Geocoder, near: str) -> Place:
     return Place(point=point, postal_code=info.postal_code, county=info.county, state=info.state)
 
 
-def backend_query(query: SearchQuery, place: Place | None, now: datetime) -> BackendQuery:
+def understood(query: SearchQuery) -> Understanding:
+    """The needs the question names, as categories within those the search asked for (a need
+    outside them is not what this search is for)."""
+    if not query.understand or not query.text:
+        return Understanding()
+    reading = understand(query.text)
+    categories = reading.categories
+    if query.categories:
+        categories = tuple(c for c in categories if within(c, query.categories))
+    return Understanding(categories, reading.said) if categories else Understanding()
+
+
+def backend_query(
+    query: SearchQuery, place: Place | None, now: datetime, needs: Understanding
+) -> BackendQuery:
+    """A need understood narrows the search to its categories, and its words only rank."""
     return BackendQuery(
         words=need_words(query.text),
-        categories=query.categories,
+        words_optional=bool(needs.categories),
+        categories=needs.categories or query.categories,
         language=query.language,
         age=query.age,
         free=query.free,
@@ -121,7 +138,8 @@ async def search(
         if typed_zip and zip_info(typed_zip):
             query = replace(query, text=text, near=typed_zip)
     place = await locate(geocoder, query.near) if query.near else None
-    asked = backend_query(query, place, now)
+    needs = understood(query)
+    asked = backend_query(query, place, now, needs)
     found = await _page_of(backend, asked)
     ignored: list[str] = []
     if found.total == 0 and len(asked.words) > 1:
@@ -129,14 +147,17 @@ async def search(
         if ignored:
             found = await _page_of(backend, asked)
     widened = unmet = did_you_mean = None
+    suggested: tuple[str, ...] = ()
     if found.total == 0 and asked.words:
         did_you_mean = await _did_you_mean(backend, asked)
+        if did_you_mean is None:
+            suggested = likely_categories(query.text)
     if found.total == 0 and place is not None:
         unmet = UnmetNeed(
             words=" ".join(await _known_words(backend, words_of(_DIGITS.sub("", query.text))))[
                 :100
             ].strip(),
-            categories=query.categories,
+            categories=needs.categories or query.categories,
             postal_code=place.postal_code,
             radius_miles=query.radius_miles,
         )
@@ -160,6 +181,10 @@ async def search(
         "facets": found.facets,
         "ignored_words": ignored,
         "did_you_mean": did_you_mean,
+        "understood": {"categories": list(needs.categories), "words": list(needs.said)}
+        if needs.categories
+        else None,
+        "suggested_categories": [{"code": c, "name": BY_CODE[c].name} for c in suggested],
         "widened": widened,
         "place": {
             "postal_code": place.postal_code,

@@ -139,6 +139,9 @@ async def world(search_app) -> dict[str, Any]:
 
 
 async def _search(client, **params: Any) -> dict[str, Any]:
+    """A search as the engines answer it: the contract is the backends' matching and ranking,
+    so the need vocabulary (search_index.needs, its own tests) is left out unless asked for."""
+    params.setdefault("understand", "false")
     response = await client.get("/api/search", params=params)
     assert response.status_code == 200, response.text
     return response.json()

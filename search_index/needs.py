@@ -1,0 +1,204 @@
+"""The need vocabulary: how people say a need, mapped to caremap's categories.
+
+Families do not type "rent assistance"; they type "we're getting evicted". `understand` finds
+the vocabulary's phrases (needs.json, in every language of the pages) in a question and says
+which categories it asks for; the search then shows those categories' listings, ranked by the
+question's other words (`service.search`). `likely_categories` is the looser reading offered
+when a question finds nothing at all.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+import snowballstemmer
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein
+
+from directory.taxonomy import BY_CODE
+from search_index.query import _WORD, fold, stop_words, typo_budget, words_of
+
+NEEDS_FILE = Path(__file__).with_name("needs.json")
+# Languages whose word endings the vocabulary looks past (Snowball stemmers); Vietnamese,
+# Somali and Chinese do not inflect so, and their entries list the forms people type.
+_STEMMERS = {
+    code: snowballstemmer.stemmer(name)
+    for code, name in (("en", "english"), ("es", "spanish"), ("ar", "arabic"), ("pl", "polish"))
+}
+# Han, kana and hangul: written without spaces, so their phrases are found inside the text.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+# How like a vocabulary phrase a question must be for a suggestion (rapidfuzz, 0 to 100).
+SUGGEST_CUTOFF = 80
+MAX_SUGGESTIONS = 3
+
+
+@dataclass(frozen=True)
+class Need:
+    """One phrase of the vocabulary: its words (stop words left out) and its categories."""
+
+    phrase: str
+    words: tuple[str, ...]
+    categories: tuple[str, ...]
+    language: str
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What a question was understood to ask for: categories, in the order of the phrases
+    that named them (longest first), and the question's words that said so."""
+
+    categories: tuple[str, ...] = ()
+    said: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=65_536)
+def forms(word: str) -> frozenset[str]:
+    """A question's word and its stems in every language the vocabulary stems: the question
+    may be in any of them."""
+    return frozenset({word, *(stemmer.stemWord(word) for stemmer in _STEMMERS.values())})
+
+
+def forms_in(word: str, language: str) -> frozenset[str]:
+    """A vocabulary word and its stem in its own language only: stems across languages meet by
+    chance (English "comed", the electric company, and Spanish "comida")."""
+    stemmer = _STEMMERS.get(language)
+    return frozenset({word, stemmer.stemWord(word)} if stemmer else {word})
+
+
+def _content(text: str) -> list[str]:
+    return [word for word in words_of(text) if word not in stop_words()]
+
+
+def _vocabulary_word(word: str, original: str) -> str:
+    """A phrase word as matched: folded, unless folding would make a short word of another
+    language out of it (Vietnamese "nợ", debt, folds to "no"); then as written."""
+    if len(word) <= 4 and not original.isascii():
+        return original
+    return word
+
+
+@cache
+def vocabulary() -> tuple[Need, ...]:
+    """Every phrase of needs.json, for every language."""
+    needs = []
+    for entry in json.loads(NEEDS_FILE.read_text())["needs"]:
+        categories = tuple(entry["categories"])
+        for language, phrases in entry.items():
+            if language == "categories":
+                continue
+            for phrase in phrases:
+                folded = fold(phrase)
+                if _UNSPACED.search(folded):
+                    needs.append(Need(phrase, (folded,), categories, language))
+                    continue
+                originals = dict(zip(words_of(phrase), _WORD.findall(phrase.lower()), strict=False))
+                words = _content(phrase) or words_of(phrase)
+                matched = tuple(_vocabulary_word(w, originals.get(w, w)) for w in words)
+                needs.append(Need(phrase, matched, categories, language))
+    return tuple(needs)
+
+
+@cache
+def _by_form() -> dict[str, frozenset[str]]:
+    """Each form of a vocabulary word to the vocabulary words it is a form of."""
+    index: dict[str, set[str]] = {}
+    for need in vocabulary():
+        for word in need.words:
+            for form in forms_in(word, need.language):
+                index.setdefault(form, set()).add(word)
+    return {form: frozenset(words) for form, words in index.items()}
+
+
+@cache
+def _needs_with() -> dict[str, tuple[Need, ...]]:
+    """Each vocabulary word to the phrases holding it, longest phrases first."""
+    index: dict[str, list[Need]] = {}
+    for need in sorted(vocabulary(), key=lambda n: -len(n.words)):
+        for word in dict.fromkeys(need.words):
+            index.setdefault(word, []).append(need)
+    return {word: tuple(needs) for word, needs in index.items()}
+
+
+@cache
+def _unspaced_needs() -> tuple[Need, ...]:
+    return tuple(n for n in vocabulary() if _UNSPACED.search(n.words[0]))
+
+
+@cache
+def _spelled() -> tuple[str, ...]:
+    """The vocabulary's words long enough to be found with a typo."""
+    return tuple(sorted({w for n in vocabulary() for w in n.words if typo_budget(w)}))
+
+
+def _meant(word: str) -> set[str]:
+    """The vocabulary words a question's word says: those sharing one of its forms or, if it
+    shares none, those within its typo budget (as the search engines allow)."""
+    found = {w for form in forms(word) for w in _by_form().get(form, ())}
+    budget = typo_budget(word)
+    if found or not budget:
+        return found
+    for candidate, _distance, _ in process.extract(
+        word, _spelled(), scorer=DamerauLevenshtein.distance, score_cutoff=budget, limit=None
+    ):
+        found.add(candidate)
+    return found
+
+
+@lru_cache(maxsize=4_096)
+def understand(question: str) -> Understanding:
+    """The categories the question's phrases name, and the words that named them. A phrase
+    is found when each of its words is said by some word of the question (`_meant`), in any
+    order. Longer phrases are read first, and a phrase whose words a longer one has read
+    adds nothing: "we live in the car" is shelter, not transportation ("car")."""
+    text = fold(question)
+    folded = words_of(question)
+    written = _WORD.findall(question.lower())
+    said_by: dict[str, set[int]] = {}
+    for position, word in enumerate(folded):
+        meant = _meant(word)
+        if len(written) == len(folded) and written[position] != word:
+            meant |= _by_form().get(written[position], frozenset())
+        for vocabulary_word in meant:
+            said_by.setdefault(vocabulary_word, set()).add(position)
+    categories: dict[str, None] = {}
+    said: set[int] = set()
+    unspaced: list[str] = []
+    if _UNSPACED.search(text):
+        for need in _unspaced_needs():
+            if need.words[0] in text:
+                unspaced.append(need.words[0])
+                categories.update(dict.fromkeys(need.categories))
+    candidates = {id(n): n for word in said_by for n in _needs_with().get(word, ())}
+    read_longer: set[int] = set()  # positions read by a phrase longer than the one at hand
+    length = 0
+    for need in sorted(candidates.values(), key=lambda n: -len(n.words)):
+        if len(need.words) != length:
+            read_longer, length = set(said), len(need.words)
+        if not all(word in said_by for word in need.words):
+            continue
+        places = {p for word in need.words for p in said_by[word]}
+        if places <= read_longer:
+            continue
+        said |= places
+        categories.update(dict.fromkeys(need.categories))
+    shown = written if len(written) == len(folded) else folded
+    words = [shown[p] for p in sorted(said)] + unspaced
+    known = tuple(code for code in categories if code in BY_CODE)
+    return Understanding(known, tuple(dict.fromkeys(words)))
+
+
+def likely_categories(question: str) -> tuple[str, ...]:
+    """For a question that found nothing: the categories of the vocabulary phrases most like
+    its words (a looser, fuzzy reading than `understand`), best first."""
+    choices = {need.phrase: need for need in vocabulary()}
+    found: dict[str, None] = {}
+    for word in _content(question):
+        if len(word) < 4:
+            continue
+        for phrase, _score, _ in process.extract(
+            word, list(choices), scorer=fuzz.WRatio, score_cutoff=SUGGEST_CUTOFF, limit=3
+        ):
+            found.update(dict.fromkeys(choices[phrase].categories))
+    return tuple(code for code in found if code in BY_CODE)[:MAX_SUGGESTIONS]
