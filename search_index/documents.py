@@ -28,6 +28,14 @@ NO_MAXIMUM_AGE = 999
 # already named by its categories) puts it first, so that with Meilisearch's "last" matching
 # strategy a listing of those categories that holds none of the words is still found.
 EVERY_LISTING = "cmlisting"
+
+
+def category_token(code: str) -> str:
+    """A category as a word only its listings hold (`category_tokens`), for Meilisearch to rank
+    a search's first category first (`BackendQuery.first_category`)."""
+    return "cmcat" + code.replace("-", "")
+
+
 # The text a listing is found by, whose words' stems go into `stems`.
 TEXT_FIELDS = (
     "name",
@@ -243,6 +251,7 @@ def _base_document(
         "area_states": states,
         "everywhere": not (postal_codes or counties or states),
         "every_listing": EVERY_LISTING,
+        "category_tokens": [category_token(code) for code in expanded],
     }
     document["stems"] = stems_of(document)
     return document

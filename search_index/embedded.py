@@ -64,7 +64,7 @@ KEYWORD_FIELDS = (
 )
 MAX_CANDIDATES = 1000
 # What a document holds only to be found by, not stored twice in the payload a result shows.
-NOT_SHOWN = ("open_slots", "stems", "every_listing")
+NOT_SHOWN = ("open_slots", "stems", "every_listing", "category_tokens")
 # A search's words rank as Meilisearch's "last" matching strategy does: listings holding the
 # first n words above those holding only the first n - 1. Each such prefix a listing holds
 # adds this much to its score, more than all the words' own BM25 scores together.
@@ -525,12 +525,15 @@ class _Search:
         from the first one that a listing holds lifts it by `PREFIX_SCORE`; each unit's own
         BM25 score orders listings that hold as many."""
         units = word_units(self.query.words)
-        if not units:
-            return []
         clauses = [
             self._unit(unit, number == len(units) - 1 and self.query.prefix_last)
             for number, unit in enumerate(units)
         ]
+        if self.query.first_category:
+            first = tantivy.Query.term_query(SCHEMA, "category_codes", self.query.first_category)
+            clauses.insert(0, first)
+        if not clauses:
+            return []
         if self.query.words_optional:
             ranking = [(tantivy.Occur.Must, tantivy.Query.all_query())]
             ranking += [(tantivy.Occur.Should, c) for c in clauses]

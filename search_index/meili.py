@@ -25,8 +25,9 @@ from meilisearch_python_sdk.models.settings import (
 )
 
 from directory.geocoding import Point
+from directory.taxonomy import CATEGORIES
 from search_index.backend import DocumentsRejected, Found, Hit, Progress, SearchUnavailable
-from search_index.documents import EVERY_LISTING, county_key
+from search_index.documents import EVERY_LISTING, category_token, county_key
 from search_index.query import BackendQuery, distance_miles, synonym_map
 
 METERS_PER_MILE = 1609.344
@@ -40,6 +41,7 @@ SEARCHABLE = [
     "eligibility",
     "stems",
     "every_listing",
+    "category_tokens",
 ]
 FILTERABLE = [
     "service_id",
@@ -71,7 +73,7 @@ def index_settings() -> MeilisearchSettings:
         typo_tolerance=TypoTolerance(
             enabled=True,
             min_word_size_for_typos=MinWordSizeForTypos(one_typo=5, two_typos=9),
-            disable_on_words=[EVERY_LISTING],
+            disable_on_words=[EVERY_LISTING, *(category_token(c.code) for c in CATEGORIES)],
         ),
         faceting=Faceting(max_values_per_facet=100),
         pagination=Pagination(max_total_hits=1000),
@@ -330,10 +332,15 @@ class MeilisearchBackend:
             sort.append(f"_geoPoint({point.latitude}, {point.longitude}):asc")
         try:
             # A trailing space tells Meilisearch the last word is complete (not a prefix).
-            words = [EVERY_LISTING, *query.words] if query.words_optional else query.words
-            text = " ".join(words) + ("" if query.prefix_last else " ")
+            words = list(query.words)
+            if query.first_category:
+                words.insert(0, category_token(query.first_category))
+            if query.words_optional:
+                words.insert(0, EVERY_LISTING)
+            prefix = query.prefix_last and len(words) == len(query.words)
+            text = " ".join(words) + ("" if prefix else " ")
             result = await self.client.index(self.uid).search(
-                (query.words and text) or None,
+                (words and text) or None,
                 matching_strategy="last",
                 filter=filters(query) or None,
                 facets=["category_codes", "languages"],

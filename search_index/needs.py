@@ -42,6 +42,7 @@ class Need:
     words: tuple[str, ...]
     categories: tuple[str, ...]
     language: str
+    order: int  # its place in needs.json
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,12 @@ def vocabulary() -> tuple[Need, ...]:
             for phrase in phrases:
                 folded = fold(phrase)
                 if _UNSPACED.search(folded):
-                    needs.append(Need(phrase, (folded,), categories, language))
+                    needs.append(Need(phrase, (folded,), categories, language, len(needs)))
                     continue
                 originals = dict(zip(words_of(phrase), _WORD.findall(phrase.lower()), strict=False))
                 words = _content(phrase) or words_of(phrase)
                 matched = tuple(_vocabulary_word(w, originals.get(w, w)) for w in words)
-                needs.append(Need(phrase, matched, categories, language))
+                needs.append(Need(phrase, matched, categories, language, len(needs)))
     return tuple(needs)
 
 
@@ -133,8 +134,10 @@ def _spelled() -> tuple[str, ...]:
 
 
 def _meant(word: str) -> set[str]:
-    """The vocabulary words a question's word says: those sharing one of its forms or, if it
-    shares none, those within its typo budget (as the search engines allow)."""
+    """The vocabulary words a question's word says: itself, if it is one; else those sharing
+    one of its forms; else those within its typo budget (as the search engines allow)."""
+    if word in _by_form().get(word, ()):  # a vocabulary word itself: its stems may say others
+        return {word}  # ("medicaid" and "médico" share a Spanish stem)
     found = {w for form in forms(word) for w in _by_form().get(form, ())}
     budget = typo_budget(word)
     if found or not budget:
@@ -173,7 +176,13 @@ def understand(question: str) -> Understanding:
     candidates = {id(n): n for word in said_by for n in _needs_with().get(word, ())}
     read_longer: set[int] = set()  # positions read by a phrase longer than the one at hand
     length = 0
-    for need in sorted(candidates.values(), key=lambda n: -len(n.words)):
+
+    def reading_order(need: Need) -> tuple[int, int, int]:
+        """Longer phrases first, then the one the question says first, then the file's order."""
+        first = min((p for word in need.words for p in said_by.get(word, ())), default=0)
+        return -len(need.words), first, need.order
+
+    for need in sorted(candidates.values(), key=reading_order):
         if len(need.words) != length:
             read_longer, length = set(said), len(need.words)
         if not all(word in said_by for word in need.words):

@@ -88,6 +88,9 @@ class BackendQuery:
     # Words rank listings but none is required: the categories (a need the question was
     # understood to ask for) already say which listings answer it.
     words_optional: bool = False
+    # Listings of this category come first, as if it were the question's first word: the need
+    # the question named first ("tutoring" before the after-school programs it also covers).
+    first_category: str | None = None
 
 
 def _flag(params: Any, name: str, errors: dict[str, str]) -> bool | None:

@@ -94,6 +94,7 @@ def backend_query(
     return BackendQuery(
         words=need_words(query.text),
         words_optional=bool(needs.categories),
+        first_category=needs.categories[0] if needs.categories else None,
         categories=needs.categories or query.categories,
         language=query.language,
         age=query.age,

@@ -473,3 +473,38 @@ async def test_open_now(search_app, world):
         query=SearchQuery(open_now=True, categories=("food",)),
     )
     assert on_sunday["results"] == []
+
+
+async def test_a_need_shows_its_categories_first_category_first(search_client, search_app):
+    """A question the need vocabulary reads (search_index.needs) shows only the listings of
+    its categories, the one it names first above the rest, whatever words they hold; each
+    engine answers the same."""
+    organization = await factories.organization(name="Eastside Learning")
+    camp = await _listing(
+        organization,
+        "Homework and Games Camp",
+        "60623",
+        categories=["after-school"],
+        description="Homework help, games and sports every weekday after school.",
+    )
+    tutors = await _listing(
+        organization,
+        "Reading Partners",
+        "60623",
+        categories=["tutoring"],
+        description="Volunteers read one to one with children twice a week.",
+    )
+    unrelated = await _listing(
+        organization,
+        "Homework Helpline Fundraiser",
+        "60623",
+        categories=["benefits-help"],
+        description="Raising money for homework help lines.",
+    )
+    await indexed()
+    names = _names(await _search(search_client, q="homework help", understand="true"))
+    assert names[:2] == [tutors.name, camp.name]  # tutoring is the need named first
+    assert unrelated.name not in names
+    every = _names(await _search(search_client, q="homework help"))
+    assert every[0] != tutors.name
+    assert unrelated.name in every

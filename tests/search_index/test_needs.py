@@ -90,3 +90,15 @@ async def test_a_question_that_finds_nothing_is_offered_the_categories_it_may_me
         result = (await client.get("/api/search", params={"q": "dentistt appointmnt"})).json()
     assert result["total"] == 0
     assert [c["code"] for c in result["suggested_categories"]][:1] == ["dental"]
+
+
+def test_needs_come_in_the_order_the_question_names_them() -> None:
+    assert understand("tutoring and a counselor for my son").categories[0] == "tutoring"
+    first = understand("a counselor and tutoring for my son").categories[0]
+    assert first == "mental-health-counseling"
+
+
+def test_a_vocabulary_word_typed_as_it_is_is_not_read_by_its_stems() -> None:
+    # "medicaid" and "médico" share a Spanish stem; each typed whole means only itself.
+    assert "medical-care" not in understand("sign up for medicaid").categories
+    assert understand("médico para mi hijo").categories[0] == "medical-care"
