@@ -18,7 +18,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from directory.taxonomy import BY_CODE
-from search_index.query import _WORD, fold, stop_words, typo_budget, words_of
+from search_index.query import fold, stop_words, typo_budget, words_of, written_words
 
 NEEDS_FILE = Path(__file__).with_name("needs.json")
 # Languages whose word endings the vocabulary looks past (Snowball stemmers); Vietnamese,
@@ -43,6 +43,7 @@ class Need:
     categories: tuple[str, ...]
     language: str
     order: int  # its place in needs.json
+    written: tuple[str, ...] = ()  # its words as written (lower case), for the stemmers
 
 
 @dataclass(frozen=True)
@@ -55,21 +56,35 @@ class Understanding:
 
 
 @lru_cache(maxsize=65_536)
-def forms(word: str) -> frozenset[str]:
-    """A question's word and its stems in every language the vocabulary stems: the question
-    may be in any of them."""
-    return frozenset({word, *(stemmer.stemWord(word) for stemmer in _STEMMERS.values())})
+def forms(word: str, written: str = "") -> frozenset[str]:
+    """A question's word and its stems in every language the vocabulary stems (the question may
+    be in any of them), from the word folded and as written: stemmers know their language's
+    letters (Polish "okularów" is a form of "okulary" only with its "ó")."""
+    found = {word}
+    for stemmer in _STEMMERS.values():
+        found.add(stemmer.stemWord(word))
+        if written and written != word:
+            found.add(fold(stemmer.stemWord(written)))
+    return frozenset(found)
 
 
-def forms_in(word: str, language: str) -> frozenset[str]:
-    """A vocabulary word and its stem in its own language only: stems across languages meet by
+def forms_in(word: str, language: str, written: str = "") -> frozenset[str]:
+    """A vocabulary word and its stems in its own language only: stems across languages meet by
     chance (English "comed", the electric company, and Spanish "comida")."""
     stemmer = _STEMMERS.get(language)
-    return frozenset({word, stemmer.stemWord(word)} if stemmer else {word})
+    if stemmer is None:
+        return frozenset({word})
+    return frozenset({word, stemmer.stemWord(word), fold(stemmer.stemWord(written or word))})
 
 
 def _content(text: str) -> list[str]:
-    return [word for word in words_of(text) if word not in stop_words()]
+    """The folded words of `text` that are not stop words."""
+    written = written_words(text)
+    return [
+        word
+        for word, typed in zip(words_of(text), written, strict=True)
+        if typed not in stop_words()
+    ]
 
 
 def _vocabulary_word(word: str, original: str) -> str:
@@ -94,10 +109,11 @@ def vocabulary() -> tuple[Need, ...]:
                 if _UNSPACED.search(folded):
                     needs.append(Need(phrase, (folded,), categories, language, len(needs)))
                     continue
-                originals = dict(zip(words_of(phrase), _WORD.findall(phrase.lower()), strict=False))
+                originals = dict(zip(words_of(phrase), written_words(phrase), strict=True))
                 words = _content(phrase) or words_of(phrase)
-                matched = tuple(_vocabulary_word(w, originals.get(w, w)) for w in words)
-                needs.append(Need(phrase, matched, categories, language, len(needs)))
+                written = tuple(originals.get(w, w) for w in words)
+                matched = tuple(_vocabulary_word(w, o) for w, o in zip(words, written, strict=True))
+                needs.append(Need(phrase, matched, categories, language, len(needs), written))
     return tuple(needs)
 
 
@@ -106,8 +122,8 @@ def _by_form() -> dict[str, frozenset[str]]:
     """Each form of a vocabulary word to the vocabulary words it is a form of."""
     index: dict[str, set[str]] = {}
     for need in vocabulary():
-        for word in need.words:
-            for form in forms_in(word, need.language):
+        for word, written in zip(need.words, need.written or need.words, strict=True):
+            for form in forms_in(word, need.language, written):
                 index.setdefault(form, set()).add(word)
     return {form: frozenset(words) for form, words in index.items()}
 
@@ -129,23 +145,27 @@ def _unspaced_needs() -> tuple[Need, ...]:
 
 @cache
 def _spelled() -> tuple[str, ...]:
-    """The vocabulary's words long enough to be found with a typo."""
-    return tuple(sorted({w for n in vocabulary() for w in n.words if typo_budget(w)}))
+    """The vocabulary's words, to find a mistyped word's: the typed word's length sets the
+    budget, as in the search engines ("foood", 5 letters, may be "food")."""
+    return tuple(sorted({w for n in vocabulary() for w in n.words if not _UNSPACED.search(w)}))
 
 
-def _meant(word: str) -> set[str]:
+def _meant(word: str, written: str = "") -> set[str]:
     """The vocabulary words a question's word says: itself, if it is one; else those sharing
     one of its forms; else those within its typo budget (as the search engines allow)."""
     if word in _by_form().get(word, ()):  # a vocabulary word itself: its stems may say others
         return {word}  # ("medicaid" and "médico" share a Spanish stem)
-    found = {w for form in forms(word) for w in _by_form().get(form, ())}
+    found = {w for form in forms(word, written) for w in _by_form().get(form, ())}
     budget = typo_budget(word)
     if found or not budget:
         return found
-    for candidate, _distance, _ in process.extract(
+    for candidate, distance, _ in process.extract(
         word, _spelled(), scorer=DamerauLevenshtein.distance, score_cutoff=budget, limit=None
     ):
-        found.add(candidate)
+        # A typo in the first letter counts twice, as Meilisearch counts it: "wants" is not
+        # "pants".
+        if distance + (candidate[0] != word[0]) <= budget:
+            found.add(candidate)
     return found
 
 
@@ -157,12 +177,15 @@ def understand(question: str) -> Understanding:
     adds nothing: "we live in the car" is shelter, not transportation ("car")."""
     text = fold(question)
     folded = words_of(question)
-    written = _WORD.findall(question.lower())
+    written = written_words(question)
     said_by: dict[str, set[int]] = {}
     for position, word in enumerate(folded):
-        meant = _meant(word)
-        if len(written) == len(folded) and written[position] != word:
-            meant |= _by_form().get(written[position], frozenset())
+        as_written = written[position]
+        if as_written in stop_words():
+            continue
+        meant = _meant(word, as_written)
+        if as_written != word:
+            meant |= _by_form().get(as_written, frozenset())
         for vocabulary_word in meant:
             said_by.setdefault(vocabulary_word, set()).add(position)
     categories: dict[str, None] = {}

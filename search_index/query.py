@@ -229,10 +229,17 @@ def terms_of(text: str) -> list[str]:
 @cache
 def stop_words() -> frozenset[str]:
     """Words that say nothing about the need ("food near me", "ayuda para"), from the data file,
-    folded, not stemmed: stems of different languages meet ("tiene" and Vietnamese "tiền")."""
-    return frozenset(
-        w for entry in json.loads(SYNONYMS_FILE.read_text())["stop_words"] for w in words_of(entry)
-    )
+    as written (lower case), neither folded nor stemmed: Vietnamese "chỗ" (a place) folds to
+    Vietnamese "cho" (for), and "tiền" (money) stems as Spanish "tiene" does."""
+    entries = json.loads(SYNONYMS_FILE.read_text())["stop_words"]
+    return frozenset(word for entry in entries for word in written_words(entry))
+
+
+def written_words(text: str) -> list[str]:
+    """The words as typed, in lower case: one for each of `words_of(text)`."""
+    written = _WORD.findall(unicodedata.normalize("NFC", text.lower()))
+    folded = words_of(text)
+    return written if len(written) == len(folded) else folded
 
 
 def word_units(words: list[str]) -> list[list[str]]:
@@ -251,12 +258,12 @@ def word_units(words: list[str]) -> list[list[str]]:
     return units
 
 
-def meaningful(words: list[str], terms: list[str]) -> list[str]:
-    """The terms (of `words`) that describe the need: stop words go unless nothing else is
-    left, or unless they are part of a synonym phrase ("banco de comida", "đồ ăn")."""
+def meaningful(written: list[str], terms: list[str]) -> list[str]:
+    """The terms (of the `written` words) that describe the need: stop words go unless nothing
+    else is left, or unless they are part of a synonym phrase ("banco de comida", "đồ ăn")."""
     kept, position = [], 0
     for unit in word_units(terms):
-        if len(unit) > 1 or words[position] not in stop_words():
+        if len(unit) > 1 or written[position] not in stop_words():
             kept.extend(unit)
         position += len(unit)
     return kept or terms
@@ -285,7 +292,7 @@ def need_words(text: str, typing: bool = True) -> list[str]:
     terms = [term(w) for w in words]
     if typing and words:
         terms[-1] = typed_term(words[-1])
-    return meaningful(words, terms)
+    return meaningful(written_words(text), terms)
 
 
 def split_zip(text: str) -> tuple[str, str | None]:
