@@ -6,6 +6,7 @@ Only public listings are indexed, and a document holds nothing about people, onl
 """
 
 from collections.abc import AsyncIterator
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -60,15 +61,25 @@ def document_id(service_id: UUID | str, location_id: UUID | str | None) -> str:
 
 
 def stems_of(document: dict[str, Any]) -> str:
-    """The stems of the document's words (`query.term`), once each: the field that lets a
-    search for "evicted" find "eviction"."""
+    """The document's words and their stems (`query.term`), once each: the one field the
+    embedded index matches words in (exactly, with typos, by prefix), and the field that lets a
+    search for "evicted" find "eviction" on both engines."""
     found: dict[str, None] = {}
     for name in TEXT_FIELDS:
         value = document.get(name)
         for text in value if isinstance(value, list) else [value]:
-            for word in words_of(text or ""):
-                found[term(word)] = None
+            found.update(dict.fromkeys(_forms_of(text or "")))
     return " ".join(found)
+
+
+@lru_cache(maxsize=16_384)
+def _forms_of(text: str) -> tuple[str, ...]:
+    """A text's words and stems; kept, since listings share category names and much wording."""
+    forms: dict[str, None] = {}
+    for word in words_of(text):
+        forms[word] = None
+        forms[term(word)] = None
+    return tuple(forms)
 
 
 def county_key(county: str, state: str) -> str:

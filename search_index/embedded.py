@@ -65,10 +65,11 @@ KEYWORD_FIELDS = (
 MAX_CANDIDATES = 1000
 # What a document holds only to be found by, not stored twice in the payload a result shows.
 NOT_SHOWN = ("open_slots", "stems", "every_listing", "category_tokens")
-# A search's words rank as Meilisearch's "last" matching strategy does: listings holding the
-# first n words above those holding only the first n - 1. Each such prefix a listing holds
-# adds this much to its score, more than all the words' own BM25 scores together.
+# A search's words rank as Meilisearch's "last" matching strategy does (see `_Search._text`):
+# the last unit a listing holds adds this much to its score, more than all the words' own BM25
+# scores together, and each earlier one twice the next; past `RANKED_UNITS` units, the same.
 PREFIX_SCORE = 10_000.0
+RANKED_UNITS = 12
 # What a process keeps per index state, bounded so a worker's memory stays flat (about 10 MB in
 # all when full): decisions (about 2 KB each) for the popular head of a directory's searches, and
 # documents (about 1 KB each).
@@ -396,7 +397,7 @@ class EmbeddedBackend:
 
     @staticmethod
     def quality(score: float, best: float) -> int:
-        """A band per run of words held (`PREFIX_SCORE` apart), split in tenths of the best
+        """A band per set of words held (`PREFIX_SCORE` apart), split in tenths of the best
         BM25 score found, since BM25 scores have no fixed scale."""
         runs, rest = divmod(score, PREFIX_SCORE)
         best_rest = best % PREFIX_SCORE
@@ -462,54 +463,46 @@ class _Search:
 
     # text ------------------------------------------------------------------------------------
 
-    def _word(self, word: str, last: bool) -> tantivy.Query:
-        budget = typo_budget(word)
-        clauses = []
-        for field, boost in TEXT_FIELDS.items():
-            clauses.append(
-                (
-                    tantivy.Occur.Should,
-                    tantivy.Query.boost_query(
-                        tantivy.Query.term_query(SCHEMA, field, word), boost * 2
-                    ),
-                )
+    def _word(self, word: str, last: bool, typos: bool) -> tantivy.Query:
+        """With `typos`, whether a listing holds the word: in its stems (every text field's
+        words, as the terms searches look up), exactly, within the word's typo budget, or as a
+        prefix if it is the last. Without, the word's score: exactly, in any text field, by each
+        field's boost."""
+        if not typos:
+            return tantivy.Query.boolean_query(
+                [
+                    (
+                        tantivy.Occur.Should,
+                        tantivy.Query.boost_query(
+                            tantivy.Query.term_query(SCHEMA, field, word), boost
+                        ),
+                    )
+                    for field, boost in TEXT_FIELDS.items()
+                ]
             )
-            if budget or last:
-                fuzzy = tantivy.Query.fuzzy_term_query(
-                    SCHEMA, field, word, distance=budget, transposition_cost_one=True, prefix=last
-                )
-                clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(fuzzy, boost)))
+        clauses = [(tantivy.Occur.Should, tantivy.Query.term_query(SCHEMA, "stems", word))]
+        budget = typo_budget(word)
+        if budget or last:
+            fuzzy = tantivy.Query.fuzzy_term_query(
+                SCHEMA, "stems", word, distance=budget, transposition_cost_one=True, prefix=last
+            )
+            clauses.append((tantivy.Occur.Should, fuzzy))
         return tantivy.Query.boolean_query(clauses)
 
-    def _phrase(self, words: list[str]) -> tantivy.Query:
-        """All words of a synonym phrase, exactly, in any text field."""
+    @staticmethod
+    def _phrase(words: list[str]) -> tantivy.Query:
+        """All words of a synonym phrase, exactly, in a listing's stems."""
         return tantivy.Query.boolean_query(
-            [
-                (
-                    tantivy.Occur.Must,
-                    tantivy.Query.boolean_query(
-                        [
-                            (
-                                tantivy.Occur.Should,
-                                tantivy.Query.boost_query(
-                                    tantivy.Query.term_query(SCHEMA, field, word), boost
-                                ),
-                            )
-                            for field, boost in TEXT_FIELDS.items()
-                        ]
-                    ),
-                )
-                for word in words
-            ]
+            [(tantivy.Occur.Must, tantivy.Query.term_query(SCHEMA, "stems", w)) for w in words]
         )
 
-    def _unit(self, unit: list[str], last: bool) -> tantivy.Query:
+    def _unit(self, unit: list[str], last: bool, typos: bool) -> tantivy.Query:
         """One word, or a synonym phrase: its own words, or any of its synonyms."""
         phrase = " ".join(unit)
         synonyms = synonym_map()
         if phrase not in synonyms:
-            return self._word(phrase, last)
-        own = [self._word(w, last and i == len(unit) - 1) for i, w in enumerate(unit)]
+            return self._word(phrase, last, typos)
+        own = [self._word(w, last and i == len(unit) - 1, typos) for i, w in enumerate(unit)]
         options = [
             (
                 tantivy.Occur.Should,
@@ -520,31 +513,30 @@ class _Search:
         return tantivy.Query.boolean_query(options)
 
     def _text(self) -> list[tantivy.Query]:
-        """The words as Meilisearch's "last" matching strategy takes them: the first unit (word
-        or synonym phrase) is required, unless the words only rank; each longer run of units
-        from the first one that a listing holds lifts it by `PREFIX_SCORE`; each unit's own
-        BM25 score orders listings that hold as many."""
+        """The words, ranked by which of them a listing holds, the first weighing most: each
+        unit (word or synonym phrase; the first category, if the search has one, comes first)
+        adds a constant twice the next one's, so listings holding the first n units come above
+        those holding only the first n - 1, as with Meilisearch's "last" matching strategy.
+        The first unit is required unless the words only rank. Within one set of units held,
+        the BM25 score of the exact words (with their synonyms) orders listings, so one matched
+        only through a typo comes after an exact one."""
         units = word_units(self.query.words)
-        clauses = [
-            self._unit(unit, number == len(units) - 1 and self.query.prefix_last)
-            for number, unit in enumerate(units)
-        ]
+        last = [n == len(units) - 1 and self.query.prefix_last for n in range(len(units))]
+        held = [self._unit(unit, last[n], typos=True) for n, unit in enumerate(units)]
+        scored = [self._unit(unit, last[n], typos=False) for n, unit in enumerate(units)]
         if self.query.first_category:
             first = tantivy.Query.term_query(SCHEMA, "category_codes", self.query.first_category)
-            clauses.insert(0, first)
-        if not clauses:
+            held.insert(0, first)
+        if not held:
             return []
+        ranking = [(tantivy.Occur.Should, query) for query in scored]
         if self.query.words_optional:
-            ranking = [(tantivy.Occur.Must, tantivy.Query.all_query())]
-            ranking += [(tantivy.Occur.Should, c) for c in clauses]
-        else:
-            ranking = [(tantivy.Occur.Must, clauses[0])]
-            ranking += [(tantivy.Occur.Should, c) for c in clauses[1:]]
-        for size in range(1, len(clauses) + 1):
-            run = tantivy.Query.boolean_query([(tantivy.Occur.Must, c) for c in clauses[:size]])
-            ranking.append(
-                (tantivy.Occur.Should, tantivy.Query.const_score_query(run, PREFIX_SCORE))
-            )
+            ranking.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+        for number, query in enumerate(held):
+            weight = PREFIX_SCORE * 2 ** max(0, min(len(held), RANKED_UNITS) - 1 - number)
+            required = number == 0 and not self.query.words_optional
+            occur = tantivy.Occur.Must if required else tantivy.Occur.Should
+            ranking.append((occur, tantivy.Query.const_score_query(query, weight)))
         return [tantivy.Query.boolean_query(ranking)]
 
     # filters ---------------------------------------------------------------------------------
