@@ -17,7 +17,8 @@ import snowballstemmer
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from directory.taxonomy import BY_CODE
+from directory.i18n import languages
+from directory.taxonomy import BY_CODE, CATEGORIES, LOCALES
 from search_index.query import fold, stop_words, typo_budget, words_of, written_words
 
 NEEDS_FILE = Path(__file__).with_name("needs.json")
@@ -95,37 +96,56 @@ def _vocabulary_word(word: str, original: str) -> str:
     return word
 
 
+def _need(phrase: str, categories: tuple[str, ...], language: str, order: int) -> Need:
+    folded = fold(phrase)
+    if _UNSPACED.search(folded):
+        return Need(phrase, (folded,), categories, language, order)
+    originals = dict(zip(words_of(phrase), written_words(phrase), strict=True))
+    words = _content(phrase) or words_of(phrase)
+    written = tuple(originals.get(w, w) for w in words)
+    matched = tuple(_vocabulary_word(w, o) for w, o in zip(words, written, strict=True))
+    return Need(phrase, matched, categories, language, order, written)
+
+
 @cache
 def vocabulary() -> tuple[Need, ...]:
-    """Every phrase of needs.json, for every language."""
-    needs = []
+    """Every phrase of needs.json, for every language, and every second-level category's name
+    in every language (the words of the page's own category list: "Job training",
+    "Formación laboral")."""
+    needs: list[Need] = []
     for entry in json.loads(NEEDS_FILE.read_text())["needs"]:
         categories = tuple(entry["categories"])
         for language, phrases in entry.items():
-            if language == "categories":
-                continue
-            for phrase in phrases:
-                folded = fold(phrase)
-                if _UNSPACED.search(folded):
-                    needs.append(Need(phrase, (folded,), categories, language, len(needs)))
-                    continue
-                originals = dict(zip(words_of(phrase), written_words(phrase), strict=True))
-                words = _content(phrase) or words_of(phrase)
-                written = tuple(originals.get(w, w) for w in words)
-                matched = tuple(_vocabulary_word(w, o) for w, o in zip(words, written, strict=True))
-                needs.append(Need(phrase, matched, categories, language, len(needs), written))
+            if language != "categories":
+                needs.extend(_need(p, categories, language, len(needs)) for p in phrases)
+    for category in CATEGORIES:
+        if category.parent is None:  # "Care", "Work": too broad to read a question by
+            continue
+        for language in languages(LOCALES):
+            name = category.name_in(language)
+            needs.append(_need(name, (category.code,), language.split("_")[0], len(needs)))
     return tuple(needs)
 
 
 @cache
-def _by_form() -> dict[str, frozenset[str]]:
-    """Each form of a vocabulary word to the vocabulary words it is a form of."""
-    index: dict[str, set[str]] = {}
+def _by_form() -> dict[str, frozenset[tuple[str, str]]]:
+    """Each form of a vocabulary word to the (word, language) it is a form of."""
+    index: dict[str, set[tuple[str, str]]] = {}
     for need in vocabulary():
         for word, written in zip(need.words, need.written or need.words, strict=True):
             for form in forms_in(word, need.language, written):
-                index.setdefault(form, set()).add(word)
+                index.setdefault(form, set()).add((word, need.language))
     return {form: frozenset(words) for form, words in index.items()}
+
+
+@cache
+def _languages_of() -> dict[str, frozenset[str]]:
+    """Each vocabulary word to the languages whose phrases hold it."""
+    found: dict[str, set[str]] = {}
+    for need in vocabulary():
+        for word in need.words:
+            found.setdefault(word, set()).add(need.language)
+    return {word: frozenset(languages) for word, languages in found.items()}
 
 
 @cache
@@ -151,11 +171,18 @@ def _spelled() -> tuple[str, ...]:
 
 
 def _meant(word: str, written: str = "") -> set[str]:
-    """The vocabulary words a question's word says: itself, if it is one; else those sharing
-    one of its forms; else those within its typo budget (as the search engines allow)."""
-    if word in _by_form().get(word, ()):  # a vocabulary word itself: its stems may say others
-        return {word}  # ("medicaid" and "médico" share a Spanish stem)
-    found = {w for form in forms(word, written) for w in _by_form().get(form, ())}
+    """The vocabulary words a question's word says: those sharing one of its forms (in the
+    word's own languages, if it is a vocabulary word); else those within its typo budget (as
+    the search engines allow)."""
+    # A word of the vocabulary is read in its own languages only: English "medicaid" and
+    # Spanish "médico" share a Spanish stem.
+    own = _languages_of().get(word)
+    found = {
+        w
+        for form in forms(word, written)
+        for w, language in _by_form().get(form, ())
+        if own is None or language in own
+    }
     budget = typo_budget(word)
     if found or not budget:
         return found
@@ -185,7 +212,7 @@ def understand(question: str) -> Understanding:
             continue
         meant = _meant(word, as_written)
         if as_written != word:
-            meant |= _by_form().get(as_written, frozenset())
+            meant |= {w for w, _language in _by_form().get(as_written, ())}
         for vocabulary_word in meant:
             said_by.setdefault(vocabulary_word, set()).add(position)
     categories: dict[str, None] = {}
