@@ -2,9 +2,9 @@
 
 Families do not type "rent assistance"; they type "we're getting evicted". `understand` finds
 the vocabulary's phrases (needs.json, in every language of the pages) in a question and says
-which categories it asks for; the search then shows those categories' listings, ranked by the
-question's other words (`service.search`). `likely_categories` is the looser reading offered
-when a question finds nothing at all.
+which categories it asks for; the search then shows those categories' listings, the first one
+named first, ranked by the question's words (`service.search`). `likely_categories` is the
+looser reading offered when a question finds nothing at all.
 """
 
 import json
@@ -43,7 +43,7 @@ class Need:
     words: tuple[str, ...]
     categories: tuple[str, ...]
     language: str
-    order: int  # its place in needs.json
+    order: int  # its place in the vocabulary: earlier phrases are read first among equals
     written: tuple[str, ...] = ()  # its words as written (lower case), for the stemmers
 
 
