@@ -192,6 +192,20 @@ def components() -> dict[str, Any]:
                 "type": ["string", "null"],
                 "description": "the nearest known words, when the words matched no listing",
             },
+            understood={
+                "type": ["object", "null"],
+                "description": "the categories the question names, and its words that named "
+                "them; the results are those categories' listings",
+                "properties": {
+                    "categories": {"type": "array", "items": {"type": "string"}},
+                    "words": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            suggested_categories={
+                "type": "array",
+                "description": "when nothing was found: the categories the question may mean",
+                "items": _obj(("code", "name"), code={"type": "string"}, name={"type": "string"}),
+            },
         ),
         "ServicePage": _page("Service"),
         "OrganizationPage": _page("Organization"),
@@ -412,6 +426,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             "free": {"type": "boolean"},
             "open_now": {"type": "boolean"},
             "accepts_referrals": {"type": "boolean"},
+            "understand": {
+                "type": "boolean",
+                "description": "read the question for the needs it names (default); false "
+                "searches every listing for its words",
+            },
             "sort": {"type": "string", "enum": ["relevance", "distance"]},
             **PAGING,
         },
