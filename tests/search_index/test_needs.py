@@ -88,8 +88,12 @@ async def test_the_results_page_says_what_it_understood_and_can_forget_it(app):
 async def test_a_question_that_finds_nothing_is_offered_the_categories_it_may_mean(app):
     async with asgi_client(app) as client:
         result = (await client.get("/api/search", params={"q": "dentistt appointmnt"})).json()
+        page = await client.get("/search", params={"q": "dentistt appointmnt", "lang": "es"})
     assert result["total"] == 0
     assert [c["code"] for c in result["suggested_categories"]][:1] == ["dental"]
+    assert 'id="suggested"' in page.text
+    assert "Atención dental" in page.text  # the category named in the page's language
+    assert "category=dental" in page.text
 
 
 def test_needs_come_in_the_order_the_question_names_them() -> None:
