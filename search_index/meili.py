@@ -73,7 +73,8 @@ def index_settings() -> MeilisearchSettings:
         typo_tolerance=TypoTolerance(
             enabled=True,
             min_word_size_for_typos=MinWordSizeForTypos(one_typo=5, two_typos=9),
-            disable_on_words=[EVERY_LISTING, *(category_token(c.code) for c in CATEGORIES)],
+            # Sorted, as Meilisearch reports them (see `_holds`).
+            disable_on_words=sorted([EVERY_LISTING, *(category_token(c.code) for c in CATEGORIES)]),
         ),
         faceting=Faceting(max_values_per_facet=100),
         pagination=Pagination(max_total_hits=1000),
