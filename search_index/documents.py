@@ -64,22 +64,34 @@ def stems_of(document: dict[str, Any]) -> str:
     """The document's words and their stems (`query.term`), once each: the one field the
     embedded index matches words in (exactly, with typos, by prefix), and the field that lets a
     search for "evicted" find "eviction" on both engines."""
-    found: dict[str, None] = {}
-    for name in TEXT_FIELDS:
-        value = document.get(name)
-        for text in value if isinstance(value, list) else [value]:
-            found.update(dict.fromkeys(_forms_of(text or "")))
-    return " ".join(found)
+    forms = [
+        form
+        for name in TEXT_FIELDS
+        if name != "category_names"
+        for form in _forms_of(document.get(name) or "")
+    ]
+    forms.extend(_category_forms(tuple(document["category_codes"])))
+    return " ".join(dict.fromkeys(forms))
 
 
 @lru_cache(maxsize=16_384)
 def _forms_of(text: str) -> tuple[str, ...]:
-    """A text's words and stems; kept, since listings share category names and much wording."""
+    """A text's words and stems; kept, since listings share much of their wording."""
     forms: dict[str, None] = {}
     for word in words_of(text):
         forms[word] = None
         forms[term(word)] = None
     return tuple(forms)
+
+
+@lru_cache(maxsize=1_024)
+def _category_forms(codes: tuple[str, ...]) -> tuple[str, ...]:
+    """The words and stems of these categories' names in every language (few combinations)."""
+    return tuple(
+        dict.fromkeys(
+            form for code in codes for name in BY_CODE[code].names() for form in _forms_of(name)
+        )
+    )
 
 
 def county_key(county: str, state: str) -> str:
