@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import zipcodes
 from geopy.exc import GeocoderNotFound, GeopyError
 from geopy.geocoders import get_geocoder_for_service
@@ -90,27 +91,40 @@ def _zip_table() -> dict[str, ZipInfo]:
 
 
 def nearest_zip(point: Point) -> ZipInfo | None:
-    """The ZIP code whose centroid is closest to a point (within about 70 miles)."""
+    """The ZIP code whose centroid is closest to a point (within about 70 miles): every search
+    near a place asks, so the centroids of the point's 1-degree cell and its neighbours are
+    compared at once (numpy), not one by one."""
     row, column = round(point.latitude), round(point.longitude)
-    best, best_score = None, float("inf")
-    for d_row in (-1, 0, 1):
-        for d_column in (-1, 0, 1):
-            for info in _zip_grid().get((row + d_row, column + d_column), ()):
-                score = (info.point.latitude - point.latitude) ** 2 + (
-                    (info.point.longitude - point.longitude) * 0.77
-                ) ** 2
-                if score < best_score:
-                    best, best_score = info, score
-    return best
+    cells = [
+        _zip_grid().get((row + d_row, column + d_column))
+        for d_row in (-1, 0, 1)
+        for d_column in (-1, 0, 1)
+    ]
+    cells = [cell for cell in cells if cell is not None]
+    if not cells:
+        return None
+    infos = [info for cell in cells for info in cell[0]]
+    latitudes = np.concatenate([cell[1] for cell in cells])
+    longitudes = np.concatenate([cell[2] for cell in cells])
+    scores = (latitudes - point.latitude) ** 2 + ((longitudes - point.longitude) * 0.77) ** 2
+    return infos[int(np.argmin(scores))]
 
 
 @functools.cache
-def _zip_grid() -> dict[tuple[int, int], list[ZipInfo]]:
+def _zip_grid() -> dict[tuple[int, int], tuple[list[ZipInfo], np.ndarray, np.ndarray]]:
+    """ZIP centroids by 1-degree cell: the cell's ZIPs, their latitudes and longitudes."""
     grid: dict[tuple[int, int], list[ZipInfo]] = {}
     for info in _zip_table().values():
         key = (round(info.point.latitude), round(info.point.longitude))
         grid.setdefault(key, []).append(info)
-    return grid
+    return {
+        key: (
+            infos,
+            np.array([i.point.latitude for i in infos]),
+            np.array([i.point.longitude for i in infos]),
+        )
+        for key, infos in grid.items()
+    }
 
 
 @functools.cache
