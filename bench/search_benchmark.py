@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from starlette.datastructures import Secret
+from starlette.datastructures import QueryParams, Secret
 from tortoise import Tortoise, connections
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ from directory.taxonomy import CATEGORIES, category_id  # noqa: E402
 from search_index import service as search_service  # noqa: E402
 from search_index.documents import all_documents  # noqa: E402
 from search_index.embedded import EmbeddedBackend  # noqa: E402
-from search_index.query import BackendQuery, SearchQuery  # noqa: E402
+from search_index.query import BackendQuery, SearchQuery, parse_query  # noqa: E402
 from seeds.templates import SERVICE_KINDS  # noqa: E402
 
 QUERIES = {
@@ -82,6 +82,51 @@ HTTP_QUERIES = [
     "q=after+school&age=12",
 ]
 CHICAGO = (41.70, 42.05, -87.90, -87.55)
+# What people ask, for searches that never repeat: each gets its own coordinates ("use my
+# location"), so no process has decided it before.
+DISTINCT_WORDS = [
+    "food pantry",
+    "rent",
+    "counseling",
+    "tutoring",
+    "legal aid",
+    "shelter",
+    "dentist",
+    "clothes",
+    "job training",
+    "childcare",
+    "mental health",
+    "utility bill",
+    "bus pass",
+    "doctor",
+    "immigration",
+    "after school",
+    "diapers",
+    "tax help",
+    "conseling",
+    "evicted",
+]
+DISTINCT_CATEGORIES = ["food", "housing", "health", "legal", "education", "care", "work"]
+
+
+def distinct_paths(count: int, seed: int = 11) -> list[str]:
+    """`count` searches near points drawn over the listings' area, no two alike: words, words
+    sorted by distance, or a category browsed, some with a filter people use."""
+    rng = random.Random(seed)
+    south, north, west, east = CHICAGO
+    filters = ["", "", "", "&open_now=true", "&free=true", "&language=es"]
+    paths = []
+    for _ in range(count):
+        near = f"near={rng.uniform(south, north):.5f},{rng.uniform(west, east):.5f}"
+        shape = rng.random()
+        if shape < 0.5:
+            path = f"q={rng.choice(DISTINCT_WORDS)}&{near}"
+        elif shape < 0.7:
+            path = f"q={rng.choice(DISTINCT_WORDS)}&{near}&sort=distance"
+        else:
+            path = f"category={rng.choice(DISTINCT_CATEGORIES)}&{near}"
+        paths.append((path + rng.choice(filters)).replace(" ", "+"))
+    return paths
 
 
 async def fill_catalog(count: int) -> None:
@@ -188,6 +233,13 @@ async def in_process(settings, rounds: int) -> dict[str, dict[str, float]]:
 
             timings.append((time.perf_counter() - started) * 1000)
         results[name] = percentiles(timings)
+    timings = []
+    for path in distinct_paths(rounds * 2, seed=5):  # each once; the first half warms up
+        query = parse_query(QueryParams(path))
+        started = time.perf_counter()
+        await search_service.search(backend=backend, geocoder=geocoder, query=query)
+        timings.append((time.perf_counter() - started) * 1000)
+    results["distinct"] = percentiles(timings[rounds:])
     everything = [t for name in results for t in [results[name]["p50"]]]
     results["all"] = {"p50_of_p50s": round(statistics.median(everything), 2)}
     await backend.close()
@@ -208,7 +260,7 @@ def rss_mb(pid: int) -> dict[str, float]:
 
 
 async def http_load(
-    env: dict[str, str], clients: int, seconds: float, workers: int
+    env: dict[str, str], clients: int, seconds: float, workers: int, paths: list[str]
 ) -> dict[str, object]:
     port = 8700 + random.randint(0, 200)
     server = subprocess.Popen(
@@ -246,9 +298,9 @@ async def http_load(
             ["pgrep", "-P", str(server.pid)], capture_output=True, text=True, check=False
         ).stdout.split()
         if shutil.which("wrk"):
-            figures = run_wrk(base, clients, seconds)
+            figures = run_wrk(base, clients, seconds, paths)
         else:
-            figures = await run_httpx(base, clients, seconds)
+            figures = await run_httpx(base, clients, seconds, paths)
         memory = {pid: rss_mb(int(pid)) for pid in children or [str(server.pid)]}
         return {"clients": clients, "workers": workers, **figures, "worker_memory": memory}
     finally:
@@ -273,10 +325,10 @@ end
 """
 
 
-def run_wrk(base: str, clients: int, seconds: float) -> dict[str, object]:
+def run_wrk(base: str, clients: int, seconds: float, paths: list[str]) -> dict[str, object]:
     """wrk (C, two threads) drives the load, so the client costs little of the 2 cores."""
     script = ROOT / "bench-results" / "search.lua"
-    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(p) for p in HTTP_QUERIES))
+    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
     output = subprocess.run(
         ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "-s", str(script), base],
         capture_output=True,
@@ -301,18 +353,20 @@ def run_wrk(base: str, clients: int, seconds: float) -> dict[str, object]:
     }
 
 
-async def run_httpx(base: str, clients: int, seconds: float) -> dict[str, object]:
+async def run_httpx(base: str, clients: int, seconds: float, paths: list[str]) -> dict[str, object]:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
     async def client_loop(client: httpx.AsyncClient, offset: int) -> None:
+        """Client `offset` takes every `clients`-th path from its own: a fixed mix is shared
+        out, and distinct searches are each sent once until they run out."""
         nonlocal errors
         position = offset
         while time.perf_counter() < deadline:
-            path = HTTP_QUERIES[position % len(HTTP_QUERIES)]
-            position += 1
+            path = paths[position % len(paths)]
+            position += clients if len(paths) > clients else 1
             started = time.perf_counter()
             try:
                 response = await client.get(f"/api/search?{path}")
@@ -399,7 +453,9 @@ async def run_backend(settings, env: dict[str, str], count: int, backend_name: s
     latency = await in_process(settings, args.rounds)
     visible = await edit_visibility(settings, env, args.edits)
     await Tortoise.close_connections()
-    http = await http_load(env, args.clients, args.seconds, args.workers)
+    paths = distinct_paths(args.distinct) if args.distinct else HTTP_QUERIES
+    http = await http_load(env, args.clients, args.seconds, args.workers, paths)
+    http["searches"] = f"{len(paths)} distinct" if args.distinct else "the fixed mix"
     if backend_name == "meilisearch":
         cleanup = backend_for(settings, writer=True)
         await cleanup.client.delete_index_if_exists(cleanup.uid)
@@ -474,7 +530,8 @@ def table(results: list[dict[str, object]]) -> str:
             )
             http = run["http"]
             lines.append(
-                f"HTTP /api/search, {http['clients']} clients, {http['workers']} workers: "
+                f"HTTP /api/search ({http['searches']}), {http['clients']} clients, "
+                f"{http['workers']} workers: "
                 f"{http['requests_per_second']} req/s, p50 {http['latency_ms']['p50']} ms, "
                 f"p95 {http['latency_ms']['p95']} ms, p99 {http['latency_ms']['p99']} ms, "
                 f"errors {http['errors']}"
@@ -494,6 +551,14 @@ async def main() -> None:
     parser.add_argument("--edits", type=int, default=20, help="edits timed until found")
     parser.add_argument(
         "--backends", nargs="+", choices=["embedded", "meilisearch"], default=["embedded"]
+    )
+    parser.add_argument(
+        "--distinct",
+        type=int,
+        default=0,
+        metavar="N",
+        help="drive HTTP with N searches that never repeat (each near its own point), "
+        "not the fixed mix",
     )
     args = parser.parse_args()
     results = [await run_size(count, args) for count in args.listings]
