@@ -248,16 +248,27 @@ def understand(question: str) -> Understanding:
     return Understanding(known, tuple(dict.fromkeys(words)))
 
 
+@cache
+def _categories_by_word() -> dict[str, tuple[str, ...]]:
+    """Each vocabulary word to the categories of the phrases holding it, in reading order."""
+    found: dict[str, dict[str, None]] = {}
+    for need in vocabulary():
+        for word in need.words:
+            found.setdefault(word, {}).update(dict.fromkeys(need.categories))
+    return {word: tuple(categories) for word, categories in found.items()}
+
+
 def likely_categories(question: str) -> tuple[str, ...]:
-    """For a question that found nothing: the categories of the vocabulary phrases most like
-    its words (a looser, fuzzy reading than `understand`), best first."""
-    choices = {need.phrase: need for need in vocabulary()}
+    """For a question that found nothing: the categories of the vocabulary words most like its
+    words (a looser, fuzzy reading than `understand`: rapidfuzz's ratio, not the typo budget),
+    best first."""
+    by_word = _categories_by_word()
     found: dict[str, None] = {}
     for word in _content(question):
         if len(word) < 4:
             continue
-        for phrase, _score, _ in process.extract(
-            word, list(choices), scorer=fuzz.WRatio, score_cutoff=SUGGEST_CUTOFF, limit=3
+        for match, _score, _ in process.extract(
+            word, list(by_word), scorer=fuzz.ratio, score_cutoff=SUGGEST_CUTOFF, limit=3
         ):
-            found.update(dict.fromkeys(choices[phrase].categories))
+            found.update(dict.fromkeys(by_word[match]))
     return tuple(code for code in found if code in BY_CODE)[:MAX_SUGGESTIONS]
