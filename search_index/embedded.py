@@ -660,11 +660,22 @@ class _Search:
             if radius >= q.radius_miles or (len(inside) >= wanted and count <= MAX_CANDIDATES):
                 break
             radius = min(radius * 2, q.radius_miles)
+        if not self._anyone_serves_area():
+            return inside, count
         area_hits, area_count = self._collect(
             self._combine(*base, self._serving_area()), MAX_CANDIDATES
         )
         area = self._rows(area_hits, q.place.point, serves_area=True)
         return _Rows.join(inside, area), count + area_count
+
+    def _anyone_serves_area(self) -> bool:
+        """Whether any listing passing the filters serves the searcher's area, asked without
+        the words: a few short lists of ZIP, county and state terms, cheaper than matching the
+        words again (most places have no such listing)."""
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, part) for part in (*self._filters(), self._serving_area())]
+        )
+        return bool(self.searcher.search(query, 1, count=True).count)
 
     def _rows(
         self, hits: list[tuple[float, Any]], center: Point | None, serves_area: bool = False
