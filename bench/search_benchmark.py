@@ -42,7 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from caremap import db  # noqa: E402
-from caremap.search import backend_for, install_change_listeners  # noqa: E402
+from caremap.search import (  # noqa: E402
+    backend_for,
+    install_change_listeners,
+    running_search,
+)
 from caremap.settings import load_settings  # noqa: E402
 from directory import service as catalog  # noqa: E402
 from directory.actor import SYSTEM  # noqa: E402
@@ -423,6 +427,28 @@ async def edit_visibility(settings, env: dict[str, str], edits: int) -> dict[str
         [d * 1000 for d in delays]).items()}  # fmt: skip
 
 
+async def edit_visibility_inprocess(settings, edits: int) -> dict[str, float]:
+    """The same, with the drainer in the process that takes the edit (`SEARCH_DRAINER=
+    inprocess`, one machine's default): the edit wakes it, and its own searches see its
+    commit."""
+    delays = []
+    async with running_search(replace(settings, search_drainer="inprocess")) as backend:
+        chosen = await Service.all().offset(edits).limit(edits).values_list("id", "version")
+        for number, (service_id, version) in enumerate(chosen):
+            word = f"zq{uuid.uuid4().hex[:10]}"
+            started = time.perf_counter()
+            await catalog.update_service(
+                actor=SYSTEM, service_id=service_id, version=version,
+                data={"name": f"Edited {word} {number}"},
+            )  # fmt: skip
+            while not (await backend.search(BackendQuery(words=[word], limit=1))).total:
+                assert time.perf_counter() - started < 120, "an edit never reached search"
+                await asyncio.sleep(0.01)
+            delays.append(time.perf_counter() - started)
+    return {key: round(value / 1000, 2) for key, value in percentiles(
+        [d * 1000 for d in delays]).items()}  # fmt: skip
+
+
 def backend_settings(settings, env: dict[str, str], backend: str):
     """The settings and the environment of one backend's run."""
     if backend == "embedded":
@@ -452,6 +478,7 @@ async def run_backend(settings, env: dict[str, str], count: int, backend_name: s
     warm_up()
     latency = await in_process(settings, args.rounds)
     visible = await edit_visibility(settings, env, args.edits)
+    visible_inprocess = await edit_visibility_inprocess(settings, args.edits)
     await Tortoise.close_connections()
     paths = distinct_paths(args.distinct) if args.distinct else HTTP_QUERIES
     http = await http_load(env, args.clients, args.seconds, args.workers, paths)
@@ -469,6 +496,7 @@ async def run_backend(settings, env: dict[str, str], count: int, backend_name: s
         },
         "in_process_ms": latency,
         "edit_visible_seconds": visible,
+        "edit_visible_inprocess_seconds": visible_inprocess,
         "http": http,
     }
 
@@ -527,6 +555,11 @@ def table(results: list[dict[str, object]]) -> str:
             lines.append(
                 f"a partner's edit found by search: p50 {visible['p50']} s, "
                 f"p95 {visible['p95']} s (through the outbox and a worker)"
+            )
+            inprocess = run["edit_visible_inprocess_seconds"]
+            lines.append(
+                f"the same, drained in the app's process: p50 {inprocess['p50']} s, "
+                f"p95 {inprocess['p95']} s"
             )
             http = run["http"]
             lines.append(
