@@ -192,6 +192,8 @@ _LATIN = str.maketrans(
 
 def fold(text: str) -> str:
     """Lower case without accents: how both backends compare words."""
+    if text.isascii():  # most listing text: nothing to decompose (a reindex folds all of it)
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_LATIN)
 
