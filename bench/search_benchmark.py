@@ -394,10 +394,29 @@ async def run_httpx(base: str, clients: int, seconds: float, paths: list[str]) -
     }
 
 
+async def timed_edits(reader, edits: int, skip: int = 0) -> dict[str, float]:
+    """Seconds from each of `edits` partner's edits (committed through the service layer, which
+    queues the listing in the outbox) until `reader` finds its new words."""
+    delays = []
+    chosen = await Service.all().offset(skip).limit(edits).values_list("id", "version")
+    for number, (service_id, version) in enumerate(chosen):
+        word = f"zq{uuid.uuid4().hex[:10]}"
+        started = time.perf_counter()
+        await catalog.update_service(
+            actor=SYSTEM, service_id=service_id, version=version,
+            data={"name": f"Edited {word} {number}"},
+        )  # fmt: skip
+        while not (await reader.search(BackendQuery(words=[word], limit=1))).total:
+            assert time.perf_counter() - started < 120, "an edit never reached search"
+            await asyncio.sleep(0.01)
+        delays.append(time.perf_counter() - started)
+    return {key: round(value / 1000, 2) for key, value in percentiles(
+        [d * 1000 for d in delays]).items()}  # fmt: skip
+
+
 async def edit_visibility(settings, env: dict[str, str], edits: int) -> dict[str, float]:
-    """Seconds from a partner's edit (committed through the service layer, which queues the
-    listing in the outbox) until a search finds its new words, with a `caremap worker`
-    draining the outbox in its own process as in production."""
+    """How soon an edit is found with a `caremap worker` draining the outbox in its own
+    process, as on several nodes."""
     install_change_listeners()
     worker = subprocess.Popen(
         [sys.executable, "-m", "caremap.cli", "worker", "--only", "search"],
@@ -405,48 +424,20 @@ async def edit_visibility(settings, env: dict[str, str], edits: int) -> dict[str
     )  # fmt: skip
     reader = backend_for(settings, writer=False)
     await reader.open()
-    delays = []
     try:
-        chosen = await Service.all().limit(edits).values_list("id", "version")
-        for number, (service_id, version) in enumerate(chosen):
-            word = f"zq{uuid.uuid4().hex[:10]}"
-            started = time.perf_counter()
-            await catalog.update_service(
-                actor=SYSTEM, service_id=service_id, version=version,
-                data={"name": f"Edited {word} {number}"},
-            )  # fmt: skip
-            while not (await reader.search(BackendQuery(words=[word], limit=1))).total:
-                assert time.perf_counter() - started < 120, "an edit never reached search"
-                await asyncio.sleep(0.02)
-            delays.append(time.perf_counter() - started)
+        return await timed_edits(reader, edits)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
         await reader.close()
-    return {key: round(value / 1000, 2) for key, value in percentiles(
-        [d * 1000 for d in delays]).items()}  # fmt: skip
 
 
 async def edit_visibility_inprocess(settings, edits: int) -> dict[str, float]:
-    """The same, with the drainer in the process that takes the edit (`SEARCH_DRAINER=
+    """The same with the drainer in the process that takes the edit (`SEARCH_DRAINER=
     inprocess`, one machine's default): the edit wakes it, and its own searches see its
-    commit."""
-    delays = []
+    commit. Other listings than the worker's run edits."""
     async with running_search(replace(settings, search_drainer="inprocess")) as backend:
-        chosen = await Service.all().offset(edits).limit(edits).values_list("id", "version")
-        for number, (service_id, version) in enumerate(chosen):
-            word = f"zq{uuid.uuid4().hex[:10]}"
-            started = time.perf_counter()
-            await catalog.update_service(
-                actor=SYSTEM, service_id=service_id, version=version,
-                data={"name": f"Edited {word} {number}"},
-            )  # fmt: skip
-            while not (await backend.search(BackendQuery(words=[word], limit=1))).total:
-                assert time.perf_counter() - started < 120, "an edit never reached search"
-                await asyncio.sleep(0.01)
-            delays.append(time.perf_counter() - started)
-    return {key: round(value / 1000, 2) for key, value in percentiles(
-        [d * 1000 for d in delays]).items()}  # fmt: skip
+        return await timed_edits(backend, edits, skip=edits)
 
 
 def backend_settings(settings, env: dict[str, str], backend: str):
