@@ -26,7 +26,7 @@ from directory.taxonomy import BY_CODE, CATEGORIES, top_levels, within
 from search_index.backend import Found, Hit, SearchBackend
 from search_index.documents import TEXT_FIELDS
 from search_index.models import UnmetSearch
-from search_index.needs import Understanding, likely_categories, understand
+from search_index.needs import Understanding, likely_categories, understand, vocabulary
 from search_index.query import (
     KM_PER_MILE,
     MAX_RADIUS_MILES,
@@ -289,15 +289,16 @@ async def _without_unmatched_words(
 
 @cache
 def known_vocabulary() -> frozenset[str]:
-    """The words caremap itself knows, whatever the catalog holds: the synonyms and stop words
-    (every language) and the category names and codes in every language."""
+    """The words caremap itself knows, whatever the catalog holds: the synonyms (as terms), the
+    stop words, the need vocabulary and the category names and codes, in every language."""
     words: set[str] = set(stop_words())
     for group in synonym_groups():
         for phrase in group:
             words.update(phrase.split())
+    for need in vocabulary():
+        words.update(words_of(need.phrase))
     for category in CATEGORIES:
-        for text in (category.code.replace("-", " "), *category.names()):
-            words.update(words_of(text))
+        words.update(words_of(category.code.replace("-", " ")))
     return frozenset(words)
 
 
@@ -307,7 +308,7 @@ async def _known_words(backend: SearchBackend, words: list[str]) -> list[str]:
     name ("help for Maria Zephyrine") leaves no name behind, since no listing holds it."""
     kept = []
     for word in dict.fromkeys(words):
-        if word in known_vocabulary():
+        if word in known_vocabulary() or term(word) in known_vocabulary():
             kept.append(word)
             continue
         probe = BackendQuery(words=[word], offset=0, limit=5, prefix_last=False)

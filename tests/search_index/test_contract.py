@@ -382,13 +382,13 @@ async def test_did_you_mean_for_a_misspelling_beyond_the_typo_rules(search_clien
 
 async def test_the_unmet_log_keeps_only_words_caremap_knows(search_client, world):
     """A family may type a person's name or an address: only words in caremap's vocabulary
-    (synonyms, categories) or exactly in some listing are kept for the gap reports."""
+    (synonyms, needs, categories) or exactly in some listing are kept for the gap reports."""
     await _search(
         search_client, q="Zephyrine Quillfeather needs legal lawyer tenancy 4417", near="60623",
         radius="1",
     )  # fmt: skip
     [unmet] = await UnmetSearch.all()
-    assert unmet.query == "legal lawyer"
+    assert unmet.query == "needs legal lawyer"  # "needs": as in "special needs"
     for private in ("zephyrine", "quillfeather", "4417", "tenancy"):
         assert private not in unmet.query
 

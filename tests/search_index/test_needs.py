@@ -3,6 +3,7 @@
 import json
 
 from directory.taxonomy import BY_CODE
+from search_index.models import UnmetSearch
 from search_index.needs import NEEDS_FILE, understand, vocabulary
 from search_index.query import MAX_QUERY_LENGTH, need_words, stop_words, words_of
 from tests import factories
@@ -106,3 +107,20 @@ def test_a_vocabulary_word_typed_as_it_is_is_not_read_by_its_stems() -> None:
     # "medicaid" and "médico" share a Spanish stem; each typed whole means only itself.
     assert "medical-care" not in understand("sign up for medicaid").categories
     assert understand("médico para mi hijo").categories[0] == "medical-care"
+
+
+async def test_an_unmet_need_is_recorded_under_the_categories_the_question_named(app):
+    async with asgi_client(app) as client:
+        result = await client.get(
+            "/api/search", params={"q": "we are getting evicted", "near": "60623"}
+        )
+    assert result.status_code == 200
+    assert result.json()["total"] == 0
+    rows = await UnmetSearch.all().values("categories", "postal_code", "query")
+    assert rows == [
+        {
+            "categories": ["eviction-defense", "rent-assistance"],
+            "postal_code": "60623",
+            "query": "we are getting evicted",
+        }
+    ]
