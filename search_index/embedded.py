@@ -20,7 +20,7 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,11 @@ RANKED_UNITS = 12
 # documents (about 1 KB each).
 DECISIONS_KEPT = 1024
 DOCUMENTS_KEPT = 4096
+# Searches near a place whose words and filters were matched before, at another place ("use my
+# location" never repeats the coordinates): the located listings they matched, as columns, when
+# there are at most MATCHES_ROWS of them (at most about 1 MB each, so about 32 MB when full).
+MATCHES_KEPT = 32
+MATCHES_ROWS = 5000
 CATEGORY_BITS = {category.code: bit for bit, category in enumerate(CATEGORIES)}
 LANGUAGE_BITS = {
     code: bit
@@ -412,7 +417,7 @@ class EmbeddedBackend:
         key = orjson.dumps(query, option=orjson.OPT_SORT_KEYS).decode()
         decision = view.decisions.get(key)
         if decision is None:
-            search = _Search(view.searcher, query)
+            search = _Search(view.searcher, query, view.matches)
             rows, total_docs = search.candidates()
             await asyncio.sleep(0)
             decision = search.decide(rows, total_docs)
@@ -428,6 +433,7 @@ class _View:
     def __init__(self, searcher: Any) -> None:
         self.searcher = searcher
         self.decisions: LRUCache[str, _Decision] = LRUCache(DECISIONS_KEPT)
+        self.matches: LRUCache[str, _Matched | None] = LRUCache(MATCHES_KEPT)
         self._payloads: LRUCache[tuple[int, int], bytes] = LRUCache(DOCUMENTS_KEPT)
 
     def found(self, decision: "_Decision") -> Found:
@@ -457,9 +463,12 @@ class _View:
 
 
 class _Search:
-    def __init__(self, searcher: Any, query: BackendQuery) -> None:
+    def __init__(
+        self, searcher: Any, query: BackendQuery, matches: "LRUCache[str, _Matched | None]"
+    ) -> None:
         self.searcher = searcher
         self.query = query
+        self.matches = matches
 
     # text ------------------------------------------------------------------------------------
 
@@ -585,7 +594,10 @@ class _Search:
 
     def _inside_box(self, radius: float) -> tantivy.Query:
         assert self.query.place is not None
-        south, north, west, east = bounding_box(self.query.place.point, radius)
+        return self._box(*bounding_box(self.query.place.point, radius))
+
+    def _box(self, south: float, north: float, west: float, east: float) -> tantivy.Query:
+        """Located listings within the bounds (scored the same whatever the bounds)."""
         return tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Must, tantivy.Query.term_query(SCHEMA, "has_geo", True)),
@@ -649,6 +661,10 @@ class _Search:
         assert q.place is not None
         wanted = q.offset + q.limit
         radius = q.radius_miles
+        matched = self._matched(base) if q.words else None
+        if matched is not None:
+            inside, count = matched.inside(q.place.point, radius)
+            return self._with_area(base, inside, count)
         if q.sort == "distance" and not q.words:
             radius = q.radius_miles / 16  # grow rings until the nearest page is known for sure
         while True:
@@ -660,13 +676,43 @@ class _Search:
             if radius >= q.radius_miles or (len(inside) >= wanted and count <= MAX_CANDIDATES):
                 break
             radius = min(radius * 2, q.radius_miles)
+        return self._with_area(base, inside, count)
+
+    def _with_area(
+        self, base: list[tantivy.Query], inside: "_Rows", count: int
+    ) -> tuple["_Rows", int]:
+        """`inside` and the hits serving the searcher's area."""
+        assert self.query.place is not None
         if not self._anyone_serves_area():
             return inside, count
         area_hits, area_count = self._collect(
             self._combine(*base, self._serving_area()), MAX_CANDIDATES
         )
-        area = self._rows(area_hits, q.place.point, serves_area=True)
+        area = self._rows(area_hits, self.query.place.point, serves_area=True)
         return _Rows.join(inside, area), count + area_count
+
+    def _matched(self, base: list[tantivy.Query]) -> "_Matched | None":
+        """The located listings the words and filters match, wherever they are, if there are
+        at most `MATCHES_ROWS`: kept, so the same words at another place are one numpy pass."""
+        unplaced = replace(self.query, place=None, radius_miles=0.0, sort="", offset=0, limit=0)
+        key = orjson.dumps(unplaced, option=orjson.OPT_SORT_KEYS).decode()
+        if key in self.matches:
+            return self.matches[key]
+        # The whole earth as the box: the same query as `_near`'s but for the bounds, so each
+        # listing scores exactly as it would there.
+        everywhere = self._box(-90.0, 90.0, -180.0, 180.0)
+        hits, count = self._collect(self._combine(*base, everywhere), MATCHES_ROWS)
+        matched = None
+        if count <= MATCHES_ROWS:
+            rows = self._rows(hits, None)
+            addresses = [address for _score, address in hits]
+            matched = _Matched(
+                rows=rows,
+                latitudes=np.array(self.searcher.fast_field_values("latitude", addresses)),
+                longitudes=np.array(self.searcher.fast_field_values("longitude", addresses)),
+            )
+        self.matches[key] = matched
+        return matched
 
     def _anyone_serves_area(self) -> bool:
         """Whether any listing passing the filters serves the searcher's area, asked without
@@ -735,6 +781,33 @@ class _Search:
             distance_miles=None if math.isnan(distance) else distance,
             serves_area=bool(rows.serves_area[position]),
         )
+
+
+@dataclass(frozen=True)
+class _Matched:
+    """Located listings a search's words and filters match, in score order, as columns."""
+
+    rows: "_Rows"
+    latitudes: np.ndarray
+    longitudes: np.ndarray
+
+    def inside(self, center: Point, radius: float) -> tuple["_Rows", int]:
+        """Those within `radius` of `center`, as the engine would find them: the best
+        `MAX_CANDIDATES` by score of those in the radius's bounding box, then by exact
+        distance; and how many the box holds."""
+        south, north, west, east = bounding_box(center, radius)
+        in_box = np.flatnonzero(
+            (self.latitudes >= south)
+            & (self.latitudes <= north)
+            & (self.longitudes >= west)
+            & (self.longitudes <= east)
+        )
+        best = in_box[:MAX_CANDIDATES]  # the rows are in the engine's score order
+        distance = distances_miles(center, self.latitudes[best], self.longitudes[best])
+        near = distance <= radius
+        rows = self.rows.take(best[near])
+        rows.distance = distance[near]
+        return rows, len(in_box)
 
 
 @dataclass(frozen=True, slots=True)
