@@ -77,9 +77,11 @@ DECISIONS_KEPT = 1024
 DOCUMENTS_KEPT = 4096
 # Searches near a place whose words and filters were matched before, at another place ("use my
 # location" never repeats the coordinates): the located listings they matched, as columns, when
-# there are at most MATCHES_ROWS of them (at most about 1 MB each, so about 32 MB when full).
-MATCHES_KEPT = 32
-MATCHES_ROWS = 5000
+# there are at most MATCHES_ROWS of them. About 80 bytes a row: at most 100 MB when full; 17 MB
+# for 3,000 distinct searches at 100,000 listings (the benchmark's mix: 82 sets of words and
+# filters).
+MATCHES_KEPT = 128
+MATCHES_ROWS = 10_000
 CATEGORY_BITS = {category.code: bit for bit, category in enumerate(CATEGORIES)}
 LANGUAGE_BITS = {
     code: bit
