@@ -82,6 +82,9 @@ DOCUMENTS_KEPT = 4096
 # filters).
 MATCHES_KEPT = 128
 MATCHES_ROWS = 10_000
+# Whether any listing passing a search's filters serves a ZIP, county and state: per place
+# and set of filters, a few bytes each.
+SERVED_KEPT = 4096
 CATEGORY_BITS = {category.code: bit for bit, category in enumerate(CATEGORIES)}
 LANGUAGE_BITS = {
     code: bit
@@ -419,7 +422,7 @@ class EmbeddedBackend:
         key = orjson.dumps(query, option=orjson.OPT_SORT_KEYS).decode()
         decision = view.decisions.get(key)
         if decision is None:
-            search = _Search(view.searcher, query, view.matches)
+            search = _Search(view, query)
             rows, total_docs = search.candidates()
             await asyncio.sleep(0)
             decision = search.decide(rows, total_docs)
@@ -436,6 +439,7 @@ class _View:
         self.searcher = searcher
         self.decisions: LRUCache[str, _Decision] = LRUCache(DECISIONS_KEPT)
         self.matches: LRUCache[str, _Matched | None] = LRUCache(MATCHES_KEPT)
+        self.served: LRUCache[str, bool] = LRUCache(SERVED_KEPT)  # see _anyone_serves_area
         self._payloads: LRUCache[tuple[int, int], bytes] = LRUCache(DOCUMENTS_KEPT)
 
     def found(self, decision: "_Decision") -> Found:
@@ -465,12 +469,10 @@ class _View:
 
 
 class _Search:
-    def __init__(
-        self, searcher: Any, query: BackendQuery, matches: "LRUCache[str, _Matched | None]"
-    ) -> None:
-        self.searcher = searcher
+    def __init__(self, view: _View, query: BackendQuery) -> None:
+        self.view = view
+        self.searcher = view.searcher
         self.query = query
-        self.matches = matches
 
     # text ------------------------------------------------------------------------------------
 
@@ -698,8 +700,8 @@ class _Search:
         at most `MATCHES_ROWS`: kept, so the same words at another place are one numpy pass."""
         unplaced = replace(self.query, place=None, radius_miles=0.0, sort="", offset=0, limit=0)
         key = orjson.dumps(unplaced, option=orjson.OPT_SORT_KEYS).decode()
-        if key in self.matches:
-            return self.matches[key]
+        if key in self.view.matches:
+            return self.view.matches[key]
         # The whole earth as the box: the same query as `_near`'s but for the bounds, so each
         # listing scores exactly as it would there.
         everywhere = self._box(-90.0, 90.0, -180.0, 180.0)
@@ -713,17 +715,27 @@ class _Search:
                 latitudes=np.array(self.searcher.fast_field_values("latitude", addresses)),
                 longitudes=np.array(self.searcher.fast_field_values("longitude", addresses)),
             )
-        self.matches[key] = matched
+        self.view.matches[key] = matched
         return matched
 
     def _anyone_serves_area(self) -> bool:
         """Whether any listing passing the filters serves the searcher's area, asked without
         the words: a few short lists of ZIP, county and state terms, cheaper than matching the
         words again (most places have no such listing)."""
-        query = tantivy.Query.boolean_query(
-            [(tantivy.Occur.Must, part) for part in (*self._filters(), self._serving_area())]
-        )
-        return bool(self.searcher.search(query, 1, count=True).count)
+        q = self.query
+        assert q.place is not None
+        filters = replace(q, words=[], place=None, radius_miles=0.0, sort="", offset=0, limit=0)
+        key = orjson.dumps(
+            (filters, q.place.postal_code, q.place.county, q.place.state),
+            option=orjson.OPT_SORT_KEYS,
+        ).decode()
+        served = self.view.served.get(key)
+        if served is None:
+            query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, part) for part in (*self._filters(), self._serving_area())]
+            )
+            served = self.view.served[key] = bool(self.searcher.search(query, 1, count=True).count)
+        return served
 
     def _rows(
         self, hits: list[tuple[float, Any]], center: Point | None, serves_area: bool = False
