@@ -10,7 +10,9 @@ it, so readers switch between two complete indexes and never see a half-built on
 
 Each process keeps what its recent searches decided (which documents, in what order, with what
 facets) and the documents it read, until the index changes: a public directory sees the same
-searches again and again, and deciding is most of a search's cost.
+searches again and again, and deciding is most of a search's cost. It also keeps the located
+listings a search's words matched, since "use my location" asks the same words from points
+that never repeat, and a search near a new point then only picks those in its box.
 """
 
 import asyncio
