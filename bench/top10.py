@@ -12,7 +12,6 @@ the never-repeating ones (`--distinct`), each result as its service id.
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import sys
@@ -23,17 +22,12 @@ sys.path.insert(0, str(ROOT))
 
 from starlette.datastructures import QueryParams  # noqa: E402
 
+from bench.search_benchmark import HTTP_QUERIES, distinct_paths  # noqa: E402
 from caremap.search import backend_for  # noqa: E402
 from caremap.settings import load_settings  # noqa: E402
 from directory.geocoding import Geocoder  # noqa: E402
 from search_index import service as search_service  # noqa: E402
 from search_index.query import parse_query  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location(
-    "search_benchmark", ROOT / "bench/search_benchmark.py"
-)
-search_benchmark = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(search_benchmark)
 
 
 async def top10(paths: list[str]) -> dict[str, list[str]]:
@@ -64,7 +58,7 @@ def main() -> None:
     if not data_dir.exists():
         raise SystemExit(f"no {data_dir}: run bench/search_benchmark.py --listings {args.listings}")
     os.environ.update({"CAREMAP_DATA_DIR": str(data_dir), "DATABASE_URL": ""})
-    paths = [*search_benchmark.HTTP_QUERIES, *search_benchmark.distinct_paths(args.distinct)]
+    paths = [*HTTP_QUERIES, *distinct_paths(args.distinct)]
     answers = asyncio.run(top10(paths))
     if args.write:
         args.write.write_text(json.dumps(answers, indent=1))
