@@ -242,8 +242,7 @@ def understand(question: str) -> Understanding:
             continue
         said |= places
         categories.update(dict.fromkeys(need.categories))
-    shown = written if len(written) == len(folded) else folded
-    words = [shown[p] for p in sorted(said)] + unspaced
+    words = [written[p] for p in sorted(said)] + unspaced
     known = tuple(code for code in categories if code in BY_CODE)
     return Understanding(known, tuple(dict.fromkeys(words)))
 

@@ -287,12 +287,12 @@ def typed_term(word: str) -> str:
     return word
 
 
-def need_words(text: str, typing: bool = True) -> list[str]:
-    """The terms of a question that describe the need, in the question's order; with `typing`,
-    the last word is taken as the start of a word (`typed_term`)."""
+def need_words(text: str) -> list[str]:
+    """The terms of a question that describe the need, in the question's order; the last word
+    is taken as the start of a word (`typed_term`)."""
     words = words_of(text)
     terms = [term(w) for w in words]
-    if typing and words:
+    if words:
         terms[-1] = typed_term(words[-1])
     return meaningful(written_words(text), terms)
 
