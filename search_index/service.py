@@ -297,8 +297,9 @@ def known_vocabulary() -> frozenset[str]:
             words.update(phrase.split())
     for need in vocabulary():
         words.update(words_of(need.phrase))
-    for category in CATEGORIES:
-        words.update(words_of(category.code.replace("-", " ")))
+    for category in CATEGORIES:  # top-level names too, which the need vocabulary leaves out
+        for text in (category.code.replace("-", " "), *category.names()):
+            words.update(words_of(text))
     return frozenset(words)
 
 
