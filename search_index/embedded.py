@@ -52,7 +52,7 @@ TEXT_FIELDS = {  # searchable attributes, in ranked order, with their boosts
     "organization_name": 2.0,
     "description": 1.0,
     "eligibility": 0.5,
-    "stems": 1.0,  # every stem of the fields above (documents.stems_of)
+    "stems": 1.0,  # the words of the fields above and their stems (documents.stems_of)
 }
 KEYWORD_FIELDS = (
     "service_id",
@@ -700,8 +700,7 @@ class _Search:
     def _matched(self, base: list[tantivy.Query]) -> "_Matched | None":
         """The located listings the words and filters match, wherever they are, if there are
         at most `MATCHES_ROWS`: kept, so the same words at another place are one numpy pass."""
-        unplaced = replace(self.query, place=None, radius_miles=0.0, sort="", offset=0, limit=0)
-        key = orjson.dumps(unplaced, option=orjson.OPT_SORT_KEYS).decode()
+        key = _wherever(self.query)
         if key in self.view.matches:
             return self.view.matches[key]
         # The whole earth as the box: the same query as `_near`'s but for the bounds, so each
@@ -711,11 +710,10 @@ class _Search:
         matched = None
         if count <= MATCHES_ROWS:
             rows = self._rows(hits, None)
-            addresses = [address for _score, address in hits]
             matched = _Matched(
                 rows=rows,
-                latitudes=np.array(self.searcher.fast_field_values("latitude", addresses)),
-                longitudes=np.array(self.searcher.fast_field_values("longitude", addresses)),
+                latitudes=np.array(self.searcher.fast_field_values("latitude", rows.addresses)),
+                longitudes=np.array(self.searcher.fast_field_values("longitude", rows.addresses)),
             )
         self.view.matches[key] = matched
         return matched
@@ -724,13 +722,9 @@ class _Search:
         """Whether any listing passing the filters serves the searcher's area, asked without
         the words: a few short lists of ZIP, county and state terms, cheaper than matching the
         words again (most places have no such listing)."""
-        q = self.query
-        assert q.place is not None
-        filters = replace(q, words=[], place=None, radius_miles=0.0, sort="", offset=0, limit=0)
-        key = orjson.dumps(
-            (filters, q.place.postal_code, q.place.county, q.place.state),
-            option=orjson.OPT_SORT_KEYS,
-        ).decode()
+        place = self.query.place
+        assert place is not None
+        key = _wherever(replace(self.query, words=[]), place.postal_code, place.county, place.state)
         served = self.view.served.get(key)
         if served is None:
             query = tantivy.Query.boolean_query(
@@ -797,6 +791,13 @@ class _Search:
             distance_miles=None if math.isnan(distance) else distance,
             serves_area=bool(rows.serves_area[position]),
         )
+
+
+def _wherever(query: BackendQuery, *also: object) -> str:
+    """A key for what a search keeps whatever the point, radius, order and page it is asked
+    for (its words and filters), with `also`."""
+    unplaced = replace(query, place=None, radius_miles=0.0, sort="", offset=0, limit=0)
+    return orjson.dumps((unplaced, *also), option=orjson.OPT_SORT_KEYS).decode()
 
 
 @dataclass(frozen=True)
