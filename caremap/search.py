@@ -14,7 +14,7 @@ from caremap.settings import Settings
 from directory.editing import listen_to_changes, stop_listening
 from referrals.notify import on_listing_change
 from search_index.backend import SearchBackend, SearchUnavailable, make_backend
-from search_index.outbox import Drainer, enqueue_change
+from search_index.outbox import Drainer, enqueue_changes
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def install_change_listeners() -> None:
     """Every process that writes the catalog installs these: the search outbox, the listing
     notices (stale, flagged, problem reported) and the accounts (an organization's kind
     changed: its users' sessions and tokens end) all hear every change."""
-    listen_to_changes(enqueue_change)
+    listen_to_changes(enqueue_changes)
     listen_to_changes(on_listing_change)
     listen_to_changes(on_organization_change)
 

@@ -5,6 +5,7 @@ schedules, service areas, organizations) locks, validates and records changes th
 """
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -13,17 +14,35 @@ from tortoise.expressions import F
 from tortoise.models import Model
 
 from directory.actor import SYSTEM, Actor
+from directory.bulk import insert_rows
 from directory.errors import Conflict, Invalid, NotFound
 from directory.models import ListingChange, Service
 from directory.schemas import InputModel, validate
 
 ModelType = TypeVar("ModelType", bound=Model)
-ChangeListener = Callable[[ListingChange], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a change listener hears of a listing change: the `ListingChange` row's values
+    (`id` is None for changes written in bulk, see `record_changes`)."""
+
+    organization_id: UUID
+    service_id: UUID | None
+    entity: str
+    entity_id: UUID
+    action: str
+    changed_fields: list[str]
+    id: int | None = None
+
+
+ChangeListener = Callable[[list[Change]], Awaitable[None]]
 _change_listeners: list[ChangeListener] = []
 
 
 def listen_to_changes(listener: ChangeListener) -> None:
-    """Run `listener` for every listing change, inside the change's transaction.
+    """Run `listener` for every listing change, inside the change's transaction. It is given a
+    list: one change from an edit, or many written together by an import.
 
     This is how the search outbox (and later the audit trail) see every catalog write without
     the catalog importing them: the composition package registers them at start-up.
@@ -170,6 +189,27 @@ async def record_change(
             review_signals=None,
             review_requested_at=None,
         )
+    heard = Change(
+        organization_id, service_id, entity, entity_id, action, changed_fields or [], change.id
+    )
     for listener in _change_listeners:
-        await listener(change)
+        await listener([heard])
     return change
+
+
+async def record_changes(actor: Actor | None, changes: list[dict[str, Any]]) -> None:
+    """Append many changes (their `ListingChange` fields) to the listing history at once, as an
+    import does, and tell each listener of them together, so it does its work for all of them
+    in a few queries.
+
+    Only for changes that vouch for nothing (`action` "import"): the databases' bulk insert
+    does not give the rows their ids back, and nothing here restarts verification clocks.
+    """
+    if vouching := {c["action"] for c in changes} & VOUCHING_ACTIONS:
+        raise ValueError(f"record_changes is not for vouching actions: {sorted(vouching)}")
+    rows = [{**c, "actor_user_id": actor.user_id if actor else None} for c in changes]
+    await insert_rows(ListingChange, rows)
+    if changes:
+        heard = [Change(**c) for c in changes]
+        for listener in _change_listeners:
+            await listener(heard)

@@ -14,19 +14,21 @@ version of it updates the catalog in place.
 
 import csv
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from pypika_tortoise import Table
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from directory import access, details, hsds
 from directory.actor import Actor
-from directory.editing import record_change
+from directory.bulk import chunks, insert_rows
+from directory.editing import record_change, record_changes
 from directory.errors import DomainError, Invalid
 from directory.geocoding import Geocoder
 from directory.hsds_package import Package, Problem, Record, is_uuid
@@ -52,7 +54,7 @@ from directory.schemas import (
     ServiceInput,
     validate,
 )
-from directory.taxonomy import BY_CODE, BY_ID
+from directory.taxonomy import BY_CODE, BY_ID, category_id
 
 OUTCOMES = ("created", "updated", "unchanged", "skipped")
 # Coordinates only make sense together: when one is unusable, neither is used.
@@ -128,7 +130,7 @@ def _term_key(taxonomy: str, code: str) -> str:
 # --- planning -----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Write:
     """One record to write: a caremap row (`model`) and the HSDS record kept beside it."""
 
@@ -192,13 +194,12 @@ async def plan_import(
         raise Invalid({"default_category": f"{default_category!r} is not a caremap category"})
     plan = _Plan(package, taxonomy_map or {}, default_category)
     named = _named_ids(package)
-    plan.existing = {
-        "organization": {
-            str(o.id): o for o in await Organization.filter(id__in=named["organization"])
-        },
-        "service": {str(s.id): s for s in await Service.filter(id__in=named["service"])},
-        "location": {str(loc.id): loc for loc in await Location.filter(id__in=named["location"])},
-    }
+    models = {"organization": Organization, "service": Service, "location": Location}
+    plan.existing = {table: {} for table in models}
+    for table, model in models.items():
+        for ids in chunks(sorted(named[table])):
+            for row in await model.filter(id__in=ids):
+                plan.existing[table][str(row.id)] = row
     for record in package.records("organization"):
         _plan_organization(plan, record)
     services = [_plan_service(plan, record) for record in package.records("service")]
@@ -588,18 +589,19 @@ async def import_package(
         return report
     async with in_transaction():
         for table in _WRITE_ORDER:
-            for write in [w for w in plan.writes.values() if w.record.table == table and w.model]:
-                outcome = await _write_row(write, actor)
-                report.count(table, outcome)
+            writes = [w for w in plan.writes.values() if w.record.table == table and w.model]
+            for batch in chunks(writes):
+                for outcome in await _write_rows(batch, actor):
+                    report.count(table, outcome)
                 if progress:
-                    progress(1)
+                    progress(len(batch))
         await _remove_parts_left_out(plan, actor)
-        for write in plan.writes.values():
-            outcome = await _keep(write)
-            if write.model is None:
-                report.count(write.record.table, outcome)
-            if progress and write.model is None:
-                progress(1)
+        for batch in chunks(list(plan.writes.values())):
+            for write, outcome in zip(batch, await _keep(batch), strict=True):
+                if write.model is None:
+                    report.count(write.record.table, outcome)
+            if progress:
+                progress(sum(1 for write in batch if write.model is None))
     report.pending_geocodes = sum(
         1
         for w in plan.writes.values()
@@ -633,44 +635,82 @@ async def _place(write: _Write, plan: _Plan, geocoder: Geocoder) -> None:
     write.values.update(await details.placement(write.values, geocoder))
 
 
-async def _write_row(write: _Write, actor: Actor) -> str:
-    model = write.model
+async def _write_rows(batch: Sequence[_Write], actor: Actor) -> list[str]:
+    """Write one table's records: new rows in one bulk insert, changed rows one update each,
+    and every change in the listing history. Returns each record's outcome, in order."""
+    model, table = batch[0].model, batch[0].record.table
     assert model is not None
-    row_id = UUID(write.record.id)
-    current = await model.get_or_none(id=row_id)
-    table = write.record.table
-    if current is None:
-        created = await model.create(id=row_id, **write.values)
-        changed: list[str] = []
-        outcome = "created"
-    else:
-        changed = [k for k, v in write.values.items() if _differs(getattr(current, k), v)]
-        if table == "service":
-            old = sorted(t.code for t in await current.categories.all())
-            if old != sorted(write.categories):
+    ids = [UUID(write.record.id) for write in batch]
+    current = {row.id: row for row in await model.filter(id__in=ids)}
+    if table == "service" and current:
+        await model.fetch_for_list(list(current.values()), "categories")
+    created: list[dict[str, Any]] = []
+    categorized: dict[UUID, list[str]] = {}
+    changes: list[dict[str, Any]] = []
+    outcomes: list[str] = []
+    for write, row_id in zip(batch, ids, strict=True):
+        row = current.get(row_id)
+        if row is None:
+            created.append({"id": row_id, **write.values})
+            changed: list[str] = []
+            outcomes.append("created")
+            if table == "service":
+                categorized[row_id] = write.categories
+        else:
+            changed = [k for k, v in write.values.items() if _differs(getattr(row, k), v)]
+            if table == "service" and sorted(t.code for t in row.categories) != sorted(
+                write.categories
+            ):
                 changed.append("categories")
-        if not changed:
-            return "unchanged"
-        values = {k: write.values[k] for k in changed if k in write.values}
-        if hasattr(current, "version"):
-            values["version"] = current.version + 1
-        await model.filter(id=row_id).update(**values)
-        created = current
-        outcome = "updated"
-    if table == "service" and (outcome == "created" or "categories" in changed):
-        terms = await TaxonomyTerm.filter(code__in=write.categories)
-        await created.categories.clear()
-        await created.categories.add(*terms)
-    await record_change(
-        actor=actor,
-        organization_id=write.organization_id,
-        service_id=write.service_id,
-        entity=table,
-        entity_id=row_id,
-        action="import",
-        changed_fields=changed,
-    )
-    return outcome
+                categorized[row_id] = write.categories
+            if not changed:
+                outcomes.append("unchanged")
+                continue
+            values = {k: write.values[k] for k in changed if k in write.values}
+            if hasattr(row, "version"):
+                values["version"] = row.version + 1
+            await model.filter(id=row_id).update(**values)
+            outcomes.append("updated")
+        changes.append(
+            {
+                "organization_id": write.organization_id,
+                "service_id": write.service_id,
+                "entity": table,
+                "entity_id": row_id,
+                "action": "import",
+                "changed_fields": changed,
+            }
+        )
+    await insert_rows(model, created)
+    await _set_categories(categorized)
+    await record_changes(actor, changes)
+    return outcomes
+
+
+async def _set_categories(categorized: dict[UUID, list[str]]) -> None:
+    """Give services exactly these categories, in two statements for the whole batch."""
+    if not categorized:
+        return
+    relation = Service._meta.fields_map["categories"]
+    through = Table(relation.through)
+    service_key, term_key = through[relation.backward_key], through[relation.forward_key]
+    db = Service._meta.db
+    service_pk = Service._meta.pk.to_db_value
+    services = [service_pk(service_id, None) for service_id in categorized]
+    await db.execute_query(
+        *db.query_class.from_(through).where(service_key.isin(services)).delete()
+        .get_parameterized_sql()
+    )  # fmt: skip
+    insert = db.query_class.into(through).columns(service_key, term_key)
+    pairs = [
+        (service_pk(service_id, None), service_pk(category_id(code), None))
+        for service_id, codes in categorized.items()
+        for code in dict.fromkeys(codes)
+    ]
+    if pairs:
+        for service, term in pairs:
+            insert = insert.insert(service, term)
+        await db.execute_query(*insert.get_parameterized_sql())
 
 
 def _differs(current: Any, new: Any) -> bool:
@@ -690,8 +730,10 @@ async def _remove_parts_left_out(plan: _Plan, actor: Actor) -> None:
         for w in plan.writes.values()
         if w.model in (Service, Location)
     }
-    services = [key for key in owners if plan.modelled("service", key)]
-    locations = [key for key in owners if plan.modelled("location", key)]
+    # Only a record that was in the catalog before can have parts the data set left out.
+    before = plan.existing
+    services = [k for k in owners if plan.modelled("service", k) and str(k) in before["service"]]
+    locations = [k for k in owners if plan.modelled("location", k) and str(k) in before["location"]]
     links = await ServiceAtLocation.filter(service_id__in=services)
     service_of_link = {link.id: link.service_id for link in links}
     left_out = [
@@ -721,20 +763,34 @@ async def _remove_parts_left_out(plan: _Plan, actor: Actor) -> None:
             )
 
 
-async def _keep(write: _Write) -> str:
-    record = write.record
-    current = await KeptRecord.get_or_none(hsds_table=record.table, record_id=record.id)
-    values = {
-        "data": record.values,
-        "unused": write.unused,
-        "organization_id": write.organization_id,
-        "service_id": write.service_id,
-        "location_id": write.location_id,
-    }
-    if current is None:
-        await KeptRecord.create(hsds_table=record.table, record_id=record.id, **values)
-        return "created"
-    if all(not _differs(getattr(current, k), v) for k, v in values.items()):
-        return "unchanged"
-    await KeptRecord.filter(id=current.id).update(**values)
-    return "updated"
+async def _keep(batch: Sequence[_Write]) -> list[str]:
+    """Keep each record as it came (new ones in one bulk insert); returns each one's outcome."""
+    current: dict[tuple[str, UUID], KeptRecord] = {}
+    tables: dict[str, list[UUID]] = {}
+    for write in batch:
+        tables.setdefault(write.record.table, []).append(UUID(write.record.id))
+    for table, ids in tables.items():
+        for row in await KeptRecord.filter(hsds_table=table, record_id__in=ids):
+            current[(table, row.record_id)] = row
+    new: list[dict[str, Any]] = []
+    outcomes: list[str] = []
+    for write in batch:
+        record = write.record
+        values = {
+            "data": record.values,
+            "unused": write.unused,
+            "organization_id": write.organization_id,
+            "service_id": write.service_id,
+            "location_id": write.location_id,
+        }
+        row = current.get((record.table, UUID(record.id)))
+        if row is None:
+            new.append({"hsds_table": record.table, "record_id": UUID(record.id), **values})
+            outcomes.append("created")
+        elif all(not _differs(getattr(row, k), v) for k, v in values.items()):
+            outcomes.append("unchanged")
+        else:
+            await KeptRecord.filter(id=row.id).update(**values)
+            outcomes.append("updated")
+    await insert_rows(KeptRecord, new)
+    return outcomes

@@ -27,6 +27,8 @@ NOT_TEXT = "must be valid Unicode text"
 
 def problem(value: str, *, multiline: bool = False) -> str | None:
     """What is wrong with `value` as text, or None."""
+    if value.isprintable():
+        return None  # the common case, in one pass: no control, format or separator characters
     for char in value:
         if char.isprintable() and char not in "\u2028\u2029":
             continue  # the common case: letters, digits, punctuation, spaces

@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from directory import freshness
 from directory.claims import now as _now
-from directory.models import ListingChange
+from directory.editing import Change
 from referrals import timeline
 from referrals.lifecycle import ENDED, WAITING, WORKING
 from referrals.models import MailOutbox, Referral, ReferralStatus
@@ -117,16 +117,17 @@ async def queue(
     )
 
 
-async def on_listing_change(change: ListingChange) -> None:
-    """Catalog change listener: the listing notices a change sends, in its transaction."""
-    for notice in ON_LISTING_CHANGE.get(change.action, ()):
-        await queue(
-            None,
-            notice,
-            f"{notice.value}:{change.entity_id}:{change.id}",
-            service_id=change.service_id,
-            problem_id=change.entity_id if change.entity == "problem_report" else None,
-        )
+async def on_listing_change(changes: list[Change]) -> None:
+    """Catalog change listener: the listing notices changes send, in their transaction."""
+    for change in changes:
+        for notice in ON_LISTING_CHANGE.get(change.action, ()):
+            await queue(
+                None,
+                notice,
+                f"{notice.value}:{change.entity_id}:{change.id}",
+                service_id=change.service_id,
+                problem_id=change.entity_id if change.entity == "problem_report" else None,
+            )
 
 
 async def sweep_listings(rules: freshness.FreshnessRules, at: datetime | None = None) -> int:

@@ -14,8 +14,10 @@ import logging
 from datetime import UTC, datetime
 from uuid import UUID
 
+from directory.bulk import chunks, insert_rows
 from directory.claims import claim, release
-from directory.models import ListingChange, Service, ServiceAtLocation
+from directory.editing import Change
+from directory.models import Service, ServiceAtLocation
 from search_index.backend import DocumentsRejected, SearchBackend, SearchUnavailable
 from search_index.documents import documents_for
 from search_index.models import SearchOutbox
@@ -27,35 +29,32 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def affected_services(change: ListingChange) -> list[UUID]:
-    if change.service_id is not None:
-        return [change.service_id]
-    if change.entity == "location":
-        return await ServiceAtLocation.filter(location_id=change.entity_id).values_list(
+async def affected_services(changes: list[Change]) -> list[UUID]:
+    """Every listing the changes touch: a service's own, a location's services, an
+    organization's services (a few queries however many changes there are)."""
+    services = [c.service_id for c in changes if c.service_id is not None]
+    locations = [c.entity_id for c in changes if c.service_id is None and c.entity == "location"]
+    organizations = [
+        c.entity_id for c in changes if c.service_id is None and c.entity == "organization"
+    ]
+    for chunk in chunks(locations):
+        services += await ServiceAtLocation.filter(location_id__in=chunk).values_list(
             "service_id", flat=True
         )
-    if change.entity == "organization":
-        return await Service.filter(organization_id=change.entity_id).values_list("id", flat=True)
-    return []
+    for chunk in chunks(organizations):
+        services += await Service.filter(organization_id__in=chunk).values_list("id", flat=True)
+    return list(dict.fromkeys(services))
 
 
-async def enqueue_change(change: ListingChange) -> None:
-    """The catalog change listener: queue every listing the change touches."""
-    now = _now()
-    await SearchOutbox.bulk_create(
-        [
-            SearchOutbox(service_id=service_id, available_at=now)
-            for service_id in dict.fromkeys(await affected_services(change))
-        ]
-    )
+async def enqueue_changes(changes: list[Change]) -> None:
+    """The catalog change listener: queue every listing the changes touch, once each."""
+    await enqueue_services(await affected_services(changes))
 
 
 async def enqueue_services(service_ids: list[UUID]) -> int:
     now = _now()
     unique = list(dict.fromkeys(service_ids))
-    await SearchOutbox.bulk_create(
-        [SearchOutbox(service_id=i, available_at=now) for i in unique], batch_size=1000
-    )
+    await insert_rows(SearchOutbox, [{"service_id": i, "available_at": now} for i in unique])
     return len(unique)
 
 
@@ -89,7 +88,7 @@ class Drainer:
         if created:
             await enqueue_all()
 
-    async def wake_on_change(self, change: ListingChange) -> None:
+    async def wake_on_change(self, changes: list[Change]) -> None:
         """Change listener for an in-process drainer: look again right away."""
         self._wake.set()
 

@@ -21,8 +21,9 @@ from tortoise.transactions import in_transaction
 from caremap.accounts.models import ApiToken, User, UserSession
 from directory import access, text
 from directory.actor import Actor, Role
+from directory.editing import Change
 from directory.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
-from directory.models import ListingChange, Organization, OrganizationKind
+from directory.models import Organization, OrganizationKind
 from directory.service import Page
 
 MIN_PASSWORD_LENGTH = 12
@@ -223,16 +224,17 @@ async def revoke_access(user_id: UUID) -> None:
     await ApiToken.filter(user_id=user_id, revoked_at=None).update(revoked_at=_now())
 
 
-async def on_organization_change(change: ListingChange) -> None:
+async def on_organization_change(changes: list[Change]) -> None:
     """Catalog change listener: when an organization's kind changes (an admin's decision), what
     its staff may do changes with it, so every session and token of its users ends."""
-    if change.entity == "organization" and set(change.changed_fields or ()) & (
-        access.ADMIN_ONLY_ORGANIZATION_FIELDS
-    ):
-        for user_id in await User.filter(organization_id=change.organization_id).values_list(
-            "id", flat=True
+    for change in changes:
+        if change.entity == "organization" and set(change.changed_fields or ()) & (
+            access.ADMIN_ONLY_ORGANIZATION_FIELDS
         ):
-            await revoke_access(user_id)
+            for user_id in await User.filter(organization_id=change.organization_id).values_list(
+                "id", flat=True
+            ):
+                await revoke_access(user_id)
 
 
 async def update_user(

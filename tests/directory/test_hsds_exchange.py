@@ -29,6 +29,7 @@ from directory.models import (
 )
 from directory.service import SERVICE_PREFETCH
 from directory.taxonomy import category_id
+from search_index.models import SearchOutbox
 from seeds.load import load_catalog
 from tests.directory.test_geocoding import nominatim, nominatim_geocoder  # noqa: F401
 from tests.hsds import EXAMPLES, needs_hsds, schema
@@ -414,3 +415,60 @@ async def test_a_newer_version_drops_a_location_link_and_its_hours(app, tmp_path
     assert await Schedule.all().count() == 0
     removed = await ListingChange.filter(action="delete").values_list("entity", "service_id")
     assert sorted(removed) == [("schedule", UUID(SERVICE)), ("service_at_location", UUID(SERVICE))]
+
+
+def many_services(count: int, category: str = "food-pantry") -> dict[str, list[dict[str, Any]]]:
+    """`count` services of one organization, each at its own location, with a category."""
+
+    def uuid(kind: int, number: int) -> str:
+        return str(UUID(int=(kind << 64) + number + 1, version=4))
+
+    tables: dict[str, list[dict[str, Any]]] = {
+        "organizations.csv": [{"id": ORG, "name": "Northside Pantry", "description": "Food."}],
+        "services.csv": [], "locations.csv": [], "service_at_location.csv": [],
+        "attributes.csv": [],
+    }  # fmt: skip
+    for n in range(count):
+        service, location = uuid(1, n), uuid(2, n)
+        tables["services.csv"].append(
+            {"id": service, "organization_id": ORG, "name": f"Groceries {n}", "status": "active"}
+        )
+        tables["locations.csv"].append({
+            "id": location, "organization_id": ORG, "location_type": "physical",
+            "latitude": "41.8", "longitude": "-87.6",
+        })  # fmt: skip
+        tables["service_at_location.csv"].append(
+            {"id": uuid(3, n), "service_id": service, "location_id": location}
+        )
+        tables["attributes.csv"].append({
+            "id": uuid(4, n), "link_id": service, "link_entity": "service",
+            "taxonomy_term_id": str(category_id(category)),
+        })  # fmt: skip
+    return tables
+
+
+async def test_a_data_set_larger_than_a_write_batch_imports_whole_and_again_in_place(app, tmp_path):
+    """Records are written a batch at a time (bulk inserts); every batch, its history, its
+    categories and its search outbox rows must be there, and a re-import change nothing."""
+    count = 1_100  # more than one batch of 1,000
+    tables = many_services(count)
+    first = await run_import(write_tables(tmp_path / "v1", tables))
+    assert first.counts["service"] == {"created": count}
+    assert first.counts["service_at_location"] == {"created": count}
+    assert await Service.filter(categories__code="food-pantry").count() == count
+    assert await ListingChange.filter(entity="service", action="import").count() == count
+    assert await KeptRecord.filter(hsds_table="attribute").count() == count
+    queued = set(await SearchOutbox.all().values_list("service_id", flat=True))
+    assert queued == set(await Service.all().values_list("id", flat=True))
+
+    again = await run_import(write_tables(tmp_path / "v2", tables))
+    assert again.counts["service"] == {"unchanged": count}
+    assert again.totals()["created"] == again.totals()["updated"] == 0
+
+    last = tables["attributes.csv"][-1]
+    last["taxonomy_term_id"] = str(category_id("meals"))
+    third = await run_import(write_tables(tmp_path / "v3", tables))
+    assert third.counts["service"] == {"unchanged": count - 1, "updated": 1}
+    changed = await Service.get(id=last["link_id"]).prefetch_related("categories")
+    assert [term.code for term in changed.categories] == ["meals"]
+    assert await Service.filter(categories__code="food-pantry").count() == count - 1
