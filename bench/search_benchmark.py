@@ -41,6 +41,7 @@ from tortoise import Tortoise, connections
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import ohana_baseline  # noqa: E402
 from caremap import db  # noqa: E402
 from caremap.search import (  # noqa: E402
     backend_for,
@@ -52,7 +53,7 @@ from directory import service as catalog  # noqa: E402
 from directory.actor import SYSTEM  # noqa: E402
 from directory.geocoding import Geocoder, warm_up  # noqa: E402
 from directory.models import Service  # noqa: E402
-from directory.taxonomy import CATEGORIES, category_id  # noqa: E402
+from directory.taxonomy import BY_ID, CATEGORIES, category_id  # noqa: E402
 from search_index import service as search_service  # noqa: E402
 from search_index.documents import all_documents  # noqa: E402
 from search_index.embedded import EmbeddedBackend  # noqa: E402
@@ -264,7 +265,12 @@ def rss_mb(pid: int) -> dict[str, float]:
 
 
 async def http_load(
-    env: dict[str, str], clients: int, seconds: float, workers: int, paths: list[str]
+    env: dict[str, str],
+    clients: int,
+    seconds: float,
+    workers: int,
+    paths: list[str],
+    app: str = "caremap.app:create_app",
 ) -> dict[str, object]:
     port = 8700 + random.randint(0, 200)
     server = subprocess.Popen(
@@ -272,7 +278,7 @@ async def http_load(
             sys.executable,
             "-m",
             "uvicorn",
-            "caremap.app:create_app",
+            app,
             "--factory",
             "--port",
             str(port),
@@ -492,6 +498,52 @@ async def run_backend(settings, env: dict[str, str], count: int, backend_name: s
     }
 
 
+async def baseline_rows() -> list[tuple[Any, ...]]:
+    """The catalog's listings as rows for the baseline's table (categories with parents)."""
+    connection = connections.get("default")
+    _, rows = await connection.execute_query(
+        "SELECT s.id, s.name, s.description, s.eligibility_description, s.free, s.languages,"
+        " l.latitude, l.longitude FROM service s"
+        " JOIN service_at_location sl ON sl.service_id = s.id JOIN location l ON l.id ="
+        " sl.location_id"
+    )
+    _, links = await connection.execute_query(
+        "SELECT service_id, taxonomyterm_id FROM service_category"
+    )
+    categories: dict[str, list[str]] = {}
+    for link in links:
+        category = BY_ID[uuid.UUID(str(link["taxonomyterm_id"]))]
+        codes = categories.setdefault(str(link["service_id"]), [])
+        codes += [category.code, *([category.parent] if category.parent else [])]
+    return [
+        (uuid.UUID(str(r["id"])), r["name"], r["description"], r["eligibility_description"],
+         bool(r["free"]), json.loads(r["languages"]) if isinstance(r["languages"], str)
+         else r["languages"], categories.get(str(r["id"]), []), r["latitude"], r["longitude"])
+        for r in rows
+    ]  # fmt: skip
+
+
+async def run_baseline(
+    url: str, env: dict[str, str], args: argparse.Namespace
+) -> dict[str, object]:
+    """The Ohana-style PostgreSQL search on the same listings, driven the same way."""
+    await Tortoise.init(
+        config=db.tortoise_config(f"sqlite://{env['CAREMAP_DATA_DIR']}/caremap.sqlite3")
+    )
+    rows = await baseline_rows()
+    await Tortoise.close_connections()
+    started = time.perf_counter()
+    await ohana_baseline.copy_listings(rows, url)
+    loaded = time.perf_counter() - started
+    paths = distinct_paths(args.distinct) if args.distinct else HTTP_QUERIES
+    http = await http_load(
+        {**env, "BASELINE_DATABASE_URL": url}, args.clients, args.seconds, args.workers, paths,
+        app="bench.ohana_baseline:create_app",
+    )  # fmt: skip
+    http["searches"] = f"{len(paths)} distinct" if args.distinct else "the fixed mix"
+    return {"listings_loaded": len(rows), "load_and_index_seconds": round(loaded, 1), "http": http}
+
+
 async def run_size(count: int, args: argparse.Namespace) -> dict[str, object]:
     data_dir = ROOT / "bench-results" / f"data-{count}"
     if data_dir.exists():
@@ -516,8 +568,12 @@ async def run_size(count: int, args: argparse.Namespace) -> dict[str, object]:
     fill_seconds = time.perf_counter() - started
     await Tortoise.close_connections()
     backends = [await run_backend(settings, env, count, name, args) for name in args.backends]
+    baseline = (
+        await run_baseline(args.baseline_postgres, env, args) if args.baseline_postgres else None
+    )
     return {
         "listings": count,
+        "baseline_postgres": baseline,
         "catalog_fill_seconds": round(fill_seconds, 1),
         "backends": backends,
         "benchmark_process_peak_mb": round(
@@ -562,6 +618,25 @@ def table(results: list[dict[str, object]]) -> str:
             )
             peaks = ", ".join(f"{m['peak_mb']} MB" for m in http["worker_memory"].values())
             lines.append(f"app process peak memory: {peaks}")
+        if baseline := result.get("baseline_postgres"):
+            http, ours = baseline["http"], result["backends"][0]["http"]
+            ratio = ours["requests_per_second"] / max(http["requests_per_second"], 0.1)
+            lines.append(
+                f"\n== {result['listings']:,} listings, Ohana-style PostgreSQL full text "
+                f"(plainto_tsquery + ts_rank + haversine, Starlette + asyncpg)"
+            )
+            lines.append(
+                f"HTTP /api/search ({http['searches']}), {http['clients']} clients, "
+                f"{http['workers']} workers: "
+                f"{http['requests_per_second']} req/s, p50 {http['latency_ms']['p50']} ms, "
+                f"p95 {http['latency_ms']['p95']} ms, p99 {http['latency_ms']['p99']} ms, "
+                f"errors {http['errors']}"
+            )
+            lines.append(
+                f"caremap ({result['backends'][0]['backend']}) / baseline: {ratio:.1f}x the "
+                f"requests per second; p50 {ours['latency_ms']['p50']} ms vs "
+                f"{http['latency_ms']['p50']} ms"
+            )
     return "\n".join(lines)
 
 
@@ -583,6 +658,12 @@ async def main() -> None:
         metavar="N",
         help="drive HTTP with N searches that never repeat (each near its own point), "
         "not the fixed mix",
+    )
+    parser.add_argument(
+        "--baseline-postgres",
+        metavar="URL",
+        help="also copy the listings into this PostgreSQL database and drive the Ohana-style "
+        "full-text search over them the same way (its table baseline_listing is replaced)",
     )
     args = parser.parse_args()
     results = [await run_size(count, args) for count in args.listings]

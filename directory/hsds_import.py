@@ -588,16 +588,17 @@ async def import_package(
             report.count(write.record.table, "checked")
         return report
     async with in_transaction():
+        there = await _already_there(plan)
         for table in _WRITE_ORDER:
             writes = [w for w in plan.writes.values() if w.record.table == table and w.model]
             for batch in chunks(writes):
-                for outcome in await _write_rows(batch, actor):
+                for outcome in await _write_rows(batch, actor, there[table]):
                     report.count(table, outcome)
                 if progress:
                     progress(len(batch))
         await _remove_parts_left_out(plan, actor)
         for batch in chunks(list(plan.writes.values())):
-            for write, outcome in zip(batch, await _keep(batch), strict=True):
+            for write, outcome in zip(batch, await _keep(batch, there), strict=True):
                 if write.model is None:
                     report.count(write.record.table, outcome)
             if progress:
@@ -635,13 +636,53 @@ async def _place(write: _Write, plan: _Plan, geocoder: Geocoder) -> None:
     write.values.update(await details.placement(write.values, geocoder))
 
 
-async def _write_rows(batch: Sequence[_Write], actor: Actor) -> list[str]:
+async def _already_there(plan: _Plan) -> dict[str, set[UUID]]:
+    """The ids of the data set's records the catalog already holds, per table (and per HSDS
+    table, kept, under "kept:" + table), read before anything is written.
+
+    Written batches then read back only rows that were there before. Looking up each batch in
+    tables the import is filling would make PostgreSQL plan for the tables as they were at the
+    start (empty, on a first import) and scan them whole, batch after batch.
+    """
+    there: dict[str, set[UUID]] = {}
+    by_table: dict[str, list[UUID]] = {}
+    for write in plan.writes.values():
+        by_table.setdefault(write.record.table, []).append(UUID(write.record.id))
+    for table, ids in by_table.items():
+        kept = there.setdefault(f"kept:{table}", set())
+        for batch in chunks(ids):
+            kept.update(
+                await KeptRecord.filter(hsds_table=table, record_id__in=batch).values_list(
+                    "record_id", flat=True
+                )
+            )
+    for table in _WRITE_ORDER:
+        model = _MODELS[table]
+        found = there.setdefault(table, set())
+        for batch in chunks(by_table.get(table, [])):
+            found.update(await model.filter(id__in=batch).values_list("id", flat=True))
+    return there
+
+
+_MODELS: dict[str, type[Model]] = {
+    "organization": Organization,
+    "location": Location,
+    "service": Service,
+    "service_at_location": ServiceAtLocation,
+    "phone": Phone,
+    "schedule": Schedule,
+    "service_area": ServiceArea,
+}
+
+
+async def _write_rows(batch: Sequence[_Write], actor: Actor, there: set[UUID]) -> list[str]:
     """Write one table's records: new rows in one bulk insert, changed rows one update each,
     and every change in the listing history. Returns each record's outcome, in order."""
     model, table = batch[0].model, batch[0].record.table
     assert model is not None
     ids = [UUID(write.record.id) for write in batch]
-    current = {row.id: row for row in await model.filter(id__in=ids)}
+    before = [row_id for row_id in ids if row_id in there]
+    current = {row.id: row for row in await model.filter(id__in=before)} if before else {}
     if table == "service" and current:
         await model.fetch_for_list(list(current.values()), "categories")
     created: list[dict[str, Any]] = []
@@ -763,12 +804,14 @@ async def _remove_parts_left_out(plan: _Plan, actor: Actor) -> None:
             )
 
 
-async def _keep(batch: Sequence[_Write]) -> list[str]:
+async def _keep(batch: Sequence[_Write], there: dict[str, set[UUID]]) -> list[str]:
     """Keep each record as it came (new ones in one bulk insert); returns each one's outcome."""
     current: dict[tuple[str, UUID], KeptRecord] = {}
     tables: dict[str, list[UUID]] = {}
     for write in batch:
-        tables.setdefault(write.record.table, []).append(UUID(write.record.id))
+        record_id = UUID(write.record.id)
+        if record_id in there[f"kept:{write.record.table}"]:
+            tables.setdefault(write.record.table, []).append(record_id)
     for table, ids in tables.items():
         for row in await KeptRecord.filter(hsds_table=table, record_id__in=ids):
             current[(table, row.record_id)] = row
