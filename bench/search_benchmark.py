@@ -582,6 +582,16 @@ async def run_size(count: int, args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def http_line(http: dict[str, Any]) -> str:
+    return (
+        f"HTTP /api/search ({http['searches']}), {http['clients']} clients, "
+        f"{http['workers']} workers: "
+        f"{http['requests_per_second']} req/s, p50 {http['latency_ms']['p50']} ms, "
+        f"p95 {http['latency_ms']['p95']} ms, p99 {http['latency_ms']['p99']} ms, "
+        f"errors {http['errors']}"
+    )
+
+
 def table(results: list[dict[str, object]]) -> str:
     lines = []
     for result in results:
@@ -609,13 +619,7 @@ def table(results: list[dict[str, object]]) -> str:
                 f"p95 {inprocess['p95']} s"
             )
             http = run["http"]
-            lines.append(
-                f"HTTP /api/search ({http['searches']}), {http['clients']} clients, "
-                f"{http['workers']} workers: "
-                f"{http['requests_per_second']} req/s, p50 {http['latency_ms']['p50']} ms, "
-                f"p95 {http['latency_ms']['p95']} ms, p99 {http['latency_ms']['p99']} ms, "
-                f"errors {http['errors']}"
-            )
+            lines.append(http_line(http))
             peaks = ", ".join(f"{m['peak_mb']} MB" for m in http["worker_memory"].values())
             lines.append(f"app process peak memory: {peaks}")
         if baseline := result.get("baseline_postgres"):
@@ -625,13 +629,7 @@ def table(results: list[dict[str, object]]) -> str:
                 f"\n== {result['listings']:,} listings, Ohana-style PostgreSQL full text "
                 f"(plainto_tsquery + ts_rank + haversine, Starlette + asyncpg)"
             )
-            lines.append(
-                f"HTTP /api/search ({http['searches']}), {http['clients']} clients, "
-                f"{http['workers']} workers: "
-                f"{http['requests_per_second']} req/s, p50 {http['latency_ms']['p50']} ms, "
-                f"p95 {http['latency_ms']['p95']} ms, p99 {http['latency_ms']['p99']} ms, "
-                f"errors {http['errors']}"
-            )
+            lines.append(http_line(http))
             lines.append(
                 f"caremap ({result['backends'][0]['backend']}) / baseline: {ratio:.1f}x the "
                 f"requests per second; p50 {ours['latency_ms']['p50']} ms vs "
