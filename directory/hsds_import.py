@@ -544,15 +544,16 @@ def _owner_of(plan: _Plan, record: Record) -> dict[str, UUID | None]:
 
 # --- writing ------------------------------------------------------------------------------------
 
-_WRITE_ORDER = (
-    "organization",
-    "location",
-    "service",
-    "service_at_location",
-    "phone",
-    "schedule",
-    "service_area",
-)
+# The caremap rows an import writes, in the order they are written (what a row names first).
+_WRITE_ORDER: dict[str, type[Model]] = {
+    "organization": Organization,
+    "location": Location,
+    "service": Service,
+    "service_at_location": ServiceAtLocation,
+    "phone": Phone,
+    "schedule": Schedule,
+    "service_area": ServiceArea,
+}
 
 
 async def import_package(
@@ -656,23 +657,11 @@ async def _already_there(plan: _Plan) -> dict[str, set[UUID]]:
                     "record_id", flat=True
                 )
             )
-    for table in _WRITE_ORDER:
-        model = _MODELS[table]
+    for table, model in _WRITE_ORDER.items():
         found = there.setdefault(table, set())
         for batch in chunks(by_table.get(table, [])):
             found.update(await model.filter(id__in=batch).values_list("id", flat=True))
     return there
-
-
-_MODELS: dict[str, type[Model]] = {
-    "organization": Organization,
-    "location": Location,
-    "service": Service,
-    "service_at_location": ServiceAtLocation,
-    "phone": Phone,
-    "schedule": Schedule,
-    "service_area": ServiceArea,
-}
 
 
 async def _write_rows(batch: Sequence[_Write], actor: Actor, there: set[UUID]) -> list[str]:
