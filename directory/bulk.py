@@ -14,6 +14,7 @@ from tortoise.fields.data import DatetimeField
 from tortoise.models import Model
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 
 BATCH = 1000  # rows per statement or query: few enough ids to name in one `IN (...)` anywhere
 
@@ -21,6 +22,16 @@ BATCH = 1000  # rows per statement or query: few enough ids to name in one `IN (
 def chunks(items: Sequence[T], size: int = BATCH) -> list[Sequence[T]]:
     """`items` in slices of at most `size`."""
     return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+async def select_in(model: type[M], field: str, ids: Sequence[Any], **others: Any) -> list[M]:
+    """The rows whose `field` is one of `ids` (and that match `others`), however many ids there
+    are: asked 1,000 at a time, since a query holds a bounded number of parameters (asyncpg:
+    32,767)."""
+    found: list[M] = []
+    for batch in chunks(ids):
+        found += await model.filter(**{f"{field}__in": list(batch)}, **others)
+    return found
 
 
 async def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> None:

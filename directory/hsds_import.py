@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 
 from directory import access, details, hsds
 from directory.actor import Actor
-from directory.bulk import chunks, insert_rows
+from directory.bulk import chunks, insert_rows, select_in
 from directory.editing import record_change, record_changes
 from directory.errors import DomainError, Invalid
 from directory.geocoding import Geocoder
@@ -195,11 +195,10 @@ async def plan_import(
     plan = _Plan(package, taxonomy_map or {}, default_category)
     named = _named_ids(package)
     models = {"organization": Organization, "service": Service, "location": Location}
-    plan.existing = {table: {} for table in models}
-    for table, model in models.items():
-        for ids in chunks(sorted(named[table])):
-            for row in await model.filter(id__in=ids):
-                plan.existing[table][str(row.id)] = row
+    plan.existing = {
+        table: {str(row.id): row for row in await select_in(model, "id", sorted(named[table]))}
+        for table, model in models.items()
+    }
     for record in package.records("organization"):
         _plan_organization(plan, record)
     services = [_plan_service(plan, record) for record in package.records("service")]
@@ -597,7 +596,7 @@ async def import_package(
                     report.count(table, outcome)
                 if progress:
                     progress(len(batch))
-        await _remove_parts_left_out(plan, actor)
+        await _remove_parts_left_out(plan, actor, there)
         for batch in chunks(list(plan.writes.values())):
             for write, outcome in zip(batch, await _keep(batch, there), strict=True):
                 if write.model is None:
@@ -753,25 +752,24 @@ def _differs(current: Any, new: Any) -> bool:
     return current != new
 
 
-async def _remove_parts_left_out(plan: _Plan, actor: Actor) -> None:
-    """A service or location in the data set is the whole record: parts it no longer lists go."""
+async def _remove_parts_left_out(plan: _Plan, actor: Actor, there: dict[str, set[UUID]]) -> None:
+    """A service or location in the data set is the whole record: parts it no longer lists go.
+    Only a record that was in the catalog before (`there`) can have such parts."""
     owners = {
         UUID(w.record.id): w.organization_id
         for w in plan.writes.values()
         if w.model in (Service, Location)
     }
-    # Only a record that was in the catalog before can have parts the data set left out.
-    before = plan.existing
-    services = [k for k in owners if plan.modelled("service", k) and str(k) in before["service"]]
-    locations = [k for k in owners if plan.modelled("location", k) and str(k) in before["location"]]
-    links = await ServiceAtLocation.filter(service_id__in=services)
+    services = [k for k in owners if plan.modelled("service", k) and k in there["service"]]
+    locations = [k for k in owners if plan.modelled("location", k) and k in there["location"]]
+    links = await select_in(ServiceAtLocation, "service_id", services)
     service_of_link = {link.id: link.service_id for link in links}
     left_out = [
-        ("phone", await Phone.filter(service_id__in=services)),
-        ("phone", await Phone.filter(location_id__in=locations, service_id=None)),
-        ("schedule", await Schedule.filter(service_id__in=services)),
-        ("schedule", await Schedule.filter(service_at_location_id__in=list(service_of_link))),
-        ("service_area", await ServiceArea.filter(service_id__in=services)),
+        ("phone", await select_in(Phone, "service_id", services)),
+        ("phone", await select_in(Phone, "location_id", locations, service_id=None)),
+        ("schedule", await select_in(Schedule, "service_id", services)),
+        ("schedule", await select_in(Schedule, "service_at_location_id", list(service_of_link))),
+        ("service_area", await select_in(ServiceArea, "service_id", services)),
         # Links last: removing one takes its schedules with it.
         ("service_at_location", links),
     ]
