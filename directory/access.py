@@ -70,8 +70,11 @@ def require_admin(actor: Actor | None) -> Actor:
     return actor
 
 
-def require_readable_listing(actor: Actor | None, organization_id: UUID, status: str) -> None:
+def can_read_listing(actor: Actor | None, organization_id: UUID, status: str) -> bool:
     """Non-public listings (inactive, defunct) are visible only to those who may edit them."""
-    if status in PUBLIC_STATUSES or can_edit_listings(actor, organization_id):
-        return
-    raise Forbidden("This listing is not public.")
+    return status in PUBLIC_STATUSES or can_edit_listings(actor, organization_id)
+
+
+def require_readable_listing(actor: Actor | None, organization_id: UUID, status: str) -> None:
+    if not can_read_listing(actor, organization_id, status):
+        raise Forbidden("This listing is not public.")

@@ -13,6 +13,7 @@ import asyncio
 import copy
 import functools
 import logging
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,9 @@ def time_zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+EARTH_RADIUS_MILES = 3958.7613
+
+
 @dataclass(frozen=True, slots=True)
 class Point:
     latitude: float
@@ -63,6 +67,36 @@ class Placement:
     point: Point | None
     status: GeocodeStatus
     source: str | None
+
+
+def distance_miles(a: Point, b: Point) -> float:
+    lat1, lat2 = math.radians(a.latitude), math.radians(b.latitude)
+    dlat = lat2 - lat1
+    dlng = math.radians(b.longitude - a.longitude)
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlng / 2) ** 2
+    return 2 * EARTH_RADIUS_MILES * math.asin(min(1.0, math.sqrt(h)))
+
+
+def distances_miles(center: Point, latitudes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
+    """Haversine distances from `center` to many points at once (numpy, for candidate lists)."""
+    lat1 = math.radians(center.latitude)
+    lat2 = np.radians(np.asarray(latitudes, dtype=float))
+    dlng = np.radians(np.asarray(longitudes, dtype=float) - center.longitude)
+    h = np.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * np.cos(lat2) * np.sin(dlng / 2) ** 2
+    return 2 * EARTH_RADIUS_MILES * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+
+
+def bounding_box(center: Point, radius_miles: float) -> tuple[float, float, float, float]:
+    """(min lat, max lat, min lng, max lng) of a square holding the circle."""
+    dlat = math.degrees(radius_miles / EARTH_RADIUS_MILES)
+    cos_lat = max(math.cos(math.radians(center.latitude)), 1e-6)
+    dlng = math.degrees(radius_miles / (EARTH_RADIUS_MILES * cos_lat))
+    return (
+        center.latitude - dlat,
+        center.latitude + dlat,
+        center.longitude - dlng,
+        center.longitude + dlng,
+    )
 
 
 def zip_info(postal_code: str) -> ZipInfo | None:

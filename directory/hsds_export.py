@@ -9,10 +9,16 @@ locations nested) holds every record that hangs off an organization; records tha
 """
 
 from collections import defaultdict
+from collections.abc import Callable, Collection
 from typing import Any
+from uuid import UUID
+
+from tortoise.expressions import Q
 
 from directory import serialize
-from directory.hsds_tables import LISTS, TABLES
+from directory.bulk import select_in
+from directory.hsds_package import is_uuid
+from directory.hsds_tables import LIST_KEY, TABLES
 from directory.models import KeptRecord, Location, Organization, Service
 from directory.service import SERVICE_PREFETCH
 from directory.taxonomy import CATEGORIES
@@ -44,21 +50,44 @@ def _flat(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def export_rows() -> Rows:
-    """Every catalog record as HSDS rows by table."""
+async def export_rows(
+    organization_ids: Collection[UUID] | None = None,
+    readable: Callable[[Service], bool] | None = None,
+    service_ids: Collection[UUID] | None = None,
+) -> Rows:
+    """Catalog records as HSDS rows by table: every one (an export), or those of some
+    organizations (a page of the `/hsds` API), with only the services given if any are, and
+    without the services the reader may not see."""
     rows: Rows = defaultdict(list)
     phones: set[str] = set()  # a phone of a service at a location comes with both
-    for organization in await Organization.all().order_by("name", "id"):
+    organizations = Organization.all()
+    services = Service.all()
+    if organization_ids is not None:
+        organizations = organizations.filter(id__in=list(organization_ids))
+        services = services.filter(organization_id__in=list(organization_ids))
+    if service_ids is not None:
+        services = services.filter(id__in=list(service_ids))
+    for organization in await organizations.order_by("name", "id"):
         rows["organization"].append(_flat(serialize.organization_document(organization)))
-    locations = await Location.all().order_by("id").prefetch_related("phones")
-    for location in locations:
+    listings = [
+        listing
+        for listing in await services.order_by("name", "id").prefetch_related(*SERVICE_PREFETCH)
+        if readable is None or readable(listing)
+    ]
+    locations = Location.all()
+    # An organization's records include the places its services are offered that another lists.
+    offered_at = {link.location_id for s in listings for link in s.service_at_locations}
+    if organization_ids is not None:
+        locations = locations.filter(
+            Q(organization_id__in=list(organization_ids)) | Q(id__in=list(offered_at))
+        )
+    for location in await locations.order_by("id").prefetch_related("phones"):
         document = serialize.location_document(location, list(location.phones))
         rows["location"].append(_flat(document))
         rows["address"].extend(document.get("addresses", []))
         rows["accessibility"].extend(document.get("accessibility", []))
         _phones(rows, document.get("phones", []), phones)
-    services = await Service.all().order_by("name", "id").prefetch_related(*SERVICE_PREFETCH)
-    for listing in services:
+    for listing in listings:
         document = serialize.service_document(listing)
         rows["service"].append(_flat(document))
         rows["language"].extend(document.get("languages", []))
@@ -80,7 +109,22 @@ async def export_rows() -> Rows:
             )
     rows["taxonomy"].append(serialize.taxonomy_document())
     rows["taxonomy_term"].extend(serialize.taxonomy_term_document(c.code) for c in CATEGORIES)
-    return await _with_kept_records(rows)
+    if organization_ids is None:
+        return _with_kept_records(rows, await KeptRecord.all().order_by("id"))
+    shown = [listing.id for listing in listings]
+    kept = await KeptRecord.filter(
+        Q(organization_id__in=list(organization_ids)) | Q(location_id__in=list(offered_at)),
+        Q(service_id__isnull=True) | Q(service_id__in=shown),
+    ).order_by("id")
+    rows = _with_kept_records(rows, kept)
+    # The imported taxonomies the records' attributes name, as the export carries them.
+    for table, key in (("taxonomy_term", "taxonomy_term_id"), ("taxonomy", "taxonomy_id")):
+        wanted = {str(row.get(key)) for source in ("attribute", table) for row in rows[source]}
+        wanted -= {row["id"] for row in rows[table]}
+        wanted_ids = [i for i in wanted if is_uuid(i)]
+        for record in await select_in(KeptRecord, "record_id", wanted_ids, hsds_table=table):
+            rows[table].append(dict(record.data))
+    return rows
 
 
 def _phones(rows: Rows, phones: list[dict[str, Any]], seen: set[str]) -> None:
@@ -92,13 +136,13 @@ def _phones(rows: Rows, phones: list[dict[str, Any]], seen: set[str]) -> None:
         rows["language"].extend(phone.get("languages", []))
 
 
-async def _with_kept_records(rows: Rows) -> Rows:
+def _with_kept_records(rows: Rows, records: list[KeptRecord]) -> Rows:
     """Lay each row over the record kept from an import, and add the kept records caremap does
     not use. Sub-records caremap stores as columns (addresses, languages, category attributes)
     are matched by what they describe, since caremap's own ids for them are derived."""
     kept: dict[str, dict[str, KeptRecord]] = defaultdict(dict)
     by_subject: dict[tuple[str, ...], KeptRecord] = {}
-    for record in await KeptRecord.all().order_by("id"):
+    for record in records:
         kept[record.hsds_table][str(record.record_id)] = record
         if record.unused != ["*"]:
             for subject in _subjects(record.hsds_table, record.data):
@@ -151,7 +195,7 @@ def _overlay(table: str, current: dict[str, Any], kept: KeptRecord) -> dict[str,
 # --- the nested JSON package --------------------------------------------------------------------
 
 # Where each table's records nest: (parent table, the field naming the parent).
-_NESTING: dict[str, tuple[tuple[str, str], ...]] = {
+NESTING: dict[str, tuple[tuple[str, str], ...]] = {
     "service": (("organization", "organization_id"),),
     "location": (("organization", "organization_id"),),
     "program": (("organization", "organization_id"),),
@@ -185,7 +229,6 @@ _NESTING: dict[str, tuple[tuple[str, str], ...]] = {
     "attribute": (("*", "link_id"),),
     "metadata": (("*", "resource_id"),),
 }
-_LIST_KEY = {table: key for key, table in LISTS.items()}
 
 
 def nest(rows: Rows) -> list[dict[str, Any]]:
@@ -200,7 +243,7 @@ def nest(rows: Rows) -> list[dict[str, Any]]:
         for link in rows.get("service_at_location", [])
     }
     for (table, _record_id), document in documents.items():
-        for parent_table, key in _NESTING.get(table, ()):
+        for parent_table, key in NESTING.get(table, ()):
             parent_id = document.get(key)
             if table == "location" and ("organization", str(parent_id)) not in documents:
                 # A location naming an organization outside the data set goes with the
@@ -213,7 +256,7 @@ def nest(rows: Rows) -> list[dict[str, Any]]:
                 else documents.get((parent_table, str(parent_id)))
             )
             if parent is not None:
-                parent.setdefault(_LIST_KEY[table], []).append(document)
+                parent.setdefault(LIST_KEY[table], []).append(document)
         if table == "attribute":
             term = documents.get(("taxonomy_term", str(document.get("taxonomy_term_id"))))
             if term is not None:

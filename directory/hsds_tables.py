@@ -266,6 +266,8 @@ LISTS: dict[str, str] = {
     "accessibility": "accessibility",
     "organization_identifiers": "organization_identifier",
 }
+# The key under which a record of each table is listed in the record it belongs to.
+LIST_KEY = {table: key for key, table in LISTS.items()}
 OBJECTS: dict[str, str] = {
     "organization": "organization",
     "program": "program",

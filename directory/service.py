@@ -5,7 +5,7 @@ access through `directory.access`, validate through `directory.schemas`, and run
 one transaction together with its `ListingChange` record.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -195,33 +195,14 @@ async def get_service(*, actor: Actor | None, service_id: UUID) -> Service:
 async def list_services(
     *,
     actor: Actor | None,
-    category: str | None = None,
-    postal_code: str | None = None,
-    organization_id: UUID | None = None,
-    text: str | None = None,
-    modified_after: datetime | None = None,
     page: int = 1,
     per_page: int = 25,
+    **narrowed: Any,
 ) -> Page:
-    """Public listings, optionally narrowed. An organization's editors also see its hidden ones."""
-    errors: dict[str, str] = {}
-    if category is not None and category not in BY_CODE:
-        errors["category"] = "unknown category code"
-    if postal_code is not None and zip_info(postal_code) is None:
-        errors["postal_code"] = "unknown or malformed ZIP code"
-    _check_paging(page, per_page, errors)
-    query = _visible_services(actor, organization_id)
-    if category is not None:
-        query = query.filter(Q(categories__code=category) | Q(categories__parent__code=category))
-    if postal_code is not None:
-        query = query.filter(_serves_postal_code(postal_code))
-    if text:
-        query = query.filter(Q(name__icontains=text) | Q(description__icontains=text))
-    if modified_after is not None:
-        query = query.filter(updated_at__gt=modified_after)
-    # Filters over joins can repeat a service; select the matching ids in a subquery, then
-    # order and page the services themselves in SQL.
-    matching = Service.filter(id__in=Subquery(query.values("id"))).order_by("name", "id")
+    """Public listings, optionally narrowed (see `matching_services`). An organization's
+    editors also see its hidden ones."""
+    _check_paging(page, per_page, {})
+    matching = matching_services(actor, **narrowed).order_by("name", "id")
     total = await matching.count()
     chosen = (
         await matching.offset((page - 1) * per_page).limit(per_page).values_list("id", flat=True)
@@ -229,6 +210,50 @@ async def list_services(
     services = await Service.filter(id__in=chosen).prefetch_related(*SERVICE_PREFETCH)
     by_id = {service.id: service for service in services}
     return Page([by_id[i] for i in chosen], total, page, per_page)
+
+
+def matching_services(
+    actor: Actor | None,
+    *,
+    category: str | None = None,
+    any_category: bool = False,
+    among: Collection[UUID] | None = None,
+    postal_code: str | None = None,
+    organization_id: UUID | None = None,
+    text: str | None = None,
+    modified_after: datetime | None = None,
+) -> QuerySet[Service]:
+    """The services the actor may read that match every filter given: a caremap category (or,
+    `any_category`, one of them at all), one of the services `among`, a ZIP they serve, an
+    organization, words in the name or description, a change after a time."""
+    errors: dict[str, str] = {}
+    if category is not None and category not in BY_CODE:
+        errors["category"] = "unknown category code"
+    if postal_code is not None and zip_info(postal_code) is None:
+        errors["postal_code"] = "unknown or malformed ZIP code"
+    if errors:
+        raise Invalid(errors)
+    query = _visible_services(actor, organization_id)
+    if category is not None:
+        query = query.filter(Q(categories__code=category) | Q(categories__parent__code=category))
+    if any_category:
+        query = query.filter(categories__code__isnull=False)
+    if among is not None:
+        query = query.filter(id__in=list(among))
+    if postal_code is not None:
+        query = query.filter(_serves_postal_code(postal_code))
+    if text:
+        query = query.filter(Q(name__icontains=text) | Q(description__icontains=text))
+    if modified_after is not None:
+        query = query.filter(updated_at__gt=modified_after)
+    # Filters over joins can repeat a service: select the matching ids in a subquery, so the
+    # caller orders and pages the services themselves in SQL.
+    return Service.filter(id__in=Subquery(query.values("id")))
+
+
+def readable(actor: Actor | None) -> Callable[[Service], bool]:
+    """Whether the actor may read a listing: the rule of `get_service`, for lists in memory."""
+    return lambda listing: access.can_read_listing(actor, listing.organization_id, listing.status)
 
 
 def _visible_services(actor: Actor | None, organization_id: UUID | None) -> QuerySet[Service]:

@@ -31,14 +31,12 @@ import orjson
 import tantivy
 from cachetools import LRUCache
 
-from directory.geocoding import Point
+from directory.geocoding import Point, bounding_box, distances_miles
 from directory.taxonomy import CATEGORIES
 from search_index.backend import Found, Hit, Progress, SearchUnavailable
 from search_index.documents import county_key
 from search_index.query import (
     BackendQuery,
-    bounding_box,
-    distances_miles,
     synonym_map,
     typo_budget,
     word_units,

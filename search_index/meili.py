@@ -24,11 +24,11 @@ from meilisearch_python_sdk.models.settings import (
     TypoTolerance,
 )
 
-from directory.geocoding import Point
+from directory.geocoding import Point, distance_miles
 from directory.taxonomy import CATEGORIES
 from search_index.backend import DocumentsRejected, Found, Hit, Progress, SearchUnavailable
 from search_index.documents import EVERY_LISTING, category_token, county_key
-from search_index.query import BackendQuery, distance_miles, synonym_map
+from search_index.query import BackendQuery, synonym_map
 
 METERS_PER_MILE = 1609.344
 TASK_TIMEOUT_MS = 60_000

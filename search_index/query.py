@@ -1,4 +1,4 @@
-"""What a search asks for, checked once, plus the geometry and clock rules both backends share.
+"""What a search asks for, checked once, plus the clock rules both backends share.
 
 `SearchQuery` is built from request parameters by `parse_query`, which raises `Invalid` naming
 each bad parameter. Distances are great-circle (haversine); "open now" is computed in each
@@ -6,7 +6,6 @@ service's own time zone from its weekly schedules.
 """
 
 import json
-import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -15,14 +14,12 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import snowballstemmer
 
 from directory.errors import Invalid
 from directory.geocoding import Point, time_zone
 from directory.taxonomy import BY_CODE
 
-EARTH_RADIUS_MILES = 3958.7613
 KM_PER_MILE = 1.609344
 MAX_RADIUS_MILES = 100.0
 DEFAULT_RADIUS_MILES = 10.0
@@ -319,39 +316,6 @@ def synonym_map() -> dict[str, tuple[str, ...]]:
         for phrase in group:
             mapping.setdefault(phrase, []).extend(p for p in group if p != phrase)
     return {phrase: tuple(dict.fromkeys(others)) for phrase, others in mapping.items()}
-
-
-# --- geometry ---------------------------------------------------------------------------------
-
-
-def distance_miles(a: Point, b: Point) -> float:
-    lat1, lat2 = math.radians(a.latitude), math.radians(b.latitude)
-    dlat = lat2 - lat1
-    dlng = math.radians(b.longitude - a.longitude)
-    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlng / 2) ** 2
-    return 2 * EARTH_RADIUS_MILES * math.asin(min(1.0, math.sqrt(h)))
-
-
-def distances_miles(center: Point, latitudes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
-    """Haversine distances from `center` to many points at once (numpy, for candidate lists)."""
-    lat1 = math.radians(center.latitude)
-    lat2 = np.radians(np.asarray(latitudes, dtype=float))
-    dlng = np.radians(np.asarray(longitudes, dtype=float) - center.longitude)
-    h = np.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * np.cos(lat2) * np.sin(dlng / 2) ** 2
-    return 2 * EARTH_RADIUS_MILES * np.arcsin(np.minimum(1.0, np.sqrt(h)))
-
-
-def bounding_box(center: Point, radius_miles: float) -> tuple[float, float, float, float]:
-    """(min lat, max lat, min lng, max lng) of a square holding the circle."""
-    dlat = math.degrees(radius_miles / EARTH_RADIUS_MILES)
-    cos_lat = max(math.cos(math.radians(center.latitude)), 1e-6)
-    dlng = math.degrees(radius_miles / (EARTH_RADIUS_MILES * cos_lat))
-    return (
-        center.latitude - dlat,
-        center.latitude + dlat,
-        center.longitude - dlng,
-        center.longitude + dlng,
-    )
 
 
 # --- opening hours ----------------------------------------------------------------------------

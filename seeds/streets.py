@@ -11,8 +11,7 @@ to a point (`point_of`), so an address never lands in another neighbourhood than
 import re
 from dataclasses import dataclass
 
-from directory.geocoding import Point, nearest_zip
-from search_index.query import distance_miles
+from directory.geocoding import Point, distance_miles, nearest_zip
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,11 @@ from collections import Counter
 from caremap.accounts.models import User
 from caremap.reports import REPORTS
 from directory import serialize, service
-from directory.geocoding import Geocoder, Point, nearest_zip, zip_info
+from directory.geocoding import Geocoder, Point, distance_miles, nearest_zip, zip_info
 from directory.models import Organization, Service
 from directory.taxonomy import BY_CODE, TOP_LEVEL
 from referrals.models import Referral
 from search_index.models import UnmetSearch
-from search_index.query import distance_miles
 from seeds.load import load_catalog, load_demo, read_documents
 from seeds.streets import point_of
 from tests import factories
