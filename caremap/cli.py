@@ -248,12 +248,13 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
     async def work() -> None:
         rows.update(await export_rows())
 
+    asyncio.run(db.upgrade(settings))  # a database never used yet exports as an empty catalog
     asyncio.run(_with_database(settings, work))
     if form == "json":
         path.write_text(json.dumps(nest(rows), indent=2, ensure_ascii=False) + "\n")
     else:
         write_csv_package(path, rows)
-    counts = ", ".join(f"{len(rows[t])} {t}" for t in ("organization", "service", "location"))
+    counts = ", ".join(f"{len(rows.get(t, []))} {t}" for t in ("organization", "service", "location"))
     print(f"Exported {counts} records as an HSDS 3.0 {form.upper()} package to {path}.")
 
 

@@ -10,6 +10,7 @@ A family's "near" text is never cached or logged: it may be a home address.
 """
 
 import asyncio
+import collections
 import copy
 import functools
 import logging
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import zipcodes
+from babel.core import get_global
 from geopy.exc import GeocoderNotFound, GeopyError
 from geopy.geocoders import get_geocoder_for_service
 
@@ -58,6 +60,7 @@ class ZipInfo:
     city: str
     county: str
     state: str
+    time_zone: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +123,32 @@ def _zip_table() -> dict[str, ZipInfo]:
             city=row["city"],
             county=row.get("county") or "",
             state=row["state"],
+            time_zone=row.get("timezone") or "",
         )
     return table
+
+
+def place_time_zone(
+    postal_code: str | None, state: str | None = None, country: str | None = None
+) -> str | None:
+    """The IANA time zone of a place: its US ZIP code's; else the one most of its US state's
+    ZIP codes use; else its country's, when the country has only one (GB: Europe/London)."""
+    info = zip_info(postal_code) if postal_code else None
+    if info is not None and info.time_zone:
+        return info.time_zone
+    if state and (zone := _state_time_zones().get(state.strip().upper())):
+        return zone
+    zones = get_global("territory_zones").get((country or "").strip().upper(), [])
+    return zones[0] if len(zones) == 1 else None
+
+
+@functools.cache
+def _state_time_zones() -> dict[str, str]:
+    counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for info in _zip_table().values():
+        if info.time_zone:
+            counts[info.state][info.time_zone] += 1
+    return {state: zones.most_common(1)[0][0] for state, zones in counts.items()}
 
 
 def nearest_zip(point: Point) -> ZipInfo | None:

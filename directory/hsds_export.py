@@ -9,17 +9,28 @@ locations nested) holds every record that hangs off an organization; records tha
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 from uuid import UUID
 
 from tortoise.expressions import Q
+from tortoise.functions import Max
+from tortoise.models import Model
 
 from directory import serialize
-from directory.bulk import select_in
+from directory.bulk import chunks, select_in
+from directory.geocoding import ZIP_CENTROID
 from directory.hsds_package import is_uuid
-from directory.hsds_tables import LIST_KEY, TABLES
-from directory.models import KeptRecord, Location, Organization, Service
+from directory.hsds_tables import LIST_KEY, REFERENCES, TABLES
+from directory.models import (
+    KeptRecord,
+    ListingChange,
+    Location,
+    Organization,
+    Phone,
+    Service,
+    ServiceAtLocation,
+)
 from directory.service import SERVICE_PREFETCH
 from directory.taxonomy import CATEGORIES
 
@@ -83,7 +94,12 @@ async def export_rows(
         )
     for location in await locations.order_by("id").prefetch_related("phones"):
         document = serialize.location_document(location, list(location.phones))
-        rows["location"].append(_flat(document))
+        row = _flat(document)
+        if location.geocode_source == ZIP_CENTROID:
+            # caremap's stand-in until the address is placed, not coordinates the source gave
+            row.pop("latitude", None)
+            row.pop("longitude", None)
+        rows["location"].append(row)
         rows["address"].extend(document.get("addresses", []))
         rows["accessibility"].extend(document.get("accessibility", []))
         _phones(rows, document.get("phones", []), phones)
@@ -92,11 +108,11 @@ async def export_rows(
         rows["service"].append(_flat(document))
         rows["language"].extend(document.get("languages", []))
         _phones(rows, document.get("phones", []), phones)
-        rows["schedule"].extend(_flat(s) for s in document.get("schedules", []))
+        rows["schedule"].extend(_schedule_row(s) for s in document.get("schedules", []))
         rows["service_area"].extend(_flat(a) for a in document.get("service_areas", []))
         for link in document.get("service_at_locations", []):
             rows["service_at_location"].append(_flat(link))
-            rows["schedule"].extend(_flat(s) for s in link.get("schedules", []))
+            rows["schedule"].extend(_schedule_row(s) for s in link.get("schedules", []))
         for category in document.get("categories", []):
             rows["attribute"].append(
                 {
@@ -109,14 +125,16 @@ async def export_rows(
             )
     rows["taxonomy"].append(serialize.taxonomy_document())
     rows["taxonomy_term"].extend(serialize.taxonomy_term_document(c.code) for c in CATEGORIES)
+    as_came = await _unchanged_since_import([listing.id for listing in listings])
     if organization_ids is None:
-        return _with_kept_records(rows, await KeptRecord.all().order_by("id"))
+        kept_records = await KeptRecord.all().order_by("id")
+        return await _without_dangling_references(_with_kept_records(rows, kept_records, as_came))
     shown = [listing.id for listing in listings]
     kept = await KeptRecord.filter(
         Q(organization_id__in=list(organization_ids)) | Q(location_id__in=list(offered_at)),
         Q(service_id__isnull=True) | Q(service_id__in=shown),
     ).order_by("id")
-    rows = _with_kept_records(rows, kept)
+    rows = _with_kept_records(rows, kept, as_came)
     # The imported taxonomies the records' attributes name, as the export carries them.
     for table, key in (("taxonomy_term", "taxonomy_term_id"), ("taxonomy", "taxonomy_id")):
         wanted = {str(row.get(key)) for source in ("attribute", table) for row in rows[source]}
@@ -124,7 +142,31 @@ async def export_rows(
         wanted_ids = [i for i in wanted if is_uuid(i)]
         for record in await select_in(KeptRecord, "record_id", wanted_ids, hsds_table=table):
             rows[table].append(dict(record.data))
-    return rows
+    return await _without_dangling_references(rows)
+
+
+def _schedule_row(document: dict[str, Any]) -> dict[str, Any]:
+    """A schedule's row, its times with seconds (HH:MM:SS, the tabular format's `time`)."""
+    row = _flat(document)
+    for key in ("opens_at", "closes_at"):
+        if isinstance(row.get(key), str) and len(row[key]) == 5:
+            row[key] += ":00"
+    return row
+
+
+async def _unchanged_since_import(service_ids: list[UUID]) -> set[str]:
+    """The services nobody has changed since they were imported: their `last_modified` is the
+    source's, not the time caremap wrote them."""
+    latest = [
+        row["last"]
+        for batch in chunks(service_ids)
+        for row in await ListingChange.filter(service_id__in=list(batch))
+        .group_by("service_id")
+        .annotate(last=Max("id"))
+        .values("last")
+    ]
+    imported = await select_in(ListingChange, "id", latest, action="import")
+    return {str(change.service_id) for change in imported}
 
 
 def _phones(rows: Rows, phones: list[dict[str, Any]], seen: set[str]) -> None:
@@ -136,7 +178,7 @@ def _phones(rows: Rows, phones: list[dict[str, Any]], seen: set[str]) -> None:
         rows["language"].extend(phone.get("languages", []))
 
 
-def _with_kept_records(rows: Rows, records: list[KeptRecord]) -> Rows:
+def _with_kept_records(rows: Rows, records: list[KeptRecord], as_came: set[str]) -> Rows:
     """Lay each row over the record kept from an import, and add the kept records caremap does
     not use. Sub-records caremap stores as columns (addresses, languages, category attributes)
     are matched by what they describe, since caremap's own ids for them are derived."""
@@ -158,7 +200,7 @@ def _with_kept_records(rows: Rows, records: list[KeptRecord]) -> Rows:
                 laid_over.append(row)
             elif match.id not in used:  # one kept language can stand for a service's and a phone's
                 used.add(match.id)
-                laid_over.append(_overlay(table, row, match))
+                laid_over.append(_overlay(table, row, match, row["id"] in as_came))
         rows[table] = laid_over
     for table, records in kept.items():
         for record in records.values():
@@ -181,15 +223,83 @@ def _subjects(table: str, values: dict[str, Any]) -> list[tuple[str, ...]]:
     return []
 
 
-def _overlay(table: str, current: dict[str, Any], kept: KeptRecord) -> dict[str, Any]:
+def _overlay(
+    table: str, current: dict[str, Any], kept: KeptRecord, unchanged: bool
+) -> dict[str, Any]:
     """The kept record with caremap's current values for the fields caremap holds; a value
-    caremap could not use (`unused`) goes out as it came."""
+    caremap could not use (`unused`), or holds in its own spelling (a URL without its trailing
+    slash), goes out as it came, and so does the modification time of a record nobody changed."""
     modelled = TABLES[table].modelled
     merged = dict(current, id=str(kept.record_id))
     for key, value in kept.data.items():
-        if key not in modelled or key in kept.unused:
+        if key in REFERENCES and key in modelled and current.get(key):
+            continue  # where caremap placed it (a location whose organization was not there)
+        if (
+            key not in modelled
+            or key in kept.unused
+            or (key == "last_modified" and unchanged)
+            or _spelt_differently(value, current.get(key))
+        ):
             merged[key] = value
     return merged
+
+
+def _spelt_differently(source: Any, current: Any) -> bool:
+    """Whether caremap holds the source's value in its own spelling: trimmed, without a
+    spreadsheet's quotes, a bare web address with its slash."""
+    if not isinstance(source, str) or not isinstance(current, str) or source == current:
+        return False
+    plain = source.strip().strip("\"'")
+    return current in (plain, plain + "/")
+
+
+async def _without_dangling_references(rows: Rows) -> Rows:
+    """Leave out the references to records the catalog does not hold: a data set may name
+    records it does not hold (the import warns of each), and an export or the API must not."""
+    present = {(table, str(row["id"])) for table, table_rows in rows.items() for row in table_rows}
+    pointing = [
+        (row, key, (REFERENCES[key], str(row[key]).lower()))
+        for table_rows in rows.values()
+        for row in table_rows
+        for key in row
+        if key in REFERENCES and row[key] not in (None, "")
+    ]
+    elsewhere = {target for _row, _key, target in pointing if target not in present}
+    held = await catalog_holds(elsewhere)
+    for row, key, target in pointing:
+        if target not in present and target not in held:
+            del row[key]
+    return rows
+
+
+# Where the catalog holds each HSDS table's records besides the kept ones.
+_MODELS: dict[str, type[Model]] = {
+    "organization": Organization,
+    "service": Service,
+    "location": Location,
+    "service_at_location": ServiceAtLocation,
+    "phone": Phone,
+}
+
+
+async def catalog_holds(wanted: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (table, id) records the catalog holds: in caremap's own tables, among
+    the records kept from imports, or as caremap's own taxonomy."""
+    by_table: dict[str, set[str]] = defaultdict(set)
+    for table, record_id in wanted:
+        if is_uuid(record_id):
+            by_table[table].add(record_id.lower())
+    held = {("taxonomy", serialize.TAXONOMY_ID)} | {
+        ("taxonomy_term", str(c.id)) for c in CATEGORIES
+    }
+    for table, ids in by_table.items():
+        ids -= {i for t, i in held if t == table}
+        for record in await select_in(KeptRecord, "record_id", sorted(ids), hsds_table=table):
+            held.add((table, str(record.record_id)))
+        if table in _MODELS:
+            for row in await select_in(_MODELS[table], "id", sorted(ids)):
+                held.add((table, str(row.id)))
+    return held
 
 
 # --- the nested JSON package --------------------------------------------------------------------

@@ -30,9 +30,10 @@ from directory.actor import Actor
 from directory.bulk import chunks, insert_rows, select_in
 from directory.editing import record_change, record_changes
 from directory.errors import DomainError, Invalid
-from directory.geocoding import Geocoder
+from directory.geocoding import Geocoder, place_time_zone, time_zone
+from directory.hsds_export import catalog_holds
 from directory.hsds_package import Package, Problem, Record, is_uuid
-from directory.hsds_tables import TABLES
+from directory.hsds_tables import REFERENCES, TABLES
 from directory.models import (
     KeptRecord,
     Location,
@@ -218,7 +219,35 @@ async def plan_import(
             key = (table, record.id)
             if key not in plan.writes and key not in plan.skipped:
                 plan.keep(record, **_owner_of(plan, record))
+    await _warn_of_references_to_nothing(plan)
     return plan
+
+
+async def _warn_of_references_to_nothing(plan: _Plan) -> None:
+    """Name each reference to a record neither the data set nor the catalog holds (a contact's
+    organization, a term's taxonomy): HSDS data sets do this, so it is a warning, not an error,
+    and the export leaves the reference out rather than write one that points at nothing."""
+    package = plan.package
+    named = {(p.where, p.field) for p in package.problems}
+    dangling: list[tuple[Record, str, str, str]] = []  # record, field, table, id
+    for table in TABLES:
+        for record in package.records(table):
+            for key, target in REFERENCES.items():
+                value = str(record.values.get(key) or "")
+                if (
+                    is_uuid(value)
+                    and package.get(target, value) is None
+                    and (record.where, key) not in named
+                ):
+                    dangling.append((record, key, target, value.lower()))
+    found = await catalog_holds((target, value) for _r, _k, target, value in dangling)
+    for record, key, target, value in dangling:
+        if (target, value) not in found:
+            package.warn(
+                record,
+                key,
+                f"names no {target} in the data set or the catalog; kept, and left out of exports",
+            )
 
 
 def _named_ids(package: Package) -> dict[str, set[str]]:
@@ -332,8 +361,7 @@ def _plan_service(plan: _Plan, record: Record) -> _Write | None:
     owner = {"organization_id": UUID(str(organization_id)), "service_id": UUID(record.id)}
     columns["organization_id"] = owner["organization_id"]
     columns["last_verified_at"] = hsds.assured_at(record.values)
-    languages = plan.linked("language", "service_id", record.id)
-    plan.consumed(languages, owner, unused="languages" in unused)
+    _languages(plan, plan.linked("language", "service_id", record.id), owner, "languages" in unused)
     plan.consumed(
         [a for a in plan.linked("attribute", "link_id", record.id) if _caremap_term(a)],
         owner,
@@ -501,7 +529,16 @@ def _plan_phone(plan: _Plan, record: Record) -> None:
     _plan_part(plan, record, Phone, PhoneInput, service, values, owner)
     write = plan.modelled("phone", record.id)
     languages = plan.linked("language", "phone_id", record.id)
-    plan.consumed(languages, owner, unused=write is None or "languages" in write.unused)
+    _languages(plan, languages, owner, write is None or "languages" in write.unused)
+
+
+def _languages(plan: _Plan, languages: list[Record], owner: dict[str, Any], unused: bool) -> None:
+    """Languages went into their service's or phone's codes; one with no code (a name only)
+    had nothing to go in, so it is kept whole and exported as it came."""
+    plan.consumed([r for r in languages if r.values.get("code")], owner, unused)
+    for record in languages:
+        if not record.values.get("code"):
+            plan.keep(record, **owner)
 
 
 def _plan_schedule(plan: _Plan, record: Record) -> None:
@@ -513,12 +550,67 @@ def _plan_schedule(plan: _Plan, record: Record) -> None:
     for name in ("opens_at", "closes_at"):
         if isinstance(values.get(name), str) and len(values[name]) == 8:
             values[name] = values[name][:5]  # HH:MM:SS
+    if not values.get("timezone_name"):
+        values["timezone_name"] = _schedule_zone(plan, record, link, service)
     owner = {"organization_id": service.organization_id, "service_id": service.service_id}
     _plan_part(plan, record, Schedule, ScheduleInput, service, values, owner)
     write = plan.modelled("schedule", record.id)
     if write is not None:
         write.values["service_id"] = None if link else service.service_id
         write.values["service_at_location_id"] = UUID(link.record.id) if link else None
+
+
+def _schedule_zone(plan: _Plan, record: Record, link: _Write | None, service: _Write) -> str:
+    """A schedule's time zone when the data set names none (`timezone_name` is caremap's own):
+    its location's (from the address's ZIP code, state or country) if that agrees with the UTC
+    offset HSDS `timezone` gives, else a zone of that offset; with neither, UTC, as HSDS assumes."""
+    place = _place_zone(plan, link, service)
+    offset = record.values.get("timezone")
+    if isinstance(offset, int | float) and not isinstance(offset, bool):
+        if place and offset in _offsets(place):
+            return place
+        if float(offset).is_integer() and -12 <= offset <= 14:
+            return "UTC" if offset == 0 else f"Etc/GMT{-int(offset):+d}"  # Etc's sign is reversed
+        plan.package.warn(
+            record, "timezone", f"{offset} is not a whole number of hours; {place or 'UTC'} used"
+        )
+        return place or "UTC"
+    if place:
+        return place
+    plan.package.warn(
+        record, "timezone", "no time zone and no location to take one from: UTC, as HSDS assumes"
+    )
+    return "UTC"
+
+
+def _place_zone(plan: _Plan, link: _Write | None, service: _Write) -> str | None:
+    """The time zone of where a schedule applies: its location, or its service's first."""
+    if link is not None:
+        location_ids = [str(link.record.values.get("location_id"))]
+    else:
+        links = plan.linked("service_at_location", "service_id", service.record.id)
+        location_ids = [str(r.values.get("location_id")) for r in links]
+    for location_id in location_ids:
+        for address in plan.linked("address", "location_id", location_id):
+            zone = place_time_zone(*(address.values.get(k) for k in _PLACE))
+            if zone:
+                return zone
+        known = plan.existing["location"].get(location_id)
+        if known is not None and (zone := place_time_zone(*(getattr(known, k) for k in _PLACE))):
+            return zone
+    return None
+
+
+_PLACE = ("postal_code", "state_province", "country")
+
+
+def _offsets(zone: str) -> set[float]:
+    """A zone's UTC offsets in hours, in winter and in summer."""
+    year = datetime.now(UTC).year
+    return {
+        datetime(year, month, 1, tzinfo=time_zone(zone)).utcoffset().total_seconds() / 3600  # type: ignore[union-attr]
+        for month in (1, 7)
+    }
 
 
 def _owner_of(plan: _Plan, record: Record) -> dict[str, UUID | None]:

@@ -37,3 +37,22 @@ def schema(name: str) -> dict:
 
 def hsds_validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema(name))
+
+
+def tabular_errors(folder: Path) -> list[str]:
+    """A CSV package checked with frictionless against the official 3.0 tabular descriptor
+    (`datapackage.json`: column types, required fields, foreign keys). caremap's extension
+    columns, which the standard allows after its own, are the only extra labels let pass."""
+    from frictionless import Package  # imported here: it takes a second, and few tests use it
+
+    from directory.hsds_tables import TABLES
+
+    descriptor = json.loads((ROOT / "datapackage.json").read_text())
+    report = Package(descriptor, basepath=str(folder)).validate()
+    extensions = {(table.name, column) for table in TABLES.values() for column in table.extensions}
+    return [
+        f"{task.name}: {error.message}"
+        for task in report.tasks
+        for error in task.errors
+        if not (error.type == "extra-label" and (task.name, error.label) in extensions)
+    ]

@@ -112,6 +112,10 @@ def test_import_and_export_commands(cli_env, tmp_path):
     """`caremap import` names every error and writes nothing, then imports, reports counts,
     and `caremap export` writes both package forms."""
     examples = EXAMPLES
+    for empty in ("empty", "empty.json"):  # a database nothing was put in yet
+        exported = caremap("export", str(tmp_path / empty), env=cli_env)
+        assert exported.returncode == 0, exported.stderr
+        assert "Exported 0 organization, 0 service, 0 location records" in exported.stdout
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "organizations.csv").write_text("id,name,description\nnot-a-uuid,,x\n")

@@ -16,6 +16,7 @@ from directory.geocoding import Geocoder
 from directory.hsds_export import export_rows, nest
 from directory.hsds_import import ImportRefused, import_package, read_taxonomy_map
 from directory.hsds_package import Package, read_package, write_csv_package
+from directory.hsds_tables import REFERENCES
 from directory.models import (
     GeocodeStatus,
     KeptRecord,
@@ -28,25 +29,27 @@ from directory.models import (
     ServiceAtLocation,
 )
 from directory.service import SERVICE_PREFETCH
-from directory.taxonomy import category_id
+from directory.taxonomy import BY_ID, category_id
 from search_index.models import SearchOutbox
 from seeds.load import load_catalog
 from tests.directory.test_geocoding import nominatim, nominatim_geocoder  # noqa: F401
-from tests.hsds import EXAMPLES, needs_hsds, schema
+from tests.hsds import EXAMPLES, needs_hsds, schema, tabular_errors
 
 
 def _normal(name: str, value: Any) -> Any:
-    """Values as caremap writes them back: text trimmed, times as HH:MM, URLs with a path,
-    phone numbers without a spreadsheet's quotes."""
-    if isinstance(value, str):
-        value = value.strip()
-    if name in ("opens_at", "closes_at") and isinstance(value, str):
-        return value[:5]
-    if name == "number" and isinstance(value, str):
-        return value.strip('"')
-    if isinstance(value, str) and value.startswith("http") and value.count("/") == 2:
-        return value + "/"
+    """Values as an export writes them: times with seconds (HH:MM:SS, the tabular `time`)."""
+    if name in ("opens_at", "closes_at") and isinstance(value, str) and len(value) == 5:
+        return value + ":00"
     return value
+
+
+def points_at_nothing(package: Package, name: str, value: Any) -> bool:
+    """A reference to a record the data set does not hold (and caremap's taxonomy is not)."""
+    if name not in REFERENCES or value in (None, ""):
+        return False
+    if name == "taxonomy_term_id" and UUID(str(value)) in BY_ID:
+        return False
+    return package.get(REFERENCES[name], str(value)) is None
 
 
 def missing_from(original: Package, exported: Package) -> list[str]:
@@ -59,7 +62,11 @@ def missing_from(original: Package, exported: Package) -> list[str]:
                 lost.append(f"{table} {record_id}")
                 continue
             for name, value in record.values.items():
-                if name == "last_modified":  # the catalog's own modification time
+                if points_at_nothing(original, name, value):
+                    # The import warns of it and exports leave it out (or, for a location,
+                    # name the organization caremap placed it with).
+                    if copy.values.get(name) == value:
+                        lost.append(f"{table} {record_id} {name}: points at nothing, written")
                     continue
                 if _normal(name, copy.values.get(name)) != _normal(name, value):
                     lost.append(
@@ -109,6 +116,7 @@ async def test_official_csv_example_imports_without_loss(app, tmp_path):
     folder, _document = await export_to(tmp_path, "export")
     assert missing_from(read_package(EXAMPLES / "csv"), read_package(folder)) == []
     assert schema_errors_in_csv_package(folder) == []
+    assert tabular_errors(folder) == []
     # What caremap does use is in the catalog.
     listing = await Service.get(id="ac148810-d857-441c-9679-408f346de14b").prefetch_related(
         *SERVICE_PREFETCH
@@ -172,6 +180,7 @@ async def test_seed_data_exports_and_reimports_identically(app, tmp_path, form):
     before = _without_versions(await catalog_documents())
     folder, document = await export_to(tmp_path, "first")
     assert schema_errors_in_csv_package(folder) == []
+    assert tabular_errors(folder) == []
     await Organization.all().delete()
     assert await Service.all().count() == 0
     path = folder if form == "csv" else document
@@ -472,3 +481,118 @@ async def test_a_data_set_larger_than_a_write_batch_imports_whole_and_again_in_p
     changed = await Service.get(id=last["link_id"]).prefetch_related("categories")
     assert [term.code for term in changed.categories] == ["meals"]
     assert await Service.filter(categories__code="food-pantry").count() == count - 1
+
+
+# --- what an export gives back ------------------------------------------------------------------
+
+
+def _id(n: int) -> str:
+    return f"0b6c7d0e-9999-4a8e-9f00-{n:012d}"
+
+
+def places_tables() -> dict[str, list[dict[str, Any]]]:
+    """A California service and a UK one, neither schedule naming a time zone; a language with
+    a name but no code; a web address without a path; a location with no coordinates."""
+    food = str(category_id("food-pantry"))
+    tables: dict[str, list[dict[str, Any]]] = {
+        "organizations.csv": [{"id": ORG, "name": "Two Shores", "description": "Food."}],
+        "services.csv": [],
+        "locations.csv": [],
+        "addresses.csv": [],
+        "service_at_location.csv": [],
+        "schedules.csv": [],
+        "attributes.csv": [],
+    }
+    for n, (city, state, postcode, country) in enumerate(
+        [("San Francisco", "CA", "94103", "US"), ("Leeds", "West Yorkshire", "LS1 4AP", "GB")],
+        start=1,
+    ):
+        service, location = _id(10 + n), _id(20 + n)
+        tables["services.csv"].append(
+            {
+                "id": service,
+                "organization_id": ORG,
+                "name": f"Pantry {city}",
+                "status": "active",
+                "url": "http://example.org",
+            }
+        )
+        tables["locations.csv"].append(
+            {"id": location, "organization_id": ORG, "location_type": "physical", "name": city}
+        )
+        tables["addresses.csv"].append(
+            {
+                "id": _id(30 + n),
+                "location_id": location,
+                "address_1": "1 Main St",
+                "city": city,
+                "state_province": state,
+                "postal_code": postcode,
+                "country": country,
+                "address_type": "physical",
+            }
+        )
+        link = _id(40 + n)
+        tables["service_at_location.csv"].append(
+            {"id": link, "service_id": service, "location_id": location}
+        )
+        tables["schedules.csv"].append(
+            {
+                "id": _id(50 + n),
+                "service_at_location_id": link,
+                "freq": "WEEKLY",
+                "byday": "MO",
+                "opens_at": "09:00",
+                "closes_at": "17:00",
+            }
+        )
+        tables["attributes.csv"].append(
+            {
+                "id": _id(60 + n),
+                "link_id": service,
+                "link_entity": "service",
+                "taxonomy_term_id": food,
+            }
+        )
+    tables["languages.csv"] = [{"id": _id(70), "service_id": _id(11), "name": "Ohlone", "code": ""}]
+    return tables
+
+
+@needs_hsds
+async def test_an_export_gives_back_places_times_and_languages_as_they_came(app, tmp_path):
+    source = write_tables(tmp_path / "in", places_tables())
+    try:
+        await run_import(source)
+    except ImportRefused as refused:
+        raise AssertionError([str(p) for p in refused.problems]) from None
+    folder, document = await export_to(tmp_path, "out")
+    exported = read_package(folder)
+    schedules = {r.values["service_at_location_id"]: r.values for r in exported.records("schedule")}
+    california, leeds = schedules[_id(41)], schedules[_id(42)]
+    assert california["timezone_name"] == "America/Los_Angeles"
+    assert california["timezone"] in (-8, -7)
+    assert leeds["timezone_name"] == "Europe/London"
+    assert leeds["timezone"] in (0, 1)
+    assert california["opens_at"] == "09:00:00"
+    language = exported.get("language", _id(70))
+    assert language is not None
+    assert language.values["name"] == "Ohlone"
+    assert json.dumps(_id(70)) in document.read_text()
+    for record in exported.records("service"):
+        assert record.values["url"] == "http://example.org"
+    # Coordinates caremap took from a ZIP centroid are not the source's: not exported.
+    san_francisco = exported.get("location", _id(21))
+    assert san_francisco is not None
+    assert "latitude" not in san_francisco.values
+    assert (await Location.get(id=_id(21))).latitude is not None  # caremap still maps it
+    assert missing_from(read_package(source), exported) == []
+    assert tabular_errors(folder) == []
+
+
+@needs_hsds
+async def test_an_empty_catalog_exports_both_forms(app, tmp_path):
+    await Organization.all().delete()
+    folder, document = await export_to(tmp_path, "empty")
+    assert json.loads(document.read_text()) == []
+    assert read_package(folder).records("organization") == []
+    assert tabular_errors(folder) == []
