@@ -142,6 +142,63 @@ def place_time_zone(
     return zones[0] if len(zones) == 1 else None
 
 
+US_STATES = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
+    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
+    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
+    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
+    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota",
+    "MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada",
+    "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York",
+    "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma",
+    "OR": "Oregon", "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina",
+    "SD": "South Dakota", "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont",
+    "VA": "Virginia", "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin",
+    "WY": "Wyoming", "PR": "Puerto Rico",
+}  # fmt: skip
+_STATE_CODES = {name.lower(): code for code, name in US_STATES.items()}
+
+
+def area_from_text(text: str, state: str | None = None) -> tuple[str, str, str | None] | None:
+    """A service area named in words as (extent type, extent, state): a 5-digit ZIP code, a
+    state ("CA", "California") or a county ("San Mateo County", "San Mateo County, CA"; the
+    state from the text, else `state` when the county is there, else the one state that has
+    a county of that name). None when it names none of these (a city, a region)."""
+    words = " ".join(text.split())
+    if re.fullmatch(r"\d{5}", words) and zip_info(words) is not None:
+        return "postal_code", words, None
+    code = words.upper() if words.upper() in US_STATES else _STATE_CODES.get(words.lower())
+    if code:
+        return "state", code, code
+    county, _, named_state = words.partition(",")
+    if not county.lower().endswith(" county"):
+        return None
+    states = _county_states().get(county.strip().lower(), set())
+    named = named_state.strip().upper() or None
+    named = _STATE_CODES.get(named.lower(), named) if named else None
+    for candidate in (named, state.upper() if state else None):
+        if candidate in states:
+            return "county", _county_names()[(county.strip().lower(), candidate)], candidate
+    if named is None and len(states) == 1:
+        only = next(iter(states))
+        return "county", _county_names()[(county.strip().lower(), only)], only
+    return None
+
+
+@functools.cache
+def _county_states() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = collections.defaultdict(set)
+    for info in _zip_table().values():
+        if info.county:
+            found[info.county.lower()].add(info.state)
+    return found
+
+
+@functools.cache
+def _county_names() -> dict[tuple[str, str], str]:
+    return {(i.county.lower(), i.state): i.county for i in _zip_table().values() if i.county}
+
+
 @functools.cache
 def _state_time_zones() -> dict[str, str]:
     counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)

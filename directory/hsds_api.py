@@ -24,7 +24,7 @@ from directory.actor import Actor
 from directory.errors import Invalid, NotFound
 from directory.geocoding import Point, bounding_box, distance_miles, zip_info
 from directory.hsds_documents import Records
-from directory.hsds_export import export_rows
+from directory.hsds_export import as_came, export_rows
 from directory.http import (
     actor_of,
     json_document,
@@ -110,7 +110,7 @@ async def _records(
 
 
 async def _kept(table: str) -> list[dict[str, Any]]:
-    return [dict(r.data) for r in await KeptRecord.filter(hsds_table=table).order_by("id")]
+    return [as_came(r) for r in await KeptRecord.filter(hsds_table=table).order_by("id")]
 
 
 async def _all_taxonomies() -> list[dict[str, Any]]:

@@ -14,10 +14,11 @@ from collections import defaultdict
 from typing import Any
 
 from directory.hsds_export import NESTING, Rows
-from directory.hsds_tables import LIST_KEY
+from directory.hsds_tables import EMBEDDED, LIST_KEY
 
 # One-to-one records nested as objects: (key in the document, table, field naming the record).
 _ONE: dict[str, tuple[tuple[str, str, str], ...]] = {
+    **EMBEDDED,
     "service": (
         ("organization", "organization", "organization_id"),
         ("program", "program", "program_id"),
@@ -26,8 +27,6 @@ _ONE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("service", "service", "service_id"),
         ("location", "location", "location_id"),
     ),
-    "attribute": (("taxonomy_term", "taxonomy_term", "taxonomy_term_id"),),
-    "taxonomy_term": (("taxonomy_detail", "taxonomy", "taxonomy_id"),),
 }
 Key = tuple[str, str]
 

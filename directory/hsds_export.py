@@ -8,6 +8,7 @@ locations nested) holds every record that hangs off an organization; records tha
 (such as an unused taxonomy) travel only in the CSV package.
 """
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
@@ -21,7 +22,7 @@ from directory import serialize
 from directory.bulk import chunks, select_in
 from directory.geocoding import ZIP_CENTROID
 from directory.hsds_package import is_uuid
-from directory.hsds_tables import LIST_KEY, REFERENCES, TABLES
+from directory.hsds_tables import EMBEDDED, LIST_KEY, PROVENANCE, REFERENCES, TABLES
 from directory.models import (
     KeptRecord,
     ListingChange,
@@ -69,6 +70,14 @@ async def export_rows(
     """Catalog records as HSDS rows by table: every one (an export), or those of some
     organizations (a page of the `/hsds` API), with only the services given if any are, and
     without the services the reader may not see."""
+    return _with_seconds(await _rows(organization_ids, readable, service_ids))
+
+
+async def _rows(
+    organization_ids: Collection[UUID] | None,
+    readable: Callable[[Service], bool] | None,
+    service_ids: Collection[UUID] | None,
+) -> Rows:
     rows: Rows = defaultdict(list)
     phones: set[str] = set()  # a phone of a service at a location comes with both
     organizations = Organization.all()
@@ -108,11 +117,11 @@ async def export_rows(
         rows["service"].append(_flat(document))
         rows["language"].extend(document.get("languages", []))
         _phones(rows, document.get("phones", []), phones)
-        rows["schedule"].extend(_schedule_row(s) for s in document.get("schedules", []))
+        rows["schedule"].extend(_flat(s) for s in document.get("schedules", []))
         rows["service_area"].extend(_flat(a) for a in document.get("service_areas", []))
         for link in document.get("service_at_locations", []):
             rows["service_at_location"].append(_flat(link))
-            rows["schedule"].extend(_schedule_row(s) for s in link.get("schedules", []))
+            rows["schedule"].extend(_flat(s) for s in link.get("schedules", []))
         for category in document.get("categories", []):
             rows["attribute"].append(
                 {
@@ -125,33 +134,34 @@ async def export_rows(
             )
     rows["taxonomy"].append(serialize.taxonomy_document())
     rows["taxonomy_term"].extend(serialize.taxonomy_term_document(c.code) for c in CATEGORIES)
-    as_came = await _unchanged_since_import([listing.id for listing in listings])
+    unchanged = await _unchanged_since_import([listing.id for listing in listings])
     if organization_ids is None:
         kept_records = await KeptRecord.all().order_by("id")
-        return await _without_dangling_references(_with_kept_records(rows, kept_records, as_came))
+        return await _without_dangling_references(_with_kept_records(rows, kept_records, unchanged))
     shown = [listing.id for listing in listings]
     kept = await KeptRecord.filter(
         Q(organization_id__in=list(organization_ids)) | Q(location_id__in=list(offered_at)),
         Q(service_id__isnull=True) | Q(service_id__in=shown),
     ).order_by("id")
-    rows = _with_kept_records(rows, kept, as_came)
+    rows = _with_kept_records(rows, kept, unchanged)
     # The imported taxonomies the records' attributes name, as the export carries them.
     for table, key in (("taxonomy_term", "taxonomy_term_id"), ("taxonomy", "taxonomy_id")):
         wanted = {str(row.get(key)) for source in ("attribute", table) for row in rows[source]}
         wanted -= {row["id"] for row in rows[table]}
         wanted_ids = [i for i in wanted if is_uuid(i)]
         for record in await select_in(KeptRecord, "record_id", wanted_ids, hsds_table=table):
-            rows[table].append(dict(record.data))
+            rows[table].append(as_came(record))
     return await _without_dangling_references(rows)
 
 
-def _schedule_row(document: dict[str, Any]) -> dict[str, Any]:
-    """A schedule's row, its times with seconds (HH:MM:SS, the tabular format's `time`)."""
-    row = _flat(document)
-    for key in ("opens_at", "closes_at"):
-        if isinstance(row.get(key), str) and len(row[key]) == 5:
-            row[key] += ":00"
-    return row
+def _with_seconds(rows: Rows) -> Rows:
+    """Schedule times as HH:MM:SS, the tabular format's `time` (caremap holds HH:MM, and so
+    did many data sets)."""
+    for row in rows.get("schedule", []):
+        for key in ("opens_at", "closes_at"):
+            if isinstance(row.get(key), str) and re.fullmatch(r"\d\d:\d\d", row[key]):
+                row[key] += ":00"
+    return rows
 
 
 async def _unchanged_since_import(service_ids: list[UUID]) -> set[str]:
@@ -178,7 +188,7 @@ def _phones(rows: Rows, phones: list[dict[str, Any]], seen: set[str]) -> None:
         rows["language"].extend(phone.get("languages", []))
 
 
-def _with_kept_records(rows: Rows, records: list[KeptRecord], as_came: set[str]) -> Rows:
+def _with_kept_records(rows: Rows, records: list[KeptRecord], unchanged: set[str]) -> Rows:
     """Lay each row over the record kept from an import, and add the kept records caremap does
     not use. Sub-records caremap stores as columns (addresses, languages, category attributes)
     are matched by what they describe, since caremap's own ids for them are derived."""
@@ -200,14 +210,14 @@ def _with_kept_records(rows: Rows, records: list[KeptRecord], as_came: set[str])
                 laid_over.append(row)
             elif match.id not in used:  # one kept language can stand for a service's and a phone's
                 used.add(match.id)
-                laid_over.append(_overlay(table, row, match, row["id"] in as_came))
+                laid_over.append(_overlay(table, row, match, row["id"] in unchanged))
         rows[table] = laid_over
     for table, records in kept.items():
         for record in records.values():
             if record.id not in used and (
                 record.unused == ["*"] or table not in _BUILT or table in _PARTIAL
             ):
-                rows[table].append(dict(record.data))
+                rows[table].append(as_came(record))
     return rows
 
 
@@ -231,7 +241,7 @@ def _overlay(
     slash), goes out as it came, and so does the modification time of a record nobody changed."""
     modelled = TABLES[table].modelled
     merged = dict(current, id=str(kept.record_id))
-    for key, value in kept.data.items():
+    for key, value in as_came(kept).items():
         if key in REFERENCES and key in modelled and current.get(key):
             continue  # where caremap placed it (a location whose organization was not there)
         if (
@@ -242,6 +252,11 @@ def _overlay(
         ):
             merged[key] = value
     return merged
+
+
+def as_came(record: KeptRecord) -> dict[str, Any]:
+    """A kept record's HSDS fields (without what the import noted of an older format)."""
+    return {key: value for key, value in record.data.items() if key not in PROVENANCE}
 
 
 def _spelt_differently(source: Any, current: Any) -> bool:
@@ -338,6 +353,8 @@ NESTING: dict[str, tuple[tuple[str, str], ...]] = {
     "accessibility": (("location", "location_id"),),
     "attribute": (("*", "link_id"),),
     "metadata": (("*", "resource_id"),),
+    "service_capacity": (("service", "service_id"),),
+    "url": (("service", "service_id"), ("organization", "organization_id")),
 }
 
 
@@ -367,12 +384,8 @@ def nest(rows: Rows) -> list[dict[str, Any]]:
             )
             if parent is not None:
                 parent.setdefault(LIST_KEY[table], []).append(document)
-        if table == "attribute":
-            term = documents.get(("taxonomy_term", str(document.get("taxonomy_term_id"))))
-            if term is not None:
-                document["taxonomy_term"] = term
-        if table == "taxonomy_term":
-            taxonomy = documents.get(("taxonomy", str(document.get("taxonomy_id"))))
-            if taxonomy is not None:
-                document["taxonomy_detail"] = taxonomy
+        for key, target, field in EMBEDDED.get(table, ()):
+            embedded = documents.get((target, str(document.get(field))))
+            if embedded is not None:
+                document[key] = embedded
     return [documents[("organization", row["id"])] for row in rows.get("organization", [])]

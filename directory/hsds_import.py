@@ -30,7 +30,7 @@ from directory.actor import Actor
 from directory.bulk import chunks, insert_rows, select_in
 from directory.editing import record_change, record_changes
 from directory.errors import DomainError, Invalid
-from directory.geocoding import Geocoder, place_time_zone, time_zone
+from directory.geocoding import Geocoder, area_from_text, place_time_zone, time_zone
 from directory.hsds_export import catalog_holds
 from directory.hsds_package import Package, Problem, Record, is_uuid
 from directory.hsds_tables import REFERENCES, TABLES
@@ -213,7 +213,7 @@ async def plan_import(
     for record in package.records("schedule"):
         _plan_schedule(plan, record)
     for record in package.records("service_area"):
-        _plan_part(plan, record, ServiceArea, ServiceAreaInput, _service_of(plan, record))
+        _plan_area(plan, record)
     for table in TABLES:
         for record in package.records(table):
             key = (table, record.id)
@@ -337,11 +337,16 @@ def _plan_service(plan: _Plan, record: Record) -> _Write | None:
             record, "attributes", f"no caremap category; given the default, {categories[0]}"
         )
     if not categories:
+        terms = _term_names(plan, record)
         package.warn(
             record,
             "attributes",
-            "no caremap category: link a caremap taxonomy term or map the service's terms "
-            "in a taxonomy mapping file; service skipped",
+            f"no caremap category for its terms ({terms}): import again with "
+            "--default-category CODE, or map the terms to categories with --taxonomy-map FILE "
+            "(rows of taxonomy,code,category); service skipped"
+            if terms
+            else "no taxonomy terms, so no caremap category: import again with "
+            "--default-category CODE; service skipped",
         )
         plan.skipped.add((record.table, record.id))
         return None
@@ -398,15 +403,40 @@ def _categories(plan: _Plan, record: Record) -> list[str]:
     return codes
 
 
+def _term_names(plan: _Plan, record: Record) -> str:
+    """A service's taxonomy terms as the data set names them (code or name), for a report."""
+    names = []
+    for attribute in plan.linked("attribute", "link_id", record.id):
+        term = plan.package.get("taxonomy_term", attribute.values.get("taxonomy_term_id"))
+        values = term.values if term else {}
+        names.append(
+            str(
+                values.get("code") or values.get("name") or attribute.values.get("taxonomy_term_id")
+            )
+        )
+    return ", ".join(dict.fromkeys(names))
+
+
 def _plan_location(plan: _Plan, record: Record) -> None:
     package = plan.package
     organization_id = record.values.get("organization_id")
     if not organization_id or not _organization_known(plan, organization_id):
-        offered = [
-            plan.modelled("service", link.values.get("service_id"))
-            for link in plan.linked("service_at_location", "location_id", record.id)
-        ]
+        links = plan.linked("service_at_location", "location_id", record.id)
+        offered = [plan.modelled("service", link.values.get("service_id")) for link in links]
         owner = next((w.organization_id for w in offered if w), None)
+        skipped = [
+            str(link.values.get("service_id"))
+            for link in links
+            if ("service", str(link.values.get("service_id"))) in plan.skipped
+        ]
+        if owner is None and skipped:
+            plan.keep(
+                record,
+                f"no organization {organization_id or '(none)'} in the data set, and the "
+                f"services offered here ({', '.join(skipped)}) were skipped for want of a "
+                "category (see their warnings); location kept for export but not used",
+            )
+            return
         if owner is None:
             package.error(
                 record,
@@ -438,6 +468,15 @@ def _plan_location(plan: _Plan, record: Record) -> None:
     if access_rows and access_rows[0].values.get("description"):
         values["accessibility"] = access_rows[0].values["description"]
     valid, unused, fatal = _lenient(package, record, LocationInput, values)
+    if list(fatal) == ["postal_code"] and "postal_code" not in values:
+        # Nowhere to place it (no address, ZIP code or coordinates): real data sets have such
+        # locations, and caremap cannot map or search them, so they are kept, not refused.
+        plan.keep(
+            record,
+            "no address, ZIP code or coordinates, which caremap needs to place a location "
+            "(HSDS does not require them); location kept for export but not used",
+        )
+        return
     for name, message in fatal.items():
         package.error(record, name, message)
     if valid is None:
@@ -461,7 +500,9 @@ def _plan_service_links(plan: _Plan, service: _Write) -> None:
         if location is None and str(location_id) in plan.existing["location"]:
             organization_id = plan.existing["location"][str(location_id)].organization_id
         owner = {"organization_id": service.organization_id, "service_id": service.service_id}
-        if organization_id is None:
+        if organization_id is None and plan.package.get("location", location_id) is not None:
+            plan.keep(record, "its location is kept but not used (see its warning); link kept")
+        elif organization_id is None:
             plan.package.error(record, "location_id", f"no location {location_id} in the data set")
         elif organization_id != service.organization_id:
             plan.keep(
@@ -505,6 +546,43 @@ def _plan_part(
         return
     links = {k: v for k, v in owner.items() if k in ("service_id", "location_id")}
     plan.add(_Write(record, model, {**valid.values(), **links}, unused, **owner))
+
+
+def _plan_area(plan: _Plan, record: Record) -> None:
+    """A service area: caremap uses one that names a ZIP code, county or state. HSDS leaves
+    `extent_type` optional, so one given only in words ("San Mateo County") is read from them."""
+    service = _service_of(plan, record)
+    if service is None:
+        return
+    values = _pick(record, ServiceAreaInput.model_fields)
+    if not values.get("extent_type"):
+        words = str(values.get("extent") or values.get("name") or "")
+        found = area_from_text(words, _service_state(plan, service))
+        if found is None:
+            owner = {"organization_id": service.organization_id, "service_id": service.service_id}
+            plan.keep(
+                record,
+                f"caremap uses a service area that names a ZIP code, a county or a state "
+                f"(extent_type postal_code, county or state, which HSDS leaves optional); "
+                f"{words!r} names none it knows; kept for export but not used",
+                **owner,
+            )
+            return
+        values["extent_type"], values["extent"], state = found
+        if state:
+            values["state_province"] = state
+    values.setdefault("name", values.get("extent"))
+    _plan_part(plan, record, ServiceArea, ServiceAreaInput, service, values)
+
+
+def _service_state(plan: _Plan, service: _Write) -> str | None:
+    """The state of a service's first location with one, to read "Orange County" by."""
+    for link in plan.linked("service_at_location", "service_id", service.record.id):
+        for address in plan.linked("address", "location_id", str(link.values.get("location_id"))):
+            state = str(address.values.get("state_province") or "").strip().upper()
+            if len(state) == 2:
+                return state
+    return None
 
 
 def _plan_phone(plan: _Plan, record: Record) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from directory import untrusted_json
+from directory import hsds_legacy, untrusted_json
 from directory.hsds_tables import (
     BOOLEANS,
     BY_FILE,
@@ -27,6 +27,7 @@ from directory.hsds_tables import (
     NUMBERS,
     OBJECTS,
     REFERENCES,
+    SOURCE_ID,
     TABLES,
 )
 
@@ -63,6 +64,8 @@ class Package:
 
     tables: dict[str, dict[str, Record]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    version: str = "3.0"  # the HSDS version (or older format) the data set was read as
+    evidence: str = ""  # what said so, for the report
 
     def records(self, table: str) -> list[Record]:
         return list(self.tables.get(table, {}).values())
@@ -91,7 +94,9 @@ class Package:
         if earlier is None:
             table[record.id] = record
             return
-        if not merge:
+        if not merge or (
+            " row " in record.where and _file_of(earlier.where) == _file_of(record.where)
+        ):
             self.error(record, "id", f"the same id as {earlier.where}")
             return
         for key, value in record.values.items():
@@ -99,6 +104,10 @@ class Package:
                 self.error(record, key, f"differs from the copy at {earlier.where}")
             else:
                 earlier.values.setdefault(key, value)
+
+
+def _file_of(where: str) -> str:
+    return where.split(" row ")[0] if " row " in where else ""
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -123,6 +132,15 @@ def read_package(path: Path) -> Package:
 
 def _read_csv_folder(folder: Path, package: Package) -> None:
     files = sorted(folder.glob("*.csv"))
+    headers = {path.name: _header(path) for path in files}
+    legacy, evidence = hsds_legacy.detect(headers)
+    if legacy is not None:
+        package.version, package.evidence = legacy.name, evidence
+        _read_legacy_folder(files, legacy, package)
+        return
+    later = sorted(set(headers) & _HSDS_3_1_FILES)
+    if later or "label" in headers.get("attribute.csv", headers.get("attributes.csv", [])):
+        package.version, package.evidence = "3.1", ", ".join(later) or "attributes' label column"
     known = [f for f in files if f.name in BY_FILE]
     for unknown in sorted(set(files) - set(known)):
         package.problems.append(
@@ -130,10 +148,84 @@ def _read_csv_folder(folder: Path, package: Package) -> None:
         )
     if not known:
         package.error(folder.name, "folder", "holds no HSDS tables (organizations.csv, ...)")
+    read_from: dict[str, str] = {}
     for path in known:
         table = BY_FILE[path.name]
+        first = read_from.setdefault(table.name, path.name)
+        if first != path.name:
+            message = (
+                f"the {table.name} table again (as {first}): read together, a record in both merged"
+            )
+            package.problems.append(Problem(path.name, "file", message, warning=True))
         for where, values in _csv_rows(path, package):
-            package.add(Record(table.name, values, where), merge=False)
+            package.add(Record(table.name, values, where), merge=first != path.name)
+
+
+_HSDS_3_1_FILES = {"service_capacity.csv", "units.csv", "unit.csv", "url.csv", "urls.csv"}
+
+
+def _header(path: Path) -> list[str]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return [name.strip() for name in next(csv.reader(handle), [])]
+    except (UnicodeDecodeError, csv.Error):
+        return []  # the rows' reader names the problem
+
+
+def _read_legacy_folder(files: list[Path], legacy: hsds_legacy.Format, package: Package) -> None:
+    """An older format's files as 3.0 records (`directory.hsds_legacy`)."""
+    reading = hsds_legacy.Reading(legacy)
+    set_aside: dict[tuple[str, str], int] = {}
+    for path in files:
+        file = legacy.files.get(path.name)
+        if file is None:
+            reason = legacy.unmapped.get(path.name, f"not a file of {legacy.name}")
+            package.problems.append(
+                Problem(path.name, "file", f"{reason}; not imported", warning=True)
+            )
+            continue
+        for column in sorted(file.private & set(_header(path))):
+            message = "left out: staff details are not imported from a shared data set"
+            package.problems.append(Problem(path.name, column, message, warning=True))
+        for where, raw in _csv_rows(path, package):
+            made: list[tuple[str, dict[str, Any]]] = []
+
+            def emit(
+                table: str, values: dict[str, Any], made: list = made, name: str = path.name
+            ) -> None:
+                space = f"{name}:{table}"  # made from this file's row: its own ids
+                made.append(
+                    (table, hsds_legacy.finish_ids(reading, table, values, values["id"], space))
+                )
+
+            converted = hsds_legacy.convert_row(reading, file, raw, emit)
+            if converted is not None:
+                table, values, unmapped = converted
+                earlier = package.get(table, values.get("id"))
+                if earlier is not None and _file_of(earlier.where) != path.name:
+                    # Two old tables became one (holiday and regular hours): an id both
+                    # use is two records, so this one gets an id of its own.
+                    values[SOURCE_ID] = values["id"]
+                    values["id"] = hsds_legacy.Reading(legacy).id(
+                        path.name, f"again:{values['id']}"
+                    )
+                    message = f"the same id as {earlier.where}; given one of its own"
+                    package.problems.append(Problem(where, "id", message, warning=True))
+                package.add(Record(table, values, where), merge=False)
+                for column in unmapped:
+                    set_aside[(path.name, column)] = set_aside.get((path.name, column), 0) + 1
+            for table, values in made:
+                package.add(Record(table, values, f"{where} ({table})"), merge=False)
+    for (name, column), rows in sorted(set_aside.items()):
+        message = f"no HSDS 3.0 field for it: kept with the record (rows: {rows}), not exported"
+        package.problems.append(Problem(name, column, message, warning=True))
+    hsds_legacy.finish(
+        reading,
+        {
+            table: {i: r.values for i, r in records.items()}
+            for table, records in package.tables.items()
+        },
+    )
 
 
 def _csv_rows(path: Path, package: Package) -> Iterator[tuple[str, dict[str, Any]]]:

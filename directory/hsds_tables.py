@@ -3,7 +3,9 @@
 One description serves the CSV reader, the CSV writer, the JSON flattener and the importer's
 checks, so the rules of the standard (required fields, formats, enums) live in this one place.
 caremap's own columns (`free`, `accepts_referrals`, `kind`, `timezone_name`, `state_province`)
-are extensions the standard allows; they follow the HSDS columns.
+are extensions the standard allows; they follow the HSDS columns, and so do the columns HSDS 3.1
+added to 3.0's tables (`attribute.label`, `service_area.service_at_location_id`). The tables 3.1
+added (`service_capacity`, `unit`, `url`) are read, kept and written like any other.
 """
 
 from dataclasses import dataclass, field
@@ -23,6 +25,12 @@ class Table:
     def file(self) -> str:
         return f"{_PLURAL.get(self.name, self.name + 's')}.csv"
 
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The file names a data set may give the table: the standard's, and the other number
+        (the Open Referral UK examples have `attribute.csv`, some have both forms)."""
+        return tuple(dict.fromkeys([self.file, f"{self.name}.csv", f"{self.name}s.csv"]))
+
 
 def _table(name: str, columns: str, required: str = "id", **options: object) -> Table:
     return Table(name, tuple(columns.split()), tuple(required.split()), **options)  # type: ignore[arg-type]
@@ -35,6 +43,8 @@ _PLURAL = {
     "metadata": "metadata",
     "taxonomy": "taxonomies",
     "address": "addresses",
+    "service_capacity": "service_capacity",
+    "url": "url",
 }
 
 TABLES: dict[str, Table] = {
@@ -84,6 +94,7 @@ TABLES: dict[str, Table] = {
         _table(
             "attribute",
             "id link_id taxonomy_term_id link_type link_entity value",
+            extensions=("label",),
             modelled=frozenset(["link_id", "taxonomy_term_id", "link_type", "link_entity"]),
         ),
         _table(
@@ -164,7 +175,7 @@ TABLES: dict[str, Table] = {
         _table(
             "service_area",
             "id service_id name description extent extent_type uri",
-            extensions=("state_province",),
+            extensions=("state_province", "service_at_location_id"),
             modelled=frozenset(
                 ["service_id", "name", "description", "extent", "extent_type", "state_province"]
             ),
@@ -203,9 +214,17 @@ TABLES: dict[str, Table] = {
             "id identifier_type identifier",
         ),
         _table("taxonomy", "id name description uri version", "id name description"),
+        # HSDS 3.1
+        _table(
+            "service_capacity",
+            "id service_id unit_id available maximum description updated",
+            "id available updated",
+        ),
+        _table("unit", "id name scheme identifier uri", "id name"),
+        _table("url", "id label url organization_id service_id", "id url"),
     )
 }
-BY_FILE = {table.file: table for table in TABLES.values()}
+BY_FILE = {name: table for table in TABLES.values() for name in table.files}
 
 NUMBERS = frozenset(
     [
@@ -219,13 +238,15 @@ NUMBERS = frozenset(
         "count",
         "interval",
         "amount",
+        "available",
+        "maximum",
     ]
 )
 BOOLEANS = frozenset({"free", "accepts_referrals"})
 DATES = frozenset(
     ["valid_from", "valid_to", "dtstart", "until", "assured_date", "last_action_date"]
 )
-DATETIMES = frozenset({"last_modified"})
+DATETIMES = frozenset({"last_modified", "updated"})
 ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("service", "status"): ("active", "inactive", "defunct", "temporarily closed"),
     ("location", "location_type"): ("physical", "postal", "virtual"),
@@ -244,7 +265,14 @@ REFERENCES: dict[str, str] = {
     "taxonomy_term_id": "taxonomy_term",
     "taxonomy_id": "taxonomy",
     "parent_id": "taxonomy_term",
+    "unit_id": "unit",
 }
+
+# Provenance an import keeps with a record from an older format (its id there, the columns HSDS
+# 3.0 has no place for): in the kept record, never in an export.
+SOURCE_ID = "source_id"
+SOURCE_FIELDS = "source_fields"
+PROVENANCE = (SOURCE_ID, SOURCE_FIELDS)
 
 # Nested JSON: a list under a record holds records of a table; objects name one record.
 LISTS: dict[str, str] = {
@@ -265,6 +293,8 @@ LISTS: dict[str, str] = {
     "addresses": "address",
     "accessibility": "accessibility",
     "organization_identifiers": "organization_identifier",
+    "capacities": "service_capacity",  # 3.1
+    "additional_urls": "url",  # 3.1
 }
 # The key under which a record of each table is listed in the record it belongs to.
 LIST_KEY = {table: key for key, table in LISTS.items()}
@@ -275,4 +305,11 @@ OBJECTS: dict[str, str] = {
     "location": "location",
     "taxonomy_term": "taxonomy_term",
     "taxonomy_detail": "taxonomy",
+    "unit": "unit",  # 3.1
+}
+# Records nested as an object in another beyond its parents: (key, table, field naming it).
+EMBEDDED: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "attribute": (("taxonomy_term", "taxonomy_term", "taxonomy_term_id"),),
+    "taxonomy_term": (("taxonomy_detail", "taxonomy", "taxonomy_id"),),
+    "service_capacity": (("unit", "unit", "unit_id"),),
 }
