@@ -224,6 +224,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
 def _print_import_report(report: ImportReport, *, dry_run: bool) -> None:
     for problem in report.warnings:
         print(f"warning: {problem}", file=sys.stderr)
+    evidence = f" (from {report.evidence})" if report.evidence else ""
+    version = report.version if report.version[0].isalpha() else f"HSDS {report.version}"
+    print(f"Read as {version}{evidence}.")
     outcomes = ("checked",) if dry_run else OUTCOMES
     print(f"{'table':<26}" + "".join(f"{outcome:>11}" for outcome in outcomes))
     for table in TABLES:
@@ -254,7 +257,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
         path.write_text(json.dumps(nest(rows), indent=2, ensure_ascii=False) + "\n")
     else:
         write_csv_package(path, rows)
-    counts = ", ".join(f"{len(rows.get(t, []))} {t}" for t in ("organization", "service", "location"))
+    counts = ", ".join(
+        f"{len(rows.get(t, []))} {t}" for t in ("organization", "service", "location")
+    )
     print(f"Exported {counts} records as an HSDS 3.0 {form.upper()} package to {path}.")
 
 

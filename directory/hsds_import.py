@@ -80,6 +80,8 @@ class ImportRefused(DomainError):
 
 @dataclass
 class ImportReport:
+    version: str = "3.0"  # what the data set was read as (HSDS 3.0, 3.1, 1.x/2.0, Ohana API)
+    evidence: str = ""  # what in the data set said so
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
     pending_geocodes: int = 0
@@ -746,7 +748,11 @@ async def import_package(
     plan = await plan_import(package, taxonomy_map, default_category)
     if package.errors:
         raise ImportRefused(package.problems)
-    report = ImportReport(warnings=[p for p in package.problems if p.warning])
+    report = ImportReport(
+        version=package.version,
+        evidence=package.evidence,
+        warnings=[p for p in package.problems if p.warning],
+    )
     for table, _record_id in plan.skipped:
         report.count(table, "skipped")
     geocoder = geocoder.deferring()

@@ -124,6 +124,9 @@ def read_package(path: Path) -> Package:
         _read_json_file(path, package)
     else:
         package.error(str(path), "path", "no such file or folder")
+    later = sorted({"service_capacity", "unit", "url"} & set(package.tables))
+    if package.version == "3.0" and later:
+        package.version, package.evidence = "3.1", f"its {', '.join(later)} records"
     for table in package.tables.values():
         for record in table.values():
             check_record(record, package)

@@ -39,10 +39,13 @@ def hsds_validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema(name))
 
 
-def tabular_errors(folder: Path) -> list[str]:
+def tabular_errors(
+    folder: Path, source_columns: frozenset[tuple[str, str]] = frozenset()
+) -> list[str]:
     """A CSV package checked with frictionless against the official 3.0 tabular descriptor
-    (`datapackage.json`: column types, required fields, foreign keys). caremap's extension
-    columns, which the standard allows after its own, are the only extra labels let pass."""
+    (`datapackage.json`: column types, required fields, foreign keys). The only extra labels
+    let pass are those the standard allows after its own columns: caremap's extensions and
+    3.1's, and `source_columns` (table, column), a data set's own that come back with it."""
     from frictionless import Package  # imported here: it takes a second, and few tests use it
 
     from directory.hsds_tables import TABLES
@@ -54,5 +57,7 @@ def tabular_errors(folder: Path) -> list[str]:
         f"{task.name}: {error.message}"
         for task in report.tasks
         for error in task.errors
-        if not (error.type == "extra-label" and (task.name, error.label) in extensions)
+        if not (
+            error.type == "extra-label" and (task.name, error.label) in extensions | source_columns
+        )
     ]

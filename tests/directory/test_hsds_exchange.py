@@ -47,7 +47,9 @@ def points_at_nothing(package: Package, name: str, value: Any) -> bool:
     """A reference to a record the data set does not hold (and caremap's taxonomy is not)."""
     if name not in REFERENCES or value in (None, ""):
         return False
-    if name == "taxonomy_term_id" and UUID(str(value)) in BY_ID:
+    if REFERENCES[name] == "taxonomy_term" and UUID(str(value)) in BY_ID:
+        return False  # caremap's own taxonomy is always there
+    if REFERENCES[name] == "taxonomy" and str(value) == serialize.TAXONOMY_ID:
         return False
     return package.get(REFERENCES[name], str(value)) is None
 
@@ -68,7 +70,9 @@ def missing_from(original: Package, exported: Package) -> list[str]:
                     if copy.values.get(name) == value:
                         lost.append(f"{table} {record_id} {name}: points at nothing, written")
                     continue
-                if _normal(name, copy.values.get(name)) != _normal(name, value):
+                if _normal(name, copy.values.get(name)) != _normal(name, value) and not (
+                    value == "" and name not in copy.values  # a CSV cell cannot tell
+                ):
                     lost.append(
                         f"{table} {record_id} {name}: {value!r} != {copy.values.get(name)!r}"
                     )
