@@ -146,6 +146,10 @@ class _Write:
     location_id: UUID | None = None
     categories: list[str] = field(default_factory=list)
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.record.table, self.record.id)
+
 
 @dataclass
 class _Plan:
@@ -345,12 +349,13 @@ def _plan_service(plan: _Plan, record: Record) -> _Write | None:
             "attributes",
             f"no caremap category for its terms ({terms}): import again with "
             "--default-category CODE, or map the terms to categories with --taxonomy-map FILE "
-            "(rows of taxonomy,code,category); service skipped"
+            "(rows of taxonomy,code,category); service skipped, kept for export"
             if terms
             else "no taxonomy terms, so no caremap category: import again with "
-            "--default-category CODE; service skipped",
+            "--default-category CODE; service skipped, kept for export",
         )
         plan.skipped.add((record.table, record.id))
+        plan.keep(record, organization_id=UUID(str(organization_id)))
         return None
     values = _pick(record, ServiceInput.model_fields)
     values["languages"] = [
@@ -775,7 +780,7 @@ async def import_package(
         await _remove_parts_left_out(plan, actor, there)
         for batch in chunks(list(plan.writes.values())):
             for write, outcome in zip(batch, await _keep(batch, there), strict=True):
-                if write.model is None:
+                if write.model is None and write.key not in plan.skipped:
                     report.count(write.record.table, outcome)
             if progress:
                 progress(sum(1 for write in batch if write.model is None))

@@ -195,6 +195,10 @@ def _eligibility(reading: Reading, values: dict[str, Any], emit: Emit) -> None:
         reading.eligibility.setdefault(values["service_id"], []).append(str(text))
 
 
+def _program(reading: Reading, values: dict[str, Any], emit: Emit) -> None:
+    values.setdefault("description", values.get("name"))  # required in 3.0, not before
+
+
 def _term(reading: Reading, values: dict[str, Any], emit: Emit) -> None:
     values.setdefault("description", values.get("name"))  # required in 3.0
     values.setdefault("taxonomy", reading.format.name)
@@ -305,7 +309,7 @@ HSDS_1 = Format(
     "HSDS 1.x/2.0",
     {
         "organizations.csv": FileMap("organization", {"url": "website"}),
-        "programs.csv": FileMap("program"),
+        "programs.csv": FileMap("program", convert=_program),
         "services.csv": FileMap("service", {"fees": "fees_description"}, convert=_hsds1_service),
         "services_at_location.csv": FileMap("service_at_location"),
         "service_at_location.csv": FileMap("service_at_location"),
@@ -364,7 +368,7 @@ OHANA = Format(
     "Ohana API CSV",
     {
         "organizations.csv": FileMap("organization", convert=_ohana_organization),
-        "programs.csv": FileMap("program"),
+        "programs.csv": FileMap("program", convert=_program),
         "locations.csv": FileMap(
             "location",
             {"website": "url"},

@@ -600,3 +600,20 @@ async def test_an_empty_catalog_exports_both_forms(app, tmp_path):
     assert json.loads(document.read_text()) == []
     assert read_package(folder).records("organization") == []
     assert tabular_errors(folder) == []
+
+
+@needs_hsds
+async def test_a_service_with_no_category_is_reported_with_the_fix_and_kept(app, tmp_path):
+    """The official example's service names no term caremap knows: the import goes ahead, says
+    which flags would place it, keeps it (and the location only it was offered at) for export,
+    rather than refusing the set over the location's organization."""
+    report = await run_import(EXAMPLES / "csv")
+    assert report.counts["service"]["skipped"] == 1
+    said = {(p.where, p.field): p.message for p in report.warnings}
+    assert "--default-category" in said[("services.csv row 2", "attributes")]
+    assert "skipped for want of a category" in said[("locations.csv row 2", "record")]
+    assert not await Service.exists()
+    folder, document = await export_to(tmp_path, "out")
+    assert missing_from(read_package(EXAMPLES / "csv"), read_package(folder)) == []
+    assert tabular_errors(folder) == []
+    assert "Community Counselling" in document.read_text()
