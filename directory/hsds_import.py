@@ -628,6 +628,8 @@ def _languages(plan: _Plan, languages: list[Record], owner: dict[str, Any], unus
 
 def _plan_schedule(plan: _Plan, record: Record) -> None:
     link = plan.modelled("service_at_location", record.values.get("service_at_location_id"))
+    if link is None and not record.values.get("service_id"):
+        link = _only_service_at(plan, record.values.get("location_id"))
     service = plan.modelled("service", link.service_id) if link else _service_of(plan, record)
     if service is None:
         return
@@ -643,6 +645,19 @@ def _plan_schedule(plan: _Plan, record: Record) -> None:
     if write is not None:
         write.values["service_id"] = None if link else service.service_id
         write.values["service_at_location_id"] = UUID(link.record.id) if link else None
+
+
+def _only_service_at(plan: _Plan, location_id: Any) -> _Write | None:
+    """The one service offered at a location, as its link: a location's hours (the Ohana API
+    keeps hours on locations) are that service's hours there. With several, they stay kept."""
+    if not location_id:
+        return None
+    links = [
+        plan.modelled("service_at_location", link.id)
+        for link in plan.linked("service_at_location", "location_id", str(location_id))
+    ]
+    found = [link for link in links if link is not None]
+    return found[0] if len(found) == 1 else None
 
 
 def _schedule_zone(plan: _Plan, record: Record, link: _Write | None, service: _Write) -> str:

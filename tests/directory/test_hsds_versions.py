@@ -496,8 +496,9 @@ async def test_an_ohana_export_imports_with_every_field_accounted_for(app, tmp_p
     assert [(a.extent_type, a.extent, a.state_province) for a in areas] == [
         ("county", "San Mateo County", "CA")
     ]
-    hours = await Schedule.filter(service_id=service.id)
-    assert hours == []  # Ohana's hours here are the location's
+    # Ohana keeps hours on the location: they are its one service's hours there.
+    hours = await Schedule.filter(service_at_location__service_id=service.id)
+    assert [(h.byday, h.opens_at, h.closes_at) for h in hours] == [("MO", "09:00", "16:30")]
     folder, document = await export_to(tmp_path, "out")
     assert not_carried(source, folder, OHANA_CONVERTED) == []
     text = (folder / "schedules.csv").read_text()
