@@ -17,12 +17,13 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 import directory.hsds_api
 import directory.routes
+import referrals.fhir_routes
 import referrals.routes
 import search_index.routes
 from caremap import admin, db, my_list, openapi, pages, portal, reports, workspace
 from caremap.accounts import routes as accounts_routes
 from caremap.auth import CaremapAuth, SessionCookies, auth_error
-from caremap.errors import DatabaseUnavailable, exception_handlers
+from caremap.errors import DatabaseUnavailable, FhirErrors, exception_handlers
 from caremap.header import SignedInHeader
 from caremap.i18n import RememberLanguage
 from caremap.mail import reminder_rules, running_mail
@@ -125,11 +126,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             Route("/help/{token}", pages.follow_up, methods=["GET", "POST"], name="follow_up"),
             Mount("/hsds", routes=directory.hsds_api.routes),
+            Mount("/fhir", routes=referrals.fhir_routes.routes),
             Mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet"),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[
             Middleware(SecurityHeaders, settings=settings),
+            Middleware(FhirErrors),
             Middleware(DatabaseUnavailable),
             Middleware(FormBodies),
             Middleware(AddressLimits),

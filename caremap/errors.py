@@ -6,6 +6,7 @@ database that cannot be reached is a 503 (`DatabaseUnavailable`). Anything else 
 stays a 500.
 """
 
+import json
 import logging
 
 from starlette.exceptions import HTTPException
@@ -157,3 +158,98 @@ class DatabaseUnavailable:
                 }
                 response = JSONResponse(body, status_code=503, headers=headers)
             await response(scope, receive, send)
+
+
+# FHIR's issue types for caremap's HTTP statuses.
+FHIR_ISSUE_TYPES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    412: "conflict",
+    413: "too-long",
+    415: "not-supported",
+    422: "invalid",
+    428: "required",
+    429: "throttled",
+    503: "transient",
+}
+
+
+def operation_outcome(body: dict, status: int) -> dict:
+    """A caremap error body as a FHIR OperationOutcome: the message, and an issue per field
+    named (with the field as its `expression`)."""
+    issues = [
+        {
+            "severity": "error",
+            "code": FHIR_ISSUE_TYPES.get(status, "exception" if status >= 500 else "processing"),
+            "diagnostics": str(body.get("message") or body.get("error") or "error"),
+        }
+    ]
+    for name, problem in (body.get("fields") or {}).items():
+        issues.append(
+            {
+                "severity": "error",
+                "code": "invalid",
+                "diagnostics": f"{name}: {problem}",
+                "expression": [name],
+            }
+        )
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+class FhirErrors:
+    """ASGI middleware: every error the FHIR surface (`/fhir/`) answers is an OperationOutcome,
+    wherever it came from (a handler, authentication, a rate limit, a route that is not there),
+    as FHIR clients expect; the JSON error caremap's other APIs give is rewritten here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/fhir/"):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def rewrite(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                start = message
+                return
+            if start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            await self._outcome(start, b"".join(chunks), send)
+
+        await self.app(scope, receive, rewrite)
+
+    @staticmethod
+    async def _outcome(start: Message, body: bytes, send: Send) -> None:
+        status = start["status"]
+        try:
+            parsed = json.loads(body) if body else {}
+        except ValueError:
+            parsed = {}
+        if not isinstance(parsed, dict):
+            parsed = {}
+        if parsed.get("resourceType") != "OperationOutcome":
+            parsed = operation_outcome(parsed, status)
+        payload = json.dumps(parsed).encode()
+        headers = [
+            (k, v)
+            for k, v in start.get("headers", [])
+            if k.lower() not in (b"content-type", b"content-length")
+        ]
+        headers += [
+            (b"content-type", b"application/fhir+json"),
+            (b"content-length", str(len(payload)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})

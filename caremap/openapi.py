@@ -31,6 +31,11 @@ from referrals.models import ReferralStatus, Urgency
 from referrals.schemas import ReferralInput
 
 JSON = "application/json"
+FHIR_JSON = "application/fhir+json"
+JSON_PATCH = "application/json-patch+json"
+# The paths this document describes: caremap's JSON API and its FHIR surface (the /hsds API is
+# described by HSDS's own OpenAPI document).
+DOCUMENTED_PREFIXES = ("/api/", "/fhir/")
 UUID_SCHEMA = {"type": "string", "format": "uuid"}
 VERSION = {"type": "integer", "minimum": 1, "description": "the version you edited"}
 
@@ -133,6 +138,27 @@ def components() -> dict[str, Any]:
             message={"type": "string"},
             fields={"type": "object", "additionalProperties": {"type": "string"}},
         ),
+        "OperationOutcome": _obj(
+            ("resourceType", "issue"),
+            resourceType={"const": "OperationOutcome"},
+            issue={
+                "type": "array",
+                "minItems": 1,
+                "items": _obj(
+                    ("severity", "code"),
+                    severity={"type": "string"},
+                    code={"type": "string"},
+                    diagnostics={"type": "string"},
+                    expression={"type": "array", "items": {"type": "string"}},
+                ),
+            },
+        ),
+        "FhirResource": _obj(
+            ("resourceType",),
+            resourceType={"type": "string"},
+            id={"type": "string"},
+            meta=_obj(versionId={"type": "string"}, lastUpdated={"type": "string"}),
+        ),
         "Service": _obj(
             ("id", "organization_id", "name", "status", "version"),
             **entity,
@@ -234,6 +260,8 @@ class Op:
     media_type: str = JSON
     csv: bool = False  # also answers text/csv (with format=csv)
     tag: str = "catalog"
+    body_media_types: tuple[str, ...] = (JSON,)
+    if_match: bool = False  # the If-Match header (a FHIR version) is required
 
 
 PAGING = {
@@ -273,6 +301,25 @@ REPORT = _obj(
         ),
     },
 )
+
+FHIR_RESOURCE = ref("FhirResource")
+SEARCH_BUNDLE = _obj(
+    ("resourceType", "type", "entry"),
+    resourceType={"const": "Bundle"},
+    type={"const": "searchset"},
+    total={"type": "integer"},
+    link={"type": "array", "items": _obj(("relation", "url"))},
+    entry={"type": "array", "items": _obj(("fullUrl", "resource"), resource=FHIR_RESOURCE)},
+)
+JSON_PATCH_BODY = {
+    "type": "array",
+    "items": _obj(
+        ("op", "path"),
+        op={"type": "string", "enum": ["add", "remove", "replace", "move", "copy", "test"]},
+        path={"type": "string"},
+        value={},
+    ),
+}
 
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/api/openapi.json"): Op("This document", answer=OBJECT, tag="meta"),
@@ -574,6 +621,53 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         tag="accounts",
     ),
     ("DELETE", "/api/tokens/{id}"): Op("Revoke an API token", status=204, tag="accounts"),
+    # FHIR R4 (SDOH Clinical Care): referrals as Tasks a partner's case system reads and works
+    ("GET", "/fhir/metadata"): Op(
+        "The FHIR CapabilityStatement", answer=FHIR_RESOURCE, media_type=FHIR_JSON, tag="fhir"
+    ),
+    ("GET", "/fhir/Task"): Op(
+        "The Tasks you may see, oldest change first (page on with the next link)",
+        query={
+            "owner": {"type": "string", "description": "Organization/{id}: the receiver"},
+            "status": {"type": "string", "description": "Task statuses, comma-separated"},
+            "_lastUpdated": {"type": "string", "description": "gt, ge or lt and a date-time"},
+            "_count": {"type": "integer", "minimum": 1, "maximum": 100},
+            "_cursor": {"type": "string", "description": "from a next link, unchanged"},
+        },
+        answer=SEARCH_BUNDLE,
+        media_type=FHIR_JSON,
+        tag="fhir",
+    ),
+    **{
+        ("GET", f"/fhir/{kind}/{{id}}"): Op(
+            f"A referral's {kind} (SDOH Clinical Care profile)",
+            answer=FHIR_RESOURCE,
+            media_type=FHIR_JSON,
+            tag="fhir",
+        )
+        for kind in ("Task", "ServiceRequest", "Patient", "Consent")
+    },
+    ("GET", "/fhir/Organization/{id}"): Op(
+        "An organization", answer=FHIR_RESOURCE, media_type=FHIR_JSON, tag="fhir"
+    ),
+    ("PATCH", "/fhir/Task/{id}"): Op(
+        "Move a Task: JSON Patch of status, businessStatus, statusReason",
+        body=JSON_PATCH_BODY,
+        body_media_types=(JSON_PATCH,),
+        if_match=True,
+        answer=FHIR_RESOURCE,
+        media_type=FHIR_JSON,
+        tag="fhir",
+    ),
+    ("PUT", "/fhir/Task/{id}"): Op(
+        "Move a Task: the whole Task with its status, businessStatus, statusReason changed",
+        body=ref("FhirResource"),
+        body_media_types=(FHIR_JSON, JSON),
+        if_match=True,
+        answer=FHIR_RESOURCE,
+        media_type=FHIR_JSON,
+        tag="fhir",
+    ),
 }
 
 
@@ -581,12 +675,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 
 
 def json_routes(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, str, Route]]:
-    """(method, OpenAPI path, route) of every route under `/api`."""
+    """(method, OpenAPI path, route) of every route under `/api` and `/fhir`."""
     found = []
     for route in routes:
         if isinstance(route, Mount):
             found += json_routes(route.routes, prefix + route.path)
-        elif isinstance(route, Route) and (prefix + route.path).startswith("/api/"):
+        elif isinstance(route, Route) and (prefix + route.path).startswith(DOCUMENTED_PREFIXES):
             path = prefix + route.path
             for name, convertor in route.param_convertors.items():
                 path = path.replace(f"{{{name}:{_convertor_name(convertor)}}}", f"{{{name}}}")
@@ -614,6 +708,16 @@ def _parameters(path: str, op: Op) -> list[dict[str, Any]]:
         {"name": name, "in": "query", "required": False, "schema": schema}
         for name, schema in op.query.items()
     ]
+    if op.if_match:
+        parameters.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": True,
+                "description": 'the version changed, as its ETag gave it: W/"3"',
+                "schema": {"type": "string"},
+            }
+        )
     return parameters
 
 
@@ -623,6 +727,9 @@ def _operation(method: str, path: str, op: Op) -> dict[str, Any]:
         success["content"] = {op.media_type: {"schema": op.answer}}
         if op.csv:
             success["content"]["text/csv"] = {"schema": {"type": "string"}}
+    # The FHIR surface answers every error as an OperationOutcome.
+    error = {FHIR_JSON: {"schema": ref("OperationOutcome")}} if op.tag == "fhir" else None
+    error = error or {JSON: {"schema": ref("Error")}}
     operation: dict[str, Any] = {
         "operationId": method.lower() + path.replace("/", "_").replace("{", "").replace("}", ""),
         "summary": op.summary,
@@ -630,20 +737,17 @@ def _operation(method: str, path: str, op: Op) -> dict[str, Any]:
         "parameters": _parameters(path, op),
         "responses": {
             str(op.status): success,
-            "4XX": {
-                "description": "The request was refused; the body says why.",
-                "content": {JSON: {"schema": ref("Error")}},
-            },
+            "4XX": {"description": "The request was refused; the body says why.", "content": error},
             "503": {
                 "description": "A backing service (database, search, geocoder) is down; try again.",
-                "content": {JSON: {"schema": ref("Error")}},
+                "content": error,
             },
         },
     }
     if op.body is not None:
         operation["requestBody"] = {
             "required": op.body_required,
-            "content": {JSON: {"schema": op.body}},
+            "content": {media: {"schema": op.body} for media in op.body_media_types},
         }
     return operation
 

@@ -19,7 +19,7 @@ from caremap.auth import SESSION_COOKIE
 from caremap.settings import Settings
 
 # The machine-facing paths: JSON only, CSRF-safe by `SameOrigin` rather than form tokens.
-API_PREFIXES = ("/api/", "/hsds/")
+API_PREFIXES = ("/api/", "/hsds/", "/fhir/")
 CROSS_SITE_PAGE = (
     b"<!doctype html><html lang='en'><meta charset='utf-8'><title>Refused</title>"
     b"<h1>This form was sent from another site</h1><p>Open caremap itself and send the form "

@@ -23,6 +23,9 @@ class Settings:
     database_url: str = ""
     secret_key: Secret = field(default_factory=lambda: Secret(""))
     base_url: str = "http://127.0.0.1:8000"
+    # Where caremap's FHIR code systems and identifiers live: a URI the deployment controls,
+    # stable for years (a partner's system stores codes under it), not the address it serves at.
+    fhir_system_base: str = "https://caremap.org/fhir"
     session_idle_minutes: int = 60
     session_max_hours: int = 12
     search_backend: str = "embedded"
@@ -109,6 +112,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         database_url=normalize_database_url(database_url),
         secret_key=config("SECRET_KEY", cast=Secret, default="") or _local_secret(data_dir),
         base_url=config("BASE_URL", default="http://127.0.0.1:8000").rstrip("/"),
+        fhir_system_base=config("FHIR_SYSTEM_BASE", default="https://caremap.org/fhir").rstrip("/"),
         session_idle_minutes=config("SESSION_IDLE_MINUTES", cast=int, default=60),
         session_max_hours=config("SESSION_MAX_HOURS", cast=int, default=12),
         search_backend=config("SEARCH_BACKEND", default="embedded"),
@@ -169,6 +173,11 @@ def _check(settings: Settings) -> None:
         raise ValueError(
             f"DATABASE_URL has the scheme {scheme!r}; caremap runs on sqlite:// (a file) or "
             "postgres:// (postgresql:// also works)"
+        )
+    if urlsplit(settings.fhir_system_base).scheme not in ("http", "https", "urn"):
+        raise ValueError(
+            f"FHIR_SYSTEM_BASE is {settings.fhir_system_base!r}; use an absolute URI your "
+            "organization controls, such as https://caremap.example.org/fhir"
         )
     choices = {
         "SMTP_TLS": (settings.smtp_tls, ("none", "starttls", "tls")),

@@ -42,6 +42,20 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class PreconditionFailed(DomainError):
+    """The version the caller changed is not the current one (HTTP If-Match)."""
+
+    status = 412
+    code = "precondition_failed"
+
+
+class PreconditionRequired(DomainError):
+    """A change that must name the version it changes, and did not."""
+
+    status = 428
+    code = "precondition_required"
+
+
 class Gone(DomainError):
     """Something that existed but can no longer be used (an expired link)."""
 

@@ -36,8 +36,12 @@ def actor_of(request: Request) -> Actor | None:
     return user if isinstance(user, Actor) else None
 
 
-async def read_json(request: Request, *, required: bool = True) -> Any:
-    """The request body as JSON, refusing bodies that are too large, too deep or not JSON."""
+async def read_json(
+    request: Request, *, required: bool = True, media_types: tuple[str, ...] = ("application/json",)
+) -> Any:
+    """The request body as JSON, refusing bodies that are too large, too deep or not JSON.
+    `media_types` are the JSON types the route reads (FHIR's, JSON Patch); none of them is one
+    a cross-site HTML form can send."""
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -49,8 +53,10 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
         return {}
     # Only JSON is read: a cross-site HTML form cannot send this content type without CORS.
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
+    if media_type not in media_types:
+        raise UnsupportedMediaType(
+            f"Send the body as JSON with Content-Type: {' or '.join(media_types)}."
+        )
     try:
         data = untrusted_json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:

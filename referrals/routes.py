@@ -22,7 +22,8 @@ from directory.http import (
     version_of,
 )
 from directory.text import PeopleCsv
-from referrals import access, audit, inbox, service
+from referrals import access, audit, fhir_service, inbox, service
+from referrals.fhir import systems_under
 from referrals.inbox import Sort, Tab, parse_query
 from referrals.models import Referral
 from referrals.notify import ReminderRules
@@ -157,10 +158,12 @@ async def withdraw_consent(request: Request) -> JSONResponse:
 
 
 async def fhir(request: Request) -> JSONResponse:
-    bundle = await service.fhir_bundle(
+    settings = request.app.state.settings
+    bundle = await fhir_service.bundle(
         actor=actor_of(request),
         referral_id=request.path_params["id"],
-        base_url=request.app.state.settings.base_url.rstrip("/"),
+        systems=systems_under(settings.fhir_system_base),
+        base_url=settings.base_url.rstrip("/"),
     )
     return JSONResponse(bundle, media_type="application/fhir+json")
 

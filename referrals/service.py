@@ -15,10 +15,9 @@ from directory import text
 from directory.access import PUBLIC_STATUSES, require_actor
 from directory.actor import Actor
 from directory.errors import Conflict, Forbidden, Invalid, NotFound
-from directory.models import IntakeState, Organization, Service
+from directory.models import IntakeState, Service
 from directory.schemas import validate
 from referrals import access, audit, help_requests, notify, timeline
-from referrals.fhir import referral_bundle
 from referrals.inbox import mark_seen
 from referrals.lifecycle import (
     FINAL,
@@ -247,20 +246,3 @@ async def withdraw_consent(*, actor: Actor | None, referral_id: UUID) -> Referra
                 note="consent withdrawn",
             )
     return await _participant_referral(actor, referral.id)
-
-
-async def fhir_bundle(*, actor: Actor | None, referral_id: UUID, base_url: str) -> dict[str, Any]:
-    """The referral as a FHIR ServiceRequest + Task bundle, showing what the caller may see."""
-    referral = await get_referral(
-        actor=actor, referral_id=referral_id, purpose=audit.Action.EXPORT_FHIR
-    )
-    actor, _party = access.require_participant(actor, referral)
-    organizations = {
-        o.id: o
-        for o in await Organization.filter(
-            id__in=[referral.receiving_organization_id, referral.referring_organization_id]
-        )
-    }
-    return referral_bundle(
-        referral, organizations, access.shared_with(actor, referral, referral.consent), base_url
-    )

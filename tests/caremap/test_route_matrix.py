@@ -27,6 +27,7 @@ from caremap.reports import REPORTS
 from caremap.settings import Settings
 from directory import problems
 from directory.models import ListingChange, Organization, ProblemReport
+from referrals import fhir
 from referrals import service as referrals
 from referrals.models import ReferralEvent
 from tests import factories
@@ -67,6 +68,7 @@ class Rule:
     body: Any = None
     ids: dict[str, str] = field(default_factory=dict)  # path parameter -> world object
     query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _v(body: dict | None = None) -> dict:
@@ -181,6 +183,23 @@ RULES: dict[tuple[str, str], Rule] = {
         frozenset({"partner_a", "partner_b", "partner_admin_a", "admin"}), {"name": "CRM"}
     ),
     ("DELETE", "/api/tokens/{id}"): Rule(frozenset({"partner_a", "admin"}), ids={"id": "token_a"}),
+    # FHIR: the same rules as the JSON API's referral routes
+    ("GET", "/fhir/metadata"): Rule(EVERYONE),
+    ("GET", "/fhir/Task"): Rule(SIGNED_IN),
+    **{
+        ("GET", f"/fhir/{kind}/{{id}}"): Rule(PARTIES_A, ids={"id": "referral"})
+        for kind in ("Task", "ServiceRequest", "Patient", "Consent")
+    },
+    ("GET", "/fhir/Organization/{id}"): Rule(EVERYONE, ids={"id": "org_a"}),
+    ("PATCH", "/fhir/Task/{id}"): Rule(
+        RECEIVER_A,
+        [{"op": "replace", "path": "/status", "value": "accepted"}],
+        {"id": "referral"},
+        headers={"Content-Type": "application/json-patch+json", "If-Match": 'W/"1"'},
+    ),
+    ("PUT", "/fhir/Task/{id}"): Rule(
+        RECEIVER_A, "{task_accepted}", {"id": "referral"}, headers={"If-Match": 'W/"1"'}
+    ),
 }
 
 # Routes again, where what a caller may do depends on the record's state or on the fields
@@ -268,6 +287,8 @@ async def build_world() -> dict[str, Any]:
         actor=factories.actor(users["specialist_a"]), referral_id=withdrawn.id
     )
     report = await problems.report_problem(service_id=service.id, data={"kind": "moved"})
+    await referral.fetch_related("service__categories")
+    task = fhir.task(referral, frozenset(), fhir.systems_under(Settings().fhir_system_base))
     [link] = service.service_at_locations
     login_target = await factories.user(org_b, "partner")
     return {
@@ -290,6 +311,7 @@ async def build_world() -> dict[str, Any]:
         "problem": str(report.id),
         "token_a": str(token.id),
         "login_email": login_target.email,
+        "task_accepted": {**task, "status": "accepted"},
     }
 
 
@@ -339,6 +361,9 @@ def sign_in(client, settings, world: dict[str, Any], caller: str) -> None:
 
 
 def fill(template: Any, world: dict[str, Any]) -> Any:
+    whole = world.get(template.strip("{}")) if isinstance(template, str) else None
+    if isinstance(whole, dict):
+        return whole  # a whole body from the world (a FHIR Task)
     if isinstance(template, str):
         names = {k: str(v) for k, v in world.items() if k != "sessions"}
         return template.format(**names) if "{" in template else template
@@ -373,7 +398,11 @@ async def test_route_access(
         url = url.replace(f"{{{name}}}", str(world[key]))
     before = await _footprint()
     response = await client.request(
-        method, url, params=rule.query, json=fill(rule.body, world) if rule.body else None
+        method,
+        url,
+        params=rule.query,
+        json=fill(rule.body, world) if rule.body else None,
+        headers=rule.headers,
     )
     if caller in rule.allowed:
         assert response.status_code < 300, response.text
