@@ -31,7 +31,7 @@ from caremap.search import running_search
 from caremap.security import FormBodies, SameOrigin, SecurityHeaders, csrf_protection
 from caremap.settings import Settings, load_settings
 from caremap.templating import STATIC_DIR
-from caremap.throttle import AddressLimits, Counter, Limits, new_limiter
+from caremap.throttle import AddressLimits, Limits, new_limiter
 from directory.geocoding import Geocoder, warm_up
 
 
@@ -54,7 +54,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # What start-up made (modules, templates, routes) lives as long as the process:
             # out of the collector's sight, the collections that run under load stay short.
             gc.freeze()
-            yield
+            try:
+                yield
+            finally:
+                await app.state.limiter.close()
 
     app = Starlette(
         routes=[
@@ -151,7 +154,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.session_cookies = SessionCookies(settings)
     app.state.reminder_rules = reminder_rules(settings)
-    app.state.limiter = Counter(new_limiter(settings))
+    app.state.limiter = new_limiter(settings)
     app.state.limits = Limits.of(settings)
     app.state.geocoder = Geocoder(
         settings.geocoder, options=settings.geocoder_options, timeout=settings.geocoder_timeout

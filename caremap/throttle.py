@@ -26,6 +26,7 @@ from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
+from redis.asyncio import ConnectionPool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -70,20 +71,32 @@ class Limits:
         )
 
 
-def new_limiter(settings: Settings) -> MovingWindowRateLimiter:
+def new_limiter(settings: Settings) -> "Counter":
+    """The app's counter. With Redis, caremap owns the connection pool, so that the app's
+    shutdown closes its connections (`Counter.close`) rather than leaving them to the collector."""
     uri = settings.rate_limit_storage
-    options = {} if uri.startswith("memory://") else {"implementation": "redispy"}
-    return MovingWindowRateLimiter(
-        storage_from_string(f"async+{uri}", wrap_exceptions=True, **options)
+    if uri.startswith("memory://"):
+        storage = storage_from_string(f"async+{uri}", wrap_exceptions=True)
+        return Counter(MovingWindowRateLimiter(storage))
+    pool = ConnectionPool.from_url(uri)
+    storage = storage_from_string(
+        f"async+{uri}", wrap_exceptions=True, implementation="redispy", connection_pool=pool
     )
+    return Counter(MovingWindowRateLimiter(storage), pool)
 
 
 class Counter:
     """The app's limiter, used so that an unreachable counter store lets requests through."""
 
-    def __init__(self, limiter: MovingWindowRateLimiter) -> None:
+    def __init__(self, limiter: MovingWindowRateLimiter, pool: ConnectionPool | None = None):
         self.limiter = limiter
+        self._pool = pool
         self._down = False
+
+    async def close(self) -> None:
+        """Close the connections to a shared counter store (at the app's shutdown)."""
+        if self._pool is not None:
+            await self._pool.disconnect()
 
     async def hit(self, item: RateLimitItem, *keys: str) -> bool:
         return await self._counted(self.limiter.hit(item, *keys), True)

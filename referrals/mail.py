@@ -375,11 +375,15 @@ class MailDrainer:
                 await self._finish(row, MailStatus.SENT, None)
                 finished += 1
         finally:
-            if smtp.is_connected:
-                try:
+            try:
+                if smtp.is_connected:
                     await smtp.quit()
-                except (aiosmtplib.SMTPException, OSError):
-                    smtp.close()
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+            finally:
+                # Closed even when the drainer is cancelled part way (the app shutting down):
+                # a connection left to the collector is an unclosed socket.
+                smtp.close()
         return finished
 
     async def _retry_or_fail(

@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from tests.conftest import copy_of
 from tests.processes import caremap, exited
@@ -108,8 +109,19 @@ async def page(browser: Browser, request) -> AsyncIterator[Page]:
 
 
 async def snapshot(page: Page, name: str) -> None:
+    """A picture of the page for people to look at (an artifact, not a check). Chromium now and
+    then cannot capture a whole tall page while the machine is busy ("Unable to capture
+    screenshot"); then it is taken again, and at last of the viewport only."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    path = str(ARTIFACTS / f"{name}.png")
+    for attempt in range(3):
+        try:
+            await page.screenshot(path=path, full_page=attempt < 2)
+            return
+        except PlaywrightError:
+            if attempt == 2:
+                raise
+            await page.wait_for_timeout(500)
 
 
 async def assert_accessible(page: Page) -> None:
