@@ -176,18 +176,19 @@ async def about(request: Request) -> JSONResponse:
     )
 
 
+# The filters of the two lists of services (HSDS's /services and /service_at_locations).
+SERVICE_FILTERS = (
+    "search",
+    "taxonomy_term_id",
+    "taxonomy_id",
+    "organization_id",
+    "modified_after",
+    "full",
+)
+
+
 async def services(request: Request) -> Response:
-    _only(
-        request,
-        *PAGING,
-        "search",
-        "taxonomy_term_id",
-        "taxonomy_id",
-        "organization_id",
-        "modified_after",
-        "minimal",
-        "full",
-    )
+    _only(request, *PAGING, *SERVICE_FILTERS, "minimal")
     full, minimal = _flag(request, "full"), _flag(request, "minimal")
     if full and minimal:
         raise Invalid({"minimal": "not with full=true: a record is either whole or minimal"})
@@ -222,12 +223,7 @@ async def service_at_locations(request: Request) -> Response:
     _only(
         request,
         *PAGING,
-        "search",
-        "taxonomy_term_id",
-        "taxonomy_id",
-        "organization_id",
-        "modified_after",
-        "full",
+        *SERVICE_FILTERS,
         "postcode",
         "proximity",
     )

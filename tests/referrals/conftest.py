@@ -1,13 +1,17 @@
 """A referral world: a school with a signed-in specialist, an agency with a signed-in partner,
 and a service of the agency that takes referrals."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
 from caremap.accounts.models import User
+from caremap.app import create_app
 from tests import factories
 from tests.conftest import asgi_client
 
@@ -30,6 +34,17 @@ class Loop:
     agency: Any
     specialist_user: User
     partner_user: User
+
+
+@contextlib.asynccontextmanager
+async def mailing_app(settings, smtp_server) -> AsyncIterator[Any]:
+    """The app sending mail itself (MAIL_DRAINER=inprocess) to the test's SMTP server: a
+    module's `app` fixture when its tests read the emails the app sends."""
+    application = create_app(
+        replace(settings, mail_drainer="inprocess", smtp_port=smtp_server.port)
+    )
+    async with LifespanManager(application):
+        yield application
 
 
 @pytest.fixture

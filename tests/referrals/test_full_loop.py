@@ -2,14 +2,10 @@
 server: refer, the agency is emailed, accepts and completes, the specialist is emailed and sees
 the outcome and the whole timeline. No email says anything about the family."""
 
-from dataclasses import replace
-
 import pytest
-from asgi_lifespan import LifespanManager
 
-from caremap.app import create_app
 from directory.models import Organization
-from tests.referrals.conftest import PERSON, move, refer
+from tests.referrals.conftest import PERSON, mailing_app, move, refer
 from tests.smtp import all_text, body
 
 INBOX = "referrals@agency.example.org"
@@ -17,11 +13,7 @@ INBOX = "referrals@agency.example.org"
 
 @pytest.fixture
 async def app(settings, smtp_server):
-    """The app sending mail itself (MAIL_DRAINER=inprocess) to the test SMTP server."""
-    application = create_app(
-        replace(settings, mail_drainer="inprocess", smtp_port=smtp_server.port)
-    )
-    async with LifespanManager(application):
+    async with mailing_app(settings, smtp_server) as application:
         yield application
 
 
