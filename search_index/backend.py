@@ -24,12 +24,34 @@ class DocumentsRejected(SearchUnavailable):
     only the refused one waits."""
 
 
-@dataclass
 class Hit:
-    document: dict[str, Any]
-    score: float = 0.0
-    distance_miles: float | None = None
-    serves_area: bool = False
+    """One service found: its document (read on first use, since a search near a place
+    orders more hits than its page shows), score, distance, and where it stands (open and
+    verified 0, stale 1, temporarily closed 2: `documents.standing`)."""
+
+    __slots__ = ("_document", "_load", "distance_miles", "score", "serves_area", "standing")
+
+    def __init__(
+        self,
+        document: dict[str, Any] | None = None,
+        *,
+        load: Callable[[], dict[str, Any]] | None = None,
+        score: float = 0.0,
+        distance_miles: float | None = None,
+        serves_area: bool = False,
+        standing: int = 0,
+    ) -> None:
+        assert (document is None) != (load is None), "a document or a way to read it"
+        self._document, self._load = document, load
+        self.score, self.distance_miles = score, distance_miles
+        self.serves_area, self.standing = serves_area, standing
+
+    @property
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            assert self._load is not None
+            self._document = self._load()
+        return self._document
 
 
 @dataclass

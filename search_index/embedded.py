@@ -16,6 +16,7 @@ that never repeat, and a search near a new point then only picks those in its bo
 """
 
 import asyncio
+import functools
 import math
 import os
 import shutil
@@ -443,14 +444,15 @@ class _View:
         self._payloads: LRUCache[tuple[int, int], bytes] = LRUCache(DOCUMENTS_KEPT)
 
     def found(self, decision: "_Decision") -> Found:
-        """The decided page with its documents; every answer gets its own copies."""
+        """The decided page; each hit reads its own copy of its document when first asked."""
         return Found(
             hits=[
                 Hit(
-                    document=orjson.loads(self._payload(hit.address)),
+                    load=functools.partial(self._document, hit.address),
                     score=hit.score,
                     distance_miles=hit.distance_miles,
                     serves_area=hit.serves_area,
+                    standing=hit.standing,
                 )
                 for hit in decision.hits
             ],
@@ -458,6 +460,9 @@ class _View:
             facets={name: dict(counts) for name, counts in decision.facets.items()},
             exact_total=decision.exact_total,
         )
+
+    def _document(self, address: Any) -> dict[str, Any]:
+        return orjson.loads(self._payload(address))
 
     def _payload(self, address: Any) -> bytes:
         key = (address.segment_ord, address.doc)
@@ -473,6 +478,9 @@ class _Search:
         self.view = view
         self.searcher = view.searcher
         self.query = query
+        # Facets the engine counted over every match, when the rows are only the nearest page
+        # (see `_near`); otherwise they are counted over the rows.
+        self.counted_facets: dict[str, dict[str, int]] | None = None
 
     # text ------------------------------------------------------------------------------------
 
@@ -556,9 +564,12 @@ class _Search:
 
     def _filters(self) -> list[tantivy.Query]:
         q, term, filters = self.query, tantivy.Query.term_query, []
-        if q.categories:
+        if q.categories:  # a term or a union of terms: both cost less than a term set query
+            categories = [term(SCHEMA, "category_codes", code) for code in q.categories]
             filters.append(
-                tantivy.Query.term_set_query(SCHEMA, "category_codes", list(q.categories))
+                categories[0]
+                if len(categories) == 1
+                else tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for c in categories])
             )
         if q.language:
             filters.append(term(SCHEMA, "languages", q.language))
@@ -596,19 +607,25 @@ class _Search:
         )
         return tantivy.Query.range_query(SCHEMA, field, kind, low, high)
 
-    def _inside_box(self, radius: float) -> tantivy.Query:
+    def _inside_box(self, radius: float) -> list[tantivy.Query]:
         assert self.query.place is not None
-        return self._box(*bounding_box(self.query.place.point, radius))
-
-    def _box(self, south: float, north: float, west: float, east: float) -> tantivy.Query:
-        """Located listings within the bounds (scored the same whatever the bounds)."""
-        return tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Must, tantivy.Query.term_query(SCHEMA, "has_geo", True)),
-                (tantivy.Occur.Must, self._range("latitude", south, north)),
-                (tantivy.Occur.Must, self._range("longitude", west, east)),
-            ]
+        return self._box(
+            *bounding_box(self.query.place.point, radius), scored=self.query.sort != "distance"
         )
+
+    def _box(
+        self, south: float, north: float, west: float, east: float, scored: bool = True
+    ) -> list[tantivy.Query]:
+        """Clauses for located listings within the bounds, to join a search's other required
+        clauses (nested in a boolean query of their own they cost twice as much).
+
+        `has_geo` keeps out the listings without a place, indexed at (0, 0), and adds the same
+        to every located listing's score. It costs as much again as the bounds, so a search
+        whose order does not use scores (nearest first) asks it only if the box holds (0, 0)."""
+        clauses = [self._range("latitude", south, north), self._range("longitude", west, east)]
+        if scored or (south <= 0 <= north and west <= 0 <= east):
+            clauses.append(tantivy.Query.term_query(SCHEMA, "has_geo", True))
+        return clauses
 
     def _serving_area(self) -> tantivy.Query:
         place, term = self.query.place, tantivy.Query.term_query
@@ -652,7 +669,8 @@ class _Search:
         return _Decision(
             hits=tuple(self._hit(rows, int(position)) for position in page),
             total=len(ordered) if exact else total_docs,
-            facets={
+            facets=self.counted_facets
+            or {
                 "categories": _count_bits(rows.categories[ordered], CATEGORY_NAMES),
                 "languages": _count_bits(rows.languages[ordered], LANGUAGE_NAMES),
             },
@@ -660,27 +678,59 @@ class _Search:
         )
 
     def _near(self, base: list[tantivy.Query]) -> tuple["_Rows", int]:
-        """Hits inside the radius (by exact distance) plus hits serving the searcher's area."""
+        """Hits inside the radius (by exact distance) plus hits serving the searcher's area.
+
+        The whole radius is asked first: its count is the total, and when it holds at most
+        `MAX_CANDIDATES` (most searches with filters, and any that finds nothing) that one
+        query is the answer. A nearest-first search of more listings than that needs only the
+        nearest page, which the engine's best `MAX_CANDIDATES` (all scored alike when there are
+        no words) may not hold: boxes grow from a sixteenth of the radius until one holds the
+        page and no more than `MAX_CANDIDATES`, and the engine counts the facets over the whole
+        radius's box (an estimate, as the total then is)."""
         q = self.query
         assert q.place is not None
-        wanted = q.offset + q.limit
-        radius = q.radius_miles
         matched = self._matched(base) if q.words else None
         if matched is not None:
-            inside, count = matched.inside(q.place.point, radius)
+            inside, count = matched.inside(q.place.point, q.radius_miles)
             return self._with_area(base, inside, count)
-        if q.sort == "distance" and not q.words:
-            radius = q.radius_miles / 16  # grow rings until the nearest page is known for sure
-        while True:
-            hits, count = self._collect(
-                self._combine(*base, self._inside_box(radius)), MAX_CANDIDATES
+        whole = self._combine(*base, *self._inside_box(q.radius_miles))
+        hits, count = self._collect(whole, MAX_CANDIDATES)
+        if count <= MAX_CANDIDATES or q.sort != "distance" or q.words:
+            return self._with_area(base, self._within(hits, q.radius_miles), count)
+        self.counted_facets = self._facets_of(whole)
+        radius = q.radius_miles / 16
+        while radius < q.radius_miles:
+            hits, ring_count = self._collect(
+                self._combine(*base, *self._inside_box(radius)), MAX_CANDIDATES
             )
-            rows = self._rows(hits, q.place.point)
-            inside = rows.take(np.flatnonzero(rows.distance <= radius))  # NaN (no place) is out
-            if radius >= q.radius_miles or (len(inside) >= wanted and count <= MAX_CANDIDATES):
-                break
-            radius = min(radius * 2, q.radius_miles)
-        return self._with_area(base, inside, count)
+            nearest = self._within(hits, radius)
+            if len(nearest) >= q.offset + q.limit and ring_count <= MAX_CANDIDATES:
+                return self._with_area(base, nearest, count)
+            radius *= 2
+        return self._with_area(base, self._within(hits, q.radius_miles), count)
+
+    def _within(self, hits: list[tuple[float, Any]], radius: float) -> "_Rows":
+        """The hits within `radius` of the searcher, by exact distance."""
+        assert self.query.place is not None
+        rows = self._rows(hits, self.query.place.point)
+        return rows.take(np.flatnonzero(rows.distance <= radius))  # NaN (no place) is out
+
+    def _facets_of(self, query: tantivy.Query) -> dict[str, dict[str, int]]:
+        """Category and language counts over every document `query` matches, by the engine
+        (a terms aggregation over the masks: as many buckets as combinations, not documents)."""
+        aggregations = {
+            name: {"terms": {"field": field, "size": 65_536}}
+            for name, field in (("categories", "category_mask"), ("languages", "language_mask"))
+        }
+        result = self.searcher.aggregate(query, aggregations)
+        return {
+            name: _count_bits(
+                np.array([int(b["key"]) for b in result[name]["buckets"]], dtype=np.uint64),
+                CATEGORY_NAMES if name == "categories" else LANGUAGE_NAMES,
+                np.array([b["doc_count"] for b in result[name]["buckets"]], dtype=np.int64),
+            )
+            for name in aggregations
+        }
 
     def _with_area(
         self, base: list[tantivy.Query], inside: "_Rows", count: int
@@ -704,7 +754,7 @@ class _Search:
         # The whole earth as the box: the same query as `_near`'s but for the bounds, so each
         # listing scores exactly as it would there.
         everywhere = self._box(-90.0, 90.0, -180.0, 180.0)
-        hits, count = self._collect(self._combine(*base, everywhere), MATCHES_ROWS)
+        hits, count = self._collect(self._combine(*base, *everywhere), MATCHES_ROWS)
         matched = None
         if count <= MATCHES_ROWS:
             rows = self._rows(hits, None)
@@ -788,6 +838,7 @@ class _Search:
             score=float(rows.score[position]),
             distance_miles=None if math.isnan(distance) else distance,
             serves_area=bool(rows.serves_area[position]),
+            standing=int(rows.standing[position]),
         )
 
 
@@ -831,6 +882,7 @@ class _ChosenHit:
     score: float
     distance_miles: float | None
     serves_area: bool
+    standing: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -891,12 +943,15 @@ CATEGORY_NAMES = {bit: code for code, bit in CATEGORY_BITS.items()}
 LANGUAGE_NAMES = {bit: code for code, bit in LANGUAGE_BITS.items()} | {OTHER_LANGUAGE_BIT: "other"}
 
 
-def _count_bits(masks: np.ndarray, names: dict[int, str]) -> dict[str, int]:
-    """Facet counts from 64-bit masks: how many masks have each named bit set."""
+def _count_bits(
+    masks: np.ndarray, names: dict[int, str], weights: np.ndarray | None = None
+) -> dict[str, int]:
+    """Facet counts from 64-bit masks: how many masks (each counting `weights` times, or
+    once) have each named bit set."""
     if not len(masks):
         return {}
     bits = np.unpackbits(
         masks.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1, bitorder="little"
     )
-    counts = bits.sum(axis=0)
+    counts = bits.sum(axis=0) if weights is None else weights @ bits
     return {names[bit]: int(counts[bit]) for bit in np.flatnonzero(counts) if bit in names}

@@ -375,4 +375,10 @@ class MeilisearchBackend:
         if point is not None and geo:
             distance = distance_miles(point, Point(geo["lat"], geo["lng"]))
         serves_area = point is not None and (distance is None or distance > radius)
-        return Hit(document=document, score=score, distance_miles=distance, serves_area=serves_area)
+        return Hit(
+            document,
+            score=score,
+            distance_miles=distance,
+            serves_area=serves_area,
+            standing=int(document.get("standing", 0)),
+        )

@@ -215,7 +215,7 @@ def nearer_among_equals(hits: list[Hit], quality: Callable[[float, float], int])
         position, hit = ranked
         distance = hit.distance_miles if hit.distance_miles is not None else math.inf
         band = quality(hit.score, best)
-        return (int(hit.document.get("standing", 0)), -band, distance, position)
+        return (hit.standing, -band, distance, position)
 
     return [hit for _, hit in sorted(enumerate(hits), key=key)]
 
