@@ -698,15 +698,20 @@ class _Search:
         if count <= MAX_CANDIDATES or q.sort != "distance" or q.words:
             return self._with_area(base, self._within(hits, q.radius_miles), count)
         self.counted_facets = self._facets_of(whole)
+        wanted = q.offset + q.limit
+        enough = max(MAX_CANDIDATES, wanted)  # a page deep into the list reads down to it
         radius = q.radius_miles / 16
         while radius < q.radius_miles:
             hits, ring_count = self._collect(
-                self._combine(*base, *self._inside_box(radius)), MAX_CANDIDATES
+                self._combine(*base, *self._inside_box(radius)), enough
             )
             nearest = self._within(hits, radius)
-            if len(nearest) >= q.offset + q.limit and ring_count <= MAX_CANDIDATES:
+            if len(nearest) >= wanted and ring_count <= enough:
                 return self._with_area(base, nearest, count)
             radius *= 2
+        # No smaller box holds the page for sure: read the whole radius, as far as the
+        # matched-listings bound allows, and order it by exact distance.
+        hits, _count = self._collect(whole, max(enough, min(count, MATCHES_ROWS)))
         return self._with_area(base, self._within(hits, q.radius_miles), count)
 
     def _within(self, hits: list[tuple[float, Any]], radius: float) -> "_Rows":

@@ -138,3 +138,13 @@ async def test_a_browse_of_few_listings_is_exact(backend):
 
     nothing = await index.search(browse("food", language="es"))
     assert (nothing.total, nothing.hits, nothing.exact_total) == (0, [], True)
+
+
+async def test_a_page_deep_into_a_long_list_is_still_the_nearest(backend):
+    index, documents = backend
+    expected = nearest(documents, "food")
+    deep = browse("food", page=FOOD // 20)  # past the first MAX_CANDIDATES listings
+    assert deep.offset >= MAX_CANDIDATES
+    found = await index.search(deep)
+    assert ids(found) == expected[deep.offset : deep.offset + 20]
+    assert found.total == FOOD
