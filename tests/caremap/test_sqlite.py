@@ -12,7 +12,7 @@ import pytest
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from caremap.sqlite import SqliteWithReader, WriterLock, reads_only
+from caremap.sqlite import Lookups, SqliteWithReader, WriterLock, reads_only
 from directory.models import Organization
 from tests import factories
 from tests.conftest import ON_POSTGRES
@@ -63,6 +63,54 @@ async def test_a_write_outside_a_transaction_is_seen_by_the_next_read(app):
 def _connection_threads() -> set[threading.Thread]:
     """aiosqlite's worker threads: one a connection, until it is closed."""
     return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
+
+
+def test_lookups_by_index_are_answered_here_and_scans_are_not(tmp_path: Path):
+    path = str(tmp_path / "lookups.sqlite3")
+    with contextlib.closing(sqlite3.connect(path)) as setup:
+        setup.executescript(
+            "CREATE TABLE place (id INTEGER PRIMARY KEY, zip TEXT, name TEXT);"
+            "CREATE INDEX place_zip ON place (zip);"
+            "INSERT INTO place (zip, name) VALUES ('60623', 'Pantry'), ('60608', 'Clinic');"
+        )
+    lookups = Lookups(path)
+    try:
+        by_id = lookups.answer('SELECT "name" FROM "place" WHERE "id" = ?', [2])
+        assert by_id is not None
+        assert [row["name"] for row in by_id] == ["Clinic"]
+        by_zip = lookups.answer('SELECT "name" FROM "place" WHERE "zip" IN (?, ?)', ["60623", "1"])
+        assert by_zip is not None
+        assert [row["name"] for row in by_zip] == ["Pantry"]
+        assert lookups.answer('SELECT "name" FROM "place" WHERE "name" = ?', ["Pantry"]) is None
+        assert lookups.answer('SELECT COUNT(*) FROM "place"', []) is None
+        with pytest.raises(sqlite3.OperationalError):  # read-only, whatever it is given
+            lookups.answer('DELETE FROM "place" WHERE "id" = ?', [1])
+    finally:
+        lookups.close()
+
+
+async def test_a_lookup_beside_an_open_transaction_sees_only_what_is_committed(app):
+    """A read by id is answered on the loop's thread by a connection of its own (`Lookups`):
+    like the reader's, it must see each commit at once and nothing uncommitted."""
+    organization = await factories.organization(name="Committed Pantry")
+    renamed = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def writer() -> None:
+        async with in_transaction():
+            await Organization.filter(id=organization.id).update(name="Renamed Pantry")
+            renamed.set()
+            await finish.wait()
+
+    task = asyncio.create_task(writer())
+    try:
+        await asyncio.wait_for(renamed.wait(), 5)
+        outside = await asyncio.wait_for(Organization.get(id=organization.id), 2)
+        assert outside.name == "Committed Pantry"
+    finally:
+        finish.set()
+        await asyncio.wait_for(task, 5)
+    assert (await Organization.get(id=organization.id)).name == "Renamed Pantry"
 
 
 async def test_a_read_cancelled_while_opening_leaves_no_connection_behind(tmp_path: Path):
