@@ -148,3 +148,23 @@ async def test_a_page_deep_into_a_long_list_is_still_the_nearest(backend):
     found = await index.search(deep)
     assert ids(found) == expected[deep.offset : deep.offset + 20]
     assert found.total == FOOD
+
+
+async def test_the_results_page_says_a_counted_total_is_about(app, client):
+    """More listings than the index reads at once: the page says "About", in each language."""
+    rng = random.Random(11)
+    documents = [listing(n, "food", near_centre(rng, 3)) for n in range(FOOD)]
+    documents += [listing(FOOD + n, "legal", near_centre(rng, 3)) for n in range(3)]
+    await app.state.search_backend.apply(documents, [])
+    near = f"{CENTRE.latitude},{CENTRE.longitude}"
+
+    many = await client.get("/search", params={"category": "food", "near": near})
+    assert many.status_code == 200
+    assert f"About {FOOD} services found" in many.text
+
+    few = await client.get("/search", params={"category": "legal", "near": near})
+    assert "3 services found" in few.text
+    assert "About" not in few.text.split('class="count"')[1].split("</p>")[0]
+
+    spanish = await client.get("/search", params={"category": "food", "near": near, "lang": "es"})
+    assert f"Cerca de {FOOD} servicios encontrados" in spanish.text
