@@ -64,6 +64,8 @@ KEYWORD_FIELDS = (
     "timezone",
 )
 MAX_CANDIDATES = 1000
+# How many boxes a nearest-first search of many listings tries before it settles (`_nearest`).
+BOX_STEPS = 8
 # What a document holds only to be found by, not stored twice in the payload a result shows.
 NOT_SHOWN = ("open_slots", "stems", "every_listing", "category_tokens")
 # A search's words rank as Meilisearch's "last" matching strategy does (see `_Search._text`):
@@ -684,8 +686,8 @@ class _Search:
         `MAX_CANDIDATES` (most searches with filters, and any that finds nothing) that one
         query is the answer. A nearest-first search of more listings than that needs only the
         nearest page, which the engine's best `MAX_CANDIDATES` (all scored alike when there are
-        no words) may not hold: boxes grow from a sixteenth of the radius until one holds the
-        page and no more than `MAX_CANDIDATES`, and the engine counts the facets over the whole
+        no words) may not hold: `_nearest` finds a box around the searcher that holds the page
+        and no more than can be read at once, and the engine counts the facets over the whole
         radius's box (an estimate, as the total then is)."""
         q = self.query
         assert q.place is not None
@@ -698,21 +700,43 @@ class _Search:
         if count <= MAX_CANDIDATES or q.sort != "distance" or q.words:
             return self._with_area(base, self._within(hits, q.radius_miles), count)
         self.counted_facets = self._facets_of(whole)
+        return self._with_area(base, self._nearest(base, count), count)
+
+    def _nearest(self, base: list[tantivy.Query], count: int) -> "_Rows":
+        """The nearest listings down to the page asked for, from the smallest box around the
+        searcher that holds the page and no more than can be read at once (`enough`): the
+        box's radius is halved while it holds too many and grown while it holds too few."""
+        q = self.query
         wanted = q.offset + q.limit
         enough = max(MAX_CANDIDATES, wanted)  # a page deep into the list reads down to it
-        radius = q.radius_miles / 16
-        while radius < q.radius_miles:
-            hits, ring_count = self._collect(
-                self._combine(*base, *self._inside_box(radius)), enough
+        if count <= enough:
+            hits, _count = self._collect(
+                self._combine(*base, *self._inside_box(q.radius_miles)), enough
             )
+            return self._within(hits, q.radius_miles)
+        too_few, too_many = 0.0, q.radius_miles  # radii known to hold too few, too many
+        radius = q.radius_miles / 16
+        for _step in range(BOX_STEPS):
+            hits, held = self._collect(self._combine(*base, *self._inside_box(radius)), enough)
             nearest = self._within(hits, radius)
-            if len(nearest) >= wanted and ring_count <= enough:
-                return self._with_area(base, nearest, count)
-            radius *= 2
-        # No smaller box holds the page for sure: read the whole radius, as far as the
-        # matched-listings bound allows, and order it by exact distance.
-        hits, _count = self._collect(whole, max(enough, min(count, MATCHES_ROWS)))
-        return self._with_area(base, self._within(hits, q.radius_miles), count)
+            if held > enough:
+                too_many = radius
+            elif len(nearest) < wanted:
+                too_few = radius
+            else:
+                return nearest
+            if not too_few:
+                radius /= 4
+            elif radius * 2 < too_many:
+                radius *= 2
+            else:
+                radius = (too_few + too_many) / 2
+        # No box holds the page for sure in so many steps (listings bunched at one place):
+        # the nearest of as many as can be kept, read from the smallest box known to hold it.
+        hits, _count = self._collect(
+            self._combine(*base, *self._inside_box(too_many)), MATCHES_ROWS
+        )
+        return self._within(hits, too_many)
 
     def _within(self, hits: list[tuple[float, Any]], radius: float) -> "_Rows":
         """The hits within `radius` of the searcher, by exact distance."""

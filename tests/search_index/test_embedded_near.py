@@ -11,7 +11,7 @@ import pytest
 
 from directory.geocoding import Point, distance_miles
 from search_index.backend import Found
-from search_index.embedded import MAX_CANDIDATES, EmbeddedBackend
+from search_index.embedded import MATCHES_ROWS, MAX_CANDIDATES, EmbeddedBackend
 from search_index.query import BackendQuery, Place
 
 CENTRE = Point(41.85, -87.70)
@@ -168,3 +168,23 @@ async def test_the_results_page_says_a_counted_total_is_about(app, client):
 
     spanish = await client.get("/search", params={"category": "food", "near": near, "lang": "es"})
     assert f"Cerca de {FOOD} servicios encontrados" in spanish.text
+
+
+async def test_nearest_first_where_listings_are_packed_close(tmp_path: Path):
+    """So many within a few blocks that even the first box tried holds more than the index
+    reads at once (or keeps, at most): the box shrinks until it holds the page, which is still
+    the nearest."""
+    rng = random.Random(5)
+    packed = MATCHES_ROWS + 500
+    documents = [listing(n, "food", near_centre(rng, 0.4)) for n in range(packed)]
+    index = EmbeddedBackend(tmp_path / "search", writer=True)
+    await index.open()
+    try:
+        await index.apply(documents, [])
+        expected = nearest(documents, "food")
+        for page in (1, 7):
+            found = await index.search(browse("food", page=page))
+            assert ids(found) == expected[(page - 1) * 20 : page * 20]
+            assert found.total == packed
+    finally:
+        await index.close()
