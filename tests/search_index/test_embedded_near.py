@@ -188,3 +188,24 @@ async def test_nearest_first_where_listings_are_packed_close(tmp_path: Path):
             assert found.total == packed
     finally:
         await index.close()
+
+
+async def test_words_matching_far_too_many_to_keep_are_not_matched_everywhere_again(
+    backend, monkeypatch
+):
+    """The answer is the engine's either way; a process only stops asking, in each new state
+    of the index, for a match it has seen to be far too big to keep."""
+    index, documents = backend
+    monkeypatch.setattr("search_index.embedded.MATCHES_ROWS", 100)
+    query = BackendQuery(words=["listing"], place=Place(CENTRE), radius_miles=10)
+    first = await index.search(query)
+    assert first.total > 150
+    assert len(first.hits) == 20
+    assert list(index._too_many.values()) == [len(documents)]  # wherever they are
+
+    index.reload()  # a new state of the index: what searches decided is gone, this is not
+    again = await index.search(query)
+    assert [(h.document["service_id"], h.score) for h in again.hits] == [
+        (h.document["service_id"], h.score) for h in first.hits
+    ]
+    assert again.total == first.total
