@@ -689,13 +689,13 @@ class _Search:
     def _near(self, base: list[tantivy.Query]) -> tuple["_Rows", int]:
         """Hits inside the radius (by exact distance) plus hits serving the searcher's area.
 
-        The whole radius is asked first: its count is the total, and when it holds at most
-        `MAX_CANDIDATES` (most searches with filters, and any that finds nothing) that one
-        query is the answer. A nearest-first search of more listings than that needs only the
-        nearest page, which the engine's best `MAX_CANDIDATES` (all scored alike when there are
-        no words) may not hold: `_nearest` finds a box around the searcher that holds the page
-        and no more than can be read at once, and the engine counts the facets over the whole
-        radius's box (an estimate, as the total then is)."""
+        The whole radius's count is the total. When it holds at most `MAX_CANDIDATES` (most
+        searches with filters, and any that finds nothing) reading it is the answer. A
+        nearest-first search of more listings than that needs only the nearest page, which
+        the engine's best `MAX_CANDIDATES` (all scored alike when there are no words) may not
+        hold: the engine counts the radius's box and its facets without reading it (an
+        estimate, as the total then is), and `_nearest` finds a box around the searcher that
+        holds the page and no more than can be read at once."""
         q = self.query
         assert q.place is not None
         matched = self._matched(base) if q.words else None
@@ -703,11 +703,13 @@ class _Search:
             inside, count = matched.inside(q.place.point, q.radius_miles)
             return self._with_area(base, inside, count)
         whole = self._combine(*base, *self._inside_box(q.radius_miles))
+        if q.sort == "distance" and not q.words:
+            facets, count = self._facets_of(whole)  # counting is cheaper than reading
+            if count > MAX_CANDIDATES:
+                self.counted_facets = facets
+                return self._with_area(base, self._nearest(base, count), count)
         hits, count = self._collect(whole, MAX_CANDIDATES)
-        if count <= MAX_CANDIDATES or q.sort != "distance" or q.words:
-            return self._with_area(base, self._within(hits, q.radius_miles), count)
-        self.counted_facets = self._facets_of(whole)
-        return self._with_area(base, self._nearest(base, count), count)
+        return self._with_area(base, self._within(hits, q.radius_miles), count)
 
     def _nearest(self, base: list[tantivy.Query], count: int) -> "_Rows":
         """The nearest listings down to the page asked for, from the smallest box around the
@@ -751,14 +753,16 @@ class _Search:
         rows = self._rows(hits, self.query.place.point)
         return rows.take(np.flatnonzero(rows.distance <= radius))  # NaN (no place) is out
 
-    def _facets_of(self, query: tantivy.Query) -> dict[str, dict[str, int]]:
-        """Category and language counts over every document `query` matches, by the engine
-        (a terms aggregation over the masks: as many buckets as combinations, not documents)."""
+    def _facets_of(self, query: tantivy.Query) -> tuple[dict[str, dict[str, int]], int]:
+        """Category and language counts over every document `query` matches, and how many it
+        matches, by the engine (a terms aggregation over the masks, which every document has:
+        as many buckets as combinations, not documents)."""
         aggregations = {
             name: {"terms": {"field": field, "size": 65_536}}
             for name, field in (("categories", "category_mask"), ("languages", "language_mask"))
         }
         result = self.searcher.aggregate(query, aggregations)
+        count = sum(bucket["doc_count"] for bucket in result["categories"]["buckets"])
         return {
             name: _count_bits(
                 np.array([int(b["key"]) for b in result[name]["buckets"]], dtype=np.uint64),
@@ -766,7 +770,7 @@ class _Search:
                 np.array([b["doc_count"] for b in result[name]["buckets"]], dtype=np.int64),
             )
             for name in aggregations
-        }
+        }, count
 
     def _with_area(
         self, base: list[tantivy.Query], inside: "_Rows", count: int
