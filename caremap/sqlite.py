@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import aiosqlite
+from cachetools import LRUCache
 from tortoise.backends.base.client import TransactionContext
 from tortoise.backends.sqlite.client import (
     SqliteClient,
@@ -245,17 +246,16 @@ class Lookups:
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA query_only=ON")
-        self._plans: dict[str, bool] = {}
+        self._plans: LRUCache[str, bool] = LRUCache(self.KEPT)
 
     def answer(self, query: str, values: Sequence | None) -> list[sqlite3.Row] | None:
         """The rows, if `query` only looks rows up; None for the reader's thread."""
         indexed = self._plans.get(query)
         if indexed is None:
             plan = self._conn.execute(f"EXPLAIN QUERY PLAN {query}", values or ()).fetchall()
-            indexed = not any(str(step["detail"]).startswith("SCAN") for step in plan)
-            if len(self._plans) >= self.KEPT:
-                self._plans.clear()
-            self._plans[query] = indexed
+            indexed = self._plans[query] = not any(
+                str(step["detail"]).startswith("SCAN") for step in plan
+            )
         return self._conn.execute(query, values or ()).fetchall() if indexed else None
 
     def close(self) -> None:

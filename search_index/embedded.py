@@ -707,21 +707,20 @@ class _Search:
             facets, count = self._facets_of(whole)  # counting is cheaper than reading
             if count > MAX_CANDIDATES:
                 self.counted_facets = facets
-                return self._with_area(base, self._nearest(base, count), count)
+                return self._with_area(base, self._nearest(base, whole, count), count)
         hits, count = self._collect(whole, MAX_CANDIDATES)
         return self._with_area(base, self._within(hits, q.radius_miles), count)
 
-    def _nearest(self, base: list[tantivy.Query], count: int) -> "_Rows":
+    def _nearest(self, base: list[tantivy.Query], whole: tantivy.Query, count: int) -> "_Rows":
         """The nearest listings down to the page asked for, from the smallest box around the
         searcher that holds the page and no more than can be read at once (`enough`): the
-        box's radius is halved while it holds too many and grown while it holds too few."""
+        box's radius is halved while it holds too many and grown while it holds too few.
+        `whole` is the search over the whole radius, which holds `count`."""
         q = self.query
         wanted = q.offset + q.limit
         enough = max(MAX_CANDIDATES, wanted)  # a page deep into the list reads down to it
         if count <= enough:
-            hits, _count = self._collect(
-                self._combine(*base, *self._inside_box(q.radius_miles)), enough
-            )
+            hits, _count = self._collect(whole, enough)
             return self._within(hits, q.radius_miles)
         too_few, too_many = 0.0, q.radius_miles  # radii known to hold too few, too many
         radius = q.radius_miles / 16
