@@ -42,7 +42,8 @@ from directory.hsds_import import (
     import_package,
     read_taxonomy_map,
 )
-from directory.hsds_package import read_package, write_csv_package
+from directory.hsds_package import read_into, write_csv_package
+from directory.hsds_spool import Spool
 from directory.hsds_tables import TABLES
 from directory.models import ListingChange, Organization, Service
 from search_index.documents import all_documents
@@ -196,20 +197,22 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     """Import an HSDS 3.0 data set: all of it, or nothing and every error named."""
 
     async def work() -> None:
-        package = read_package(Path(args.path))
-        total = sum(len(table) for table in package.tables.values())
-        with tqdm(total=total, unit="record", disable=args.quiet or None, file=sys.stderr) as bar:
-            report = await import_package(
-                package,
-                actor=SYSTEM,
-                geocoder=_geocoder(settings),
-                taxonomy_map=read_taxonomy_map(Path(args.taxonomy_map))
-                if args.taxonomy_map
-                else None,
-                default_category=args.default_category,
-                dry_run=args.dry_run,
-                progress=bar.update,
-            )
+        with Spool() as spool:
+            read_into(Path(args.path), spool)
+            with tqdm(
+                total=spool.count(), unit="record", disable=args.quiet or None, file=sys.stderr
+            ) as bar:
+                report = await import_package(
+                    spool,
+                    actor=SYSTEM,
+                    geocoder=_geocoder(settings),
+                    taxonomy_map=read_taxonomy_map(Path(args.taxonomy_map))
+                    if args.taxonomy_map
+                    else None,
+                    default_category=args.default_category,
+                    dry_run=args.dry_run,
+                    progress=bar.update,
+                )
         _print_import_report(report, dry_run=args.dry_run)
 
     asyncio.run(db.upgrade(settings))

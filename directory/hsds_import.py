@@ -12,6 +12,7 @@ Records are matched by their HSDS id, so importing the same data again changes n
 version of it updates the catalog in place.
 """
 
+import contextlib
 import csv
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,7 @@ from directory.errors import DomainError, Invalid
 from directory.geocoding import Geocoder, area_from_text, place_time_zone, time_zone
 from directory.hsds_export import catalog_holds
 from directory.hsds_package import Package, Problem, Record, is_uuid
+from directory.hsds_spool import HELD_KEPT, HELD_ROW, PART_RECORDS, Spool
 from directory.hsds_tables import REFERENCES, TABLES
 from directory.models import (
     KeptRecord,
@@ -197,15 +199,19 @@ async def plan_import(
     taxonomy_map: TaxonomyMap | None = None,
     default_category: str | None = None,
 ) -> _Plan:
-    if default_category is not None and default_category not in BY_CODE:
-        raise Invalid({"default_category": f"{default_category!r} is not a caremap category"})
+    """What to write for one part of a data set (`directory.hsds_spool`), its problems named
+    in the part. The catalog is asked only about records it held before the import began
+    (`Record.held`) and ids the data set names but does not hold."""
     plan = _Plan(package, taxonomy_map or {}, default_category)
     named = _named_ids(package)
     models = {"organization": Organization, "service": Service, "location": Location}
     plan.existing = {
-        table: {str(row.id): row for row in await select_in(model, "id", sorted(named[table]))}
+        table: {str(row.id): row for row in await select_in(model, "id", sorted(ids))}
         for table, model in models.items()
+        if (ids := [i for i in named[table] if _may_hold(package, table, i)])
     }
+    for table in models:
+        plan.existing.setdefault(table, {})
     for record in package.records("organization"):
         _plan_organization(plan, record)
     services = [_plan_service(plan, record) for record in package.records("service")]
@@ -254,6 +260,11 @@ async def _warn_of_references_to_nothing(plan: _Plan) -> None:
                 key,
                 f"names no {target} in the data set or the catalog; kept, and left out of exports",
             )
+
+
+def _may_hold(package: Package, table: str, record_id: str) -> bool:
+    record = package.get(table, record_id)
+    return record is None or bool(record.held & HELD_ROW)
 
 
 def _named_ids(package: Package) -> dict[str, set[str]]:
@@ -748,7 +759,7 @@ _WRITE_ORDER: dict[str, type[Model]] = {
 
 
 async def import_package(
-    package: Package,
+    source: Spool | Package,
     *,
     actor: Actor | None,
     geocoder: Geocoder,
@@ -756,55 +767,95 @@ async def import_package(
     default_category: str | None = None,
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
+    part_size: int = PART_RECORDS,
 ) -> ImportReport:
     """Check the data set and, if it has no errors, write it in one transaction.
 
-    Services whose terms map to no caremap category get `default_category`, or are skipped.
-    Raises `ImportRefused` naming every error. `progress` is called with the number of records
-    written as the write goes on (the CLI draws a progress bar with it).
+    The data set is checked and written a part at a time (`Spool.parts`), inside the one
+    transaction: once a part has an error nothing more is written, the rest is only checked so
+    that every error is named, and the transaction is rolled back. Services whose terms map to
+    no caremap category get `default_category`, or are skipped. Raises `ImportRefused` naming
+    every error. `progress` is called with the number of records checked (and written).
     """
     actor = access.require_admin(actor)
+    if default_category is not None and default_category not in BY_CODE:
+        raise Invalid({"default_category": f"{default_category!r} is not a caremap category"})
     await _check_terms_loaded()
-    plan = await plan_import(package, taxonomy_map, default_category)
-    if package.errors:
-        raise ImportRefused(package.problems)
-    report = ImportReport(
-        version=package.version,
-        evidence=package.evidence,
-        warnings=[p for p in package.problems if p.warning],
-    )
-    for table, _record_id in plan.skipped:
-        report.count(table, "skipped")
-    geocoder = geocoder.deferring()
-    for write in plan.writes.values():
-        if write.model is Location:
-            await _place(write, plan, geocoder)
-    if dry_run:
-        for write in plan.writes.values():
-            report.count(write.record.table, "checked")
-        return report
-    async with in_transaction():
-        there = await _already_there(plan)
-        for table in _WRITE_ORDER:
-            writes = [w for w in plan.writes.values() if w.record.table == table and w.model]
-            for batch in chunks(writes):
-                for outcome in await _write_rows(batch, actor, there[table]):
-                    report.count(table, outcome)
-                if progress:
-                    progress(len(batch))
-        await _remove_parts_left_out(plan, actor, there)
-        for batch in chunks(list(plan.writes.values())):
-            for write, outcome in zip(batch, await _keep(batch, there), strict=True):
-                if write.model is None and write.key not in plan.skipped:
-                    report.count(write.record.table, outcome)
-            if progress:
-                progress(sum(1 for write in batch if write.model is None))
-    report.pending_geocodes = sum(
+    with contextlib.ExitStack() as stack:
+        spool = source if isinstance(source, Spool) else stack.enter_context(Spool.of(source))
+        await _mark_held(spool)
+        report = ImportReport(version=spool.version, evidence=spool.evidence)
+        problems = list(spool.problems)
+        work = _Work(actor, geocoder.deferring(), taxonomy_map or {}, default_category, report)
+        if dry_run:
+            for part in spool.parts(part_size):
+                await work.check(part, problems, count="checked", progress=progress)
+        else:
+            async with in_transaction():
+                for part in spool.parts(part_size):
+                    await work.check(part, problems, write=True, progress=progress)
+                if any(not p.warning for p in problems):
+                    raise ImportRefused(problems)
+    if any(not p.warning for p in problems):
+        raise ImportRefused(problems)
+    report.warnings = [p for p in problems if p.warning]
+    return report
+
+
+@dataclass
+class _Work:
+    """What stays the same from part to part of one import."""
+
+    actor: Actor
+    geocoder: Geocoder
+    taxonomy_map: TaxonomyMap
+    default_category: str | None
+    report: ImportReport
+
+    async def check(
+        self,
+        part: Package,
+        problems: list[Problem],
+        *,
+        write: bool = False,
+        count: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Plan one part, add its problems to `problems`, and write it while no part (this
+        one included) has had an error."""
+        plan = await plan_import(part, self.taxonomy_map, self.default_category)
+        problems.extend(part.problems)
+        if not any(not p.warning for p in problems):
+            for table, _record_id in plan.skipped:
+                self.report.count(table, "skipped")
+            for planned in plan.writes.values():
+                if planned.model is Location:
+                    await _place(planned, plan, self.geocoder)
+                if count:
+                    self.report.count(planned.record.table, count)
+            if write:
+                await _write_plan(plan, self.actor, self.report)
+        if progress:
+            progress(sum(len(records) for records in part.tables.values()))
+
+
+async def _write_plan(plan: _Plan, actor: Actor, report: ImportReport) -> None:
+    there = _already_there(plan)
+    for table in _WRITE_ORDER:
+        writes = [w for w in plan.writes.values() if w.record.table == table and w.model]
+        for batch in chunks(writes):
+            for outcome in await _write_rows(batch, actor, there[table]):
+                report.count(table, outcome)
+    await _remove_parts_left_out(plan, actor, there)
+    for batch in chunks(list(plan.writes.values())):
+        for write, outcome in zip(batch, await _keep(batch, there), strict=True):
+            if write.model is None and write.key not in plan.skipped:
+                report.count(write.record.table, outcome)
+    report.pending_geocodes += sum(
         1
         for w in plan.writes.values()
         if w.model is Location and w.values.get("geocode_status") == "pending"
     )
-    return report
 
 
 async def _check_terms_loaded() -> None:
@@ -832,30 +883,38 @@ async def _place(write: _Write, plan: _Plan, geocoder: Geocoder) -> None:
     write.values.update(await details.placement(write.values, geocoder))
 
 
-async def _already_there(plan: _Plan) -> dict[str, set[UUID]]:
-    """The ids of the data set's records the catalog already holds, per table (and per HSDS
-    table, kept, under "kept:" + table), read before anything is written.
+async def _mark_held(spool: Spool) -> None:
+    """Note in the spool which of the data set's records the catalog holds, asked before
+    anything is written.
 
     Written batches then read back only rows that were there before. Looking up each batch in
     tables the import is filling would make PostgreSQL plan for the tables as they were at the
     start (empty, on a first import) and scan them whole, batch after batch.
     """
-    there: dict[str, set[UUID]] = {}
-    by_table: dict[str, list[UUID]] = {}
-    for write in plan.writes.values():
-        by_table.setdefault(write.record.table, []).append(UUID(write.record.id))
-    for table, ids in by_table.items():
-        kept = there.setdefault(f"kept:{table}", set())
-        for batch in chunks(ids):
-            kept.update(
-                await KeptRecord.filter(hsds_table=table, record_id__in=batch).values_list(
-                    "record_id", flat=True
-                )
+    for table in sorted(spool.table_names()):
+        model = _WRITE_ORDER.get(table)
+        for ids in spool.ids(table, 1_000):
+            uuids = [UUID(record_id) for record_id in ids]
+            kept = await KeptRecord.filter(hsds_table=table, record_id__in=uuids).values_list(
+                "record_id", flat=True
             )
-    for table, model in _WRITE_ORDER.items():
-        found = there.setdefault(table, set())
-        for batch in chunks(by_table.get(table, [])):
-            found.update(await model.filter(id__in=batch).values_list("id", flat=True))
+            spool.mark_held(table, (str(record_id) for record_id in kept), HELD_KEPT)
+            if model is not None:
+                rows = await model.filter(id__in=uuids).values_list("id", flat=True)
+                spool.mark_held(table, (str(row_id) for row_id in rows), HELD_ROW)
+
+
+def _already_there(plan: _Plan) -> dict[str, set[UUID]]:
+    """The ids of a part's records the catalog held before the import, per table (and per HSDS
+    table, kept, under "kept:" + table)."""
+    there: dict[str, set[UUID]] = {table: set() for table in _WRITE_ORDER}
+    for write in plan.writes.values():
+        record = write.record
+        there.setdefault(f"kept:{record.table}", set())
+        if record.held & HELD_KEPT:
+            there[f"kept:{record.table}"].add(UUID(record.id))
+        if record.held & HELD_ROW and record.table in there:
+            there[record.table].add(UUID(record.id))
     return there
 
 

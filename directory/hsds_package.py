@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 from uuid import UUID
+
+import ijson
 
 from directory import hsds_legacy, untrusted_json
 from directory.hsds_tables import (
@@ -52,6 +54,7 @@ class Record:
     table: str
     values: dict[str, Any]
     where: str
+    held: int = 0  # what the catalog held of it before an import began (`directory.hsds_spool`)
 
     @property
     def id(self) -> str:
@@ -60,18 +63,29 @@ class Record:
 
 @dataclass
 class Package:
-    """The records of a data set by table and id, and the problems found reading it."""
+    """The records of a data set by table and id, and the problems found reading it.
+
+    A part of a larger data set (`directory.hsds_spool`) also sees the records every part
+    shares (`shared`: taxonomies and their terms) through `get`, but does not list them.
+    """
 
     tables: dict[str, dict[str, Record]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     version: str = "3.0"  # the HSDS version (or older format) the data set was read as
     evidence: str = ""  # what said so, for the report
+    shared: dict[str, dict[str, Record]] = field(default_factory=dict)
 
     def records(self, table: str) -> list[Record]:
         return list(self.tables.get(table, {}).values())
 
     def get(self, table: str, record_id: Any) -> Record | None:
-        return self.tables.get(table, {}).get(str(record_id)) if record_id else None
+        if not record_id:
+            return None
+        found = self.tables.get(table, {}).get(str(record_id))
+        return found if found is not None else self.shared.get(table, {}).get(str(record_id))
+
+    def table_names(self) -> set[str]:
+        return set(self.tables)
 
     def error(self, record: Record | str, name: str, message: str) -> None:
         where = record.where if isinstance(record, Record) else record
@@ -93,17 +107,22 @@ class Package:
         earlier = table.get(record.id)
         if earlier is None:
             table[record.id] = record
-            return
-        if not merge or (
-            " row " in record.where and _file_of(earlier.where) == _file_of(record.where)
-        ):
-            self.error(record, "id", f"the same id as {earlier.where}")
-            return
-        for key, value in record.values.items():
-            if key in earlier.values and earlier.values[key] != value:
-                self.error(record, key, f"differs from the copy at {earlier.where}")
-            else:
-                earlier.values.setdefault(key, value)
+        else:
+            combine(earlier, record, merge=merge, problems=self.problems)
+
+
+def combine(earlier: Record, record: Record, *, merge: bool, problems: list[Problem]) -> bool:
+    """A second record with the same id as `earlier`: in nested JSON the same record written
+    again in another place, whose values go into the first (True); anywhere else an error."""
+    if not merge or (" row " in record.where and _file_of(earlier.where) == _file_of(record.where)):
+        problems.append(Problem(record.where, "id", f"the same id as {earlier.where}"))
+        return False
+    for key, value in record.values.items():
+        if key in earlier.values and earlier.values[key] != value:
+            problems.append(Problem(record.where, key, f"differs from the copy at {earlier.where}"))
+        else:
+            earlier.values.setdefault(key, value)
+    return True
 
 
 def _file_of(where: str) -> str:
@@ -113,33 +132,62 @@ def _file_of(where: str) -> str:
 # --- reading ------------------------------------------------------------------------------------
 
 
+class Sink(Protocol):
+    """Where a data set's records go as they are read: a `Package` in memory, or, for an
+    import, a `directory.hsds_spool.Spool` on disk."""
+
+    problems: list[Problem]
+    version: str
+    evidence: str
+
+    def add(self, record: Record, *, merge: bool) -> None: ...
+
+    def error(self, record: Record | str, name: str, message: str) -> None: ...
+
+    def table_names(self) -> set[str]: ...
+
+
 def read_package(path: Path) -> Package:
-    """Read a CSV package (a folder, or its datapackage.json) or a JSON file."""
+    """Read a CSV package (a folder, or its datapackage.json) or a JSON file into memory, each
+    record checked against the standard's rules."""
     package = Package()
-    if path.is_file() and path.name == "datapackage.json":
-        path = path.parent
-    if path.is_dir():
-        _read_csv_folder(path, package)
-    elif path.is_file():
-        _read_json_file(path, package)
-    else:
-        package.error(str(path), "path", "no such file or folder")
-    later = sorted({"service_capacity", "unit", "url"} & set(package.tables))
-    if package.version == "3.0" and later:
-        package.version, package.evidence = "3.1", f"its {', '.join(later)} records"
+    read_into(path, package)
     for table in package.tables.values():
         for record in table.values():
             check_record(record, package)
     return package
 
 
-def _read_csv_folder(folder: Path, package: Package) -> None:
+def read_into(path: Path, sink: Sink) -> None:
+    """Read a data set's records into `sink`, naming in it what cannot be read."""
+    if path.is_file() and path.name == "datapackage.json":
+        path = path.parent
+    if path.is_dir():
+        _read_csv_folder(path, sink)
+    elif path.is_file():
+        _read_json_file(path, sink)
+    else:
+        sink.error(str(path), "path", "no such file or folder")
+    later = sorted({"service_capacity", "unit", "url"} & sink.table_names())
+    if sink.version == "3.0" and later:
+        sink.version, sink.evidence = "3.1", f"its {', '.join(later)} records"
+
+
+def _read_csv_folder(folder: Path, package: Sink) -> None:
     files = sorted(folder.glob("*.csv"))
     headers = {path.name: _header(path) for path in files}
     legacy, evidence = hsds_legacy.detect(headers)
     if legacy is not None:
         package.version, package.evidence = legacy.name, evidence
-        _read_legacy_folder(files, legacy, package)
+        # An older format is read whole (ids and records are settled across its files), then
+        # handed on: such data sets come from before HSDS 3.0 and are small.
+        whole = package if isinstance(package, Package) else Package()
+        _read_legacy_folder(files, legacy, whole)
+        if whole is not package:
+            package.problems.extend(whole.problems)
+            for records in whole.tables.values():
+                for record in records.values():
+                    package.add(record, merge=False)
         return
     later = sorted(set(headers) & _HSDS_3_1_FILES)
     if later or "label" in headers.get("attribute.csv", headers.get("attributes.csv", [])):
@@ -231,7 +279,7 @@ def _read_legacy_folder(files: list[Path], legacy: hsds_legacy.Format, package: 
     )
 
 
-def _csv_rows(path: Path, package: Package) -> Iterator[tuple[str, dict[str, Any]]]:
+def _csv_rows(path: Path, package: Sink) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
@@ -278,7 +326,14 @@ MAX_JSON_DEPTH = 32  # an HSDS organization package nests about eight levels
 LARGEST_NUMBER = 2**53  # no HSDS number (coordinates, ages, amounts) comes near this
 
 
-def _read_json_file(path: Path, package: Package) -> None:
+def _read_json_file(path: Path, package: Sink) -> None:
+    """A JSON file: a list of organizations (or services) is read one item at a time, so a
+    state's data set never sits in memory whole; one object (a record or tables) is read whole."""
+    with path.open("rb") as handle:
+        if handle.read(4096).lstrip()[:1] == b"[":
+            handle.seek(0)
+            _read_json_items(handle, path.name, package)
+            return
     try:
         document = untrusted_json.loads(path.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -306,13 +361,32 @@ def _read_json_file(path: Path, package: Package) -> None:
                 else:
                     package.error(where, "row", "must be an object")
         return
-    items = document if isinstance(document, list) else [document]
-    for index, item in enumerate(items):
-        where = f"{path.name} /{index}" if isinstance(document, list) else f"{path.name} /"
-        if not isinstance(item, dict):
-            package.error(where, "record", "must be an object")
-            continue
-        flatten(_kind_of(item), item, where.rstrip("/"), package)
+    if isinstance(document, dict):
+        flatten(_kind_of(document), document, f"{path.name} ", package)
+    else:
+        package.error(f"{path.name} /", "record", "must be an object")
+
+
+def _read_json_items(handle: BinaryIO, name: str, package: Sink) -> None:
+    """The items of a top-level JSON list, each flattened as it is read (ijson's C parser)."""
+    index = 0
+    try:
+        for index, item in enumerate(ijson.items(handle, "item", use_float=True)):
+            where = f"{name} /{index}"
+            if untrusted_json.deeper_than(item, MAX_JSON_DEPTH):
+                package.error(name, "file", f"is nested deeper than {MAX_JSON_DEPTH} levels")
+                return
+            if isinstance(item, dict):
+                flatten(_kind_of(item), item, where, package)
+            else:
+                package.error(where, "record", "must be an object")
+    except ijson.JSONError as error:
+        said = str(error).strip().splitlines()
+        near = f" near item {index}" if index else ""
+        if "overflow" in said[0]:  # a number of thousands of digits, or 1e999
+            package.error(name, "file", f"holds a value that is not valid here ({said[0]}{near})")
+        else:
+            package.error(name, "file", f"is not valid JSON ({' '.join(said)}{near})")
 
 
 def _is_tabular(document: dict[str, Any]) -> bool:
@@ -328,7 +402,7 @@ def _kind_of(item: dict[str, Any]) -> str:
     return "organization"
 
 
-def flatten(table: str, item: dict[str, Any], where: str, package: Package) -> str | None:
+def flatten(table: str, item: dict[str, Any], where: str, package: Sink) -> str | None:
     """Add a nested record and everything inside it; returns its id."""
     values: dict[str, Any] = {}
     children: list[tuple[str, str, dict[str, Any], str]] = []

@@ -1,0 +1,265 @@
+"""A data set's records on disk while an import checks and writes them, one part at a time.
+
+A state's data set is close to a million records; held as Python dictionaries, with the plan of
+what to write beside them, it took 1.5 GB. The spool keeps the records in a temporary SQLite file
+(Python's own sqlite3, not the catalog's database), with the ids each one names, and hands the
+importer parts of the data set that are closed under references: every record that a part's
+records name, or that names one of them, is in the same part (an organization, its services,
+their locations, phones, schedules and so on). So each part is planned exactly as the whole data
+set would be, and memory holds one part.
+
+Taxonomies and their terms (and 3.1's units) are named by records of every organization: they
+are not followed when parts are made, every part looks them up (`Package.shared`), and they are
+planned once, as a part of their own.
+"""
+
+import json
+import sqlite3
+import tempfile
+from array import array
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from directory.hsds_package import Package, Problem, Record, check_record, combine, is_uuid
+from directory.hsds_tables import REFERENCES
+
+SHARED = ("taxonomy", "taxonomy_term", "unit")
+# The fields that tie a record to another one in the same part.
+_TIES = (
+    *(key for key, table in REFERENCES.items() if table not in SHARED),
+    "link_id",
+    "resource_id",
+)
+PART_RECORDS = 2_000  # records in a part (a part holds whole groups, so it may hold more)
+
+# What the catalog held of a record before the import began (`Record.held`).
+HELD_ROW = 1  # its caremap row (organization, service, location, ...)
+HELD_KEPT = 2  # the HSDS record as kept for export
+
+_SCHEMA = """
+CREATE TABLE record (
+    seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, id TEXT NOT NULL, place TEXT NOT NULL,
+    data BLOB NOT NULL, shared INTEGER NOT NULL, part INTEGER NOT NULL DEFAULT 0,
+    held INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX record_key ON record (tbl, id);
+CREATE TABLE tie (seq INTEGER NOT NULL, id TEXT NOT NULL);
+"""
+
+
+class Spool:
+    """A data set's records in a temporary file; reading fills it (`directory.hsds_package`
+    `read_into`), then `parts()` hands them out. Close it (or use `with`) to remove the file."""
+
+    def __init__(self) -> None:
+        # Removed when it closes, in `close`.
+        handle = tempfile.NamedTemporaryFile(prefix="caremap-import-", suffix=".sqlite")  # noqa: SIM115
+        self._handle = handle
+        self._db = sqlite3.connect(handle.name)
+        self._db.executescript(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE;"
+            + _SCHEMA
+        )
+        self.problems: list[Problem] = []
+        self.version = "3.0"
+        self.evidence = ""
+        self.checked = False  # records were checked as they were read (`of`)
+        self._counts: dict[str, int] = {}
+        self._parted = False
+
+    @classmethod
+    def of(cls, package: Package) -> "Spool":
+        """A package already read into memory (and checked), spooled as it is."""
+        spool = cls()
+        spool.problems = list(package.problems)
+        spool.version, spool.evidence, spool.checked = package.version, package.evidence, True
+        for records in package.tables.values():
+            for record in records.values():
+                spool._insert(record)
+        return spool
+
+    def __enter__(self) -> "Spool":
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+        self._handle.close()
+
+    # --- reading (the `hsds_package.Sink` a reader fills) --------------------------------------
+
+    def add(self, record: Record, *, merge: bool) -> None:
+        """Add a record; the same id twice is an error in CSV and merged in nested JSON."""
+        if not is_uuid(record.values.get("id")):
+            self.error(record, "id", "required, a UUID")
+            return
+        try:
+            self._insert(record)
+        except sqlite3.IntegrityError:  # the same table and id again
+            earlier = self.get(record.table, record.id)
+            assert earlier is not None
+            if combine(earlier, record, merge=merge, problems=self.problems):
+                self._db.execute(
+                    "UPDATE record SET data = ? WHERE tbl = ? AND id = ?",
+                    (_dumps(earlier.values), record.table, record.id),
+                )
+                seq = self._db.execute(
+                    "SELECT seq FROM record WHERE tbl = ? AND id = ?", (record.table, record.id)
+                ).fetchone()[0]
+                self._tie(seq, record)
+
+    def _insert(self, record: Record) -> None:
+        cursor = self._db.execute(
+            "INSERT INTO record (tbl, id, place, data, shared) VALUES (?, ?, ?, ?, ?)",
+            (record.table, record.id, record.where, _dumps(record.values), record.table in SHARED),
+        )
+        self._counts[record.table] = self._counts.get(record.table, 0) + 1
+        self._tie(cursor.lastrowid, record)
+
+    def _tie(self, seq: int | None, record: Record) -> None:
+        if record.table in SHARED:
+            return
+        ties = [(seq, value) for key in _TIES if isinstance(value := record.values.get(key), str)]
+        if ties:
+            self._db.executemany("INSERT INTO tie (seq, id) VALUES (?, ?)", ties)
+
+    def error(self, record: Record | str, name: str, message: str) -> None:
+        where = record.where if isinstance(record, Record) else record
+        self.problems.append(Problem(where, name, message))
+
+    def table_names(self) -> set[str]:
+        return set(self._counts)
+
+    def get(self, table: str, record_id: Any) -> Record | None:
+        row = self._db.execute(
+            "SELECT tbl, data, place, held FROM record WHERE tbl = ? AND id = ?",
+            (table, str(record_id)),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def count(self) -> int:
+        return sum(self._counts.values())
+
+    # --- what the catalog holds ----------------------------------------------------------------
+
+    def ids(self, table: str, size: int) -> Iterator[list[str]]:
+        """The ids of a table's records, `size` at a time."""
+        cursor = self._db.execute("SELECT id FROM record WHERE tbl = ? ORDER BY seq", (table,))
+        while batch := cursor.fetchmany(size):
+            yield [row[0] for row in batch]
+
+    def mark_held(self, table: str, ids: Iterable[str], flag: int) -> None:
+        """Note that the catalog holds these records (`HELD_ROW`, `HELD_KEPT`)."""
+        self._db.executemany(
+            "UPDATE record SET held = held | ? WHERE tbl = ? AND id = ?",
+            [(flag, table, record_id) for record_id in ids],
+        )
+
+    # --- handing out parts ---------------------------------------------------------------------
+
+    def parts(self, size: int = PART_RECORDS) -> Iterator[Package]:
+        """The data set in parts closed under references, of about `size` records: the shared
+        records first (when there are any), then the rest, each record in exactly one part.
+        Every part's records are checked against the standard's rules (`check_record`)."""
+        if not self._parted:
+            self._assign_parts(size)
+            self._parted = True
+        shared: dict[str, dict[str, Record]] = {}
+        for row in self._db.execute("SELECT tbl, data, place, held FROM record WHERE part = 0"):
+            record = _record(row)
+            shared.setdefault(record.table, {})[record.id] = record
+        if shared:
+            yield self._part({table: dict(records) for table, records in shared.items()}, {})
+        cursor = self._db.execute(
+            "SELECT part, tbl, data, place, held FROM record WHERE part > 0 ORDER BY part, seq"
+        )
+        tables: dict[str, dict[str, Record]] = {}
+        current = None
+        for part, *row in cursor:
+            if part != current and tables:
+                yield self._part(tables, shared)
+                tables = {}
+            current = part
+            record = _record(row)
+            tables.setdefault(record.table, {})[record.id] = record
+        if tables:
+            yield self._part(tables, shared)
+
+    def _part(
+        self, tables: dict[str, dict[str, Record]], shared: dict[str, dict[str, Record]]
+    ) -> Package:
+        package = Package(tables, version=self.version, evidence=self.evidence, shared=shared)
+        if not self.checked:
+            for records in tables.values():
+                for record in records.values():
+                    check_record(record, package)
+        return package
+
+    def _assign_parts(self, size: int) -> None:
+        """Join every record with the records it names (union-find over the spool's row
+        numbers), then fill parts with whole groups, in the order the data set lists them."""
+        db = self._db
+        db.execute("CREATE INDEX record_id ON record (id)")
+        last = db.execute("SELECT max(seq) FROM record").fetchone()[0] or 0
+        parent = array("q", range(last + 1))
+
+        def root(seq: int) -> int:
+            while parent[seq] != seq:
+                parent[seq] = parent[parent[seq]]
+                seq = parent[seq]
+            return seq
+
+        for one, other in db.execute(
+            "SELECT tie.seq, record.seq FROM tie JOIN record ON record.id = tie.id "
+            "WHERE NOT record.shared"
+        ):
+            a, b = root(one), root(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+        group_size = array("q", bytes(8 * (last + 1)))
+        for (seq,) in db.execute("SELECT seq FROM record WHERE NOT shared"):
+            group_size[root(seq)] += 1
+        part_of = array("q", bytes(8 * (last + 1)))  # by group root
+        part, filled = 0, size
+        moves = []
+        for (seq,) in db.execute("SELECT seq FROM record WHERE NOT shared"):
+            group = root(seq)
+            if not part_of[group]:
+                if filled >= size:
+                    part, filled = part + 1, 0
+                part_of[group] = part
+                filled += group_size[group]
+            moves.append((part_of[group], seq))
+            if len(moves) >= 10_000:
+                db.executemany("UPDATE record SET part = ? WHERE seq = ?", moves)
+                moves.clear()
+        db.executemany("UPDATE record SET part = ? WHERE seq = ?", moves)
+
+
+def _dumps(values: dict[str, Any]) -> bytes | str:
+    """orjson's bytes (a BLOB), or json's text where orjson cannot write a value: an integer
+    past 64 bits, which the checks then name. orjson would read such a number back as a float,
+    so each is read back by the library that wrote it (`_loads`)."""
+    try:
+        return orjson.dumps(values)
+    except orjson.JSONEncodeError:
+        return json.dumps(values)
+
+
+def _loads(data: bytes | str) -> dict[str, Any]:
+    return json.loads(data) if isinstance(data, str) else orjson.loads(data)
+
+
+def _record(row: tuple[str, bytes | str, str, int]) -> Record:
+    table, data, where, held = row
+    return Record(table, _loads(data), where, held)
