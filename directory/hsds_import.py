@@ -244,10 +244,11 @@ async def _warn_of_references_to_nothing(plan: _Plan) -> None:
     dangling: list[tuple[Record, str, str, str]] = []  # record, field, table, id
     for table in TABLES:
         for record in package.records(table):
-            for key, target in REFERENCES.items():
-                value = str(record.values.get(key) or "")
+            for key, value in record.values.items():
+                target = REFERENCES.get(key)
                 if (
-                    is_uuid(value)
+                    target is not None
+                    and is_uuid(value)
                     and package.get(target, value) is None
                     and (record.where, key) not in named
                 ):
@@ -274,13 +275,14 @@ def _named_ids(package: Package) -> dict[str, set[str]]:
         for record in package.records(table):
             if table in named:
                 named[table].add(record.id)
+            values = record.values
             for key in ("organization_id", "service_id", "location_id"):
-                if is_uuid(str(record.values.get(key))):
-                    named[key.removesuffix("_id")].add(str(record.values[key]))
+                if key in values and is_uuid(values[key]):
+                    named[key.removesuffix("_id")].add(values[key])
             for key in ("link_id", "resource_id"):
-                if is_uuid(str(record.values.get(key))):
+                if key in values and is_uuid(values[key]):
                     for ids in named.values():
-                        ids.add(str(record.values[key]))
+                        ids.add(values[key])
     return named
 
 
@@ -893,13 +895,17 @@ async def _mark_held(spool: Spool) -> None:
     """
     for table in sorted(spool.table_names()):
         model = _WRITE_ORDER.get(table)
+        any_kept = await KeptRecord.filter(hsds_table=table).exists()
+        any_rows = model is not None and await model.exists()
+        if not (any_kept or any_rows):
+            continue  # a first import: nothing to ask about record by record
         for ids in spool.ids(table, 1_000):
             uuids = [UUID(record_id) for record_id in ids]
-            kept = await KeptRecord.filter(hsds_table=table, record_id__in=uuids).values_list(
-                "record_id", flat=True
-            )
-            spool.mark_held(table, (str(record_id) for record_id in kept), HELD_KEPT)
-            if model is not None:
+            if any_kept:
+                kept = KeptRecord.filter(hsds_table=table, record_id__in=uuids)
+                held = await kept.values_list("record_id", flat=True)
+                spool.mark_held(table, (str(record_id) for record_id in held), HELD_KEPT)
+            if any_rows and model is not None:
                 rows = await model.filter(id__in=uuids).values_list("id", flat=True)
                 spool.mark_held(table, (str(row_id) for row_id in rows), HELD_ROW)
 

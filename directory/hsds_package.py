@@ -443,7 +443,9 @@ _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", re.
 
 def is_uuid(value: Any) -> bool:
     """A UUID written as text, as HSDS ids are (any form `uuid.UUID` reads)."""
-    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+    if not isinstance(value, str) or len(value) < 32:
+        return False  # 32 hex digits at the least: no exception raised for most non-ids
+    if _CANONICAL_UUID.fullmatch(value):
         return True  # the usual form, checked without making a UUID (an import checks millions)
     try:
         UUID(str(value))

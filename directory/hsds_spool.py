@@ -33,6 +33,7 @@ _TIES = (
     "link_id",
     "resource_id",
 )
+_BATCH = 1_000  # records written to the spool in one statement
 PART_RECORDS = 2_000  # records in a part (a part holds whole groups, so it may hold more)
 
 # What the catalog held of a record before the import began (`Record.held`).
@@ -68,6 +69,8 @@ class Spool:
         self.evidence = ""
         self.checked = False  # records were checked as they were read (`of`)
         self._counts: dict[str, int] = {}
+        self._pending: list[tuple[Record, bool]] = []
+        self._next_seq = 1
         self._parted = False
 
     @classmethod
@@ -78,7 +81,8 @@ class Spool:
         spool.version, spool.evidence, spool.checked = package.version, package.evidence, True
         for records in package.tables.values():
             for record in records.values():
-                spool._insert(record)
+                spool.add(record, merge=False)
+        spool._flush()
         return spool
 
     def __enter__(self) -> "Spool":
@@ -103,44 +107,69 @@ class Spool:
         if not is_uuid(record.values.get("id")):
             self.error(record, "id", "required, a UUID")
             return
-        try:
-            self._insert(record)
-        except sqlite3.IntegrityError:  # the same table and id again
-            earlier = self.get(record.table, record.id)
-            assert earlier is not None
-            if combine(earlier, record, merge=merge, problems=self.problems):
-                self._db.execute(
-                    "UPDATE record SET data = ? WHERE tbl = ? AND id = ?",
-                    (_dumps(earlier.values), record.table, record.id),
-                )
-                seq = self._db.execute(
-                    "SELECT seq FROM record WHERE tbl = ? AND id = ?", (record.table, record.id)
-                ).fetchone()[0]
-                self._tie(seq, record)
+        self._pending.append((record, merge))
+        if len(self._pending) >= _BATCH:
+            self._flush()
 
-    def _insert(self, record: Record) -> None:
-        cursor = self._db.execute(
-            "INSERT INTO record (tbl, id, place, data, shared) VALUES (?, ?, ?, ?, ?)",
-            (record.table, record.id, record.where, _dumps(record.values), record.table in SHARED),
-        )
-        self._counts[record.table] = self._counts.get(record.table, 0) + 1
-        self._tie(cursor.lastrowid, record)
-
-    def _tie(self, seq: int | None, record: Record) -> None:
-        if record.table in SHARED:
+    def _flush(self) -> None:
+        """Write the records added since the last flush in one statement; one whose table and
+        id are already there is folded into that record (`combine`) or named."""
+        pending, self._pending = self._pending, []
+        if not pending:
             return
-        ties = [(seq, value) for key in _TIES if isinstance(value := record.values.get(key), str)]
-        if ties:
-            self._db.executemany("INSERT INTO tie (seq, id) VALUES (?, ?)", ties)
+        first = self._next_seq
+        self._next_seq += len(pending)
+        before = self._db.total_changes
+        self._db.executemany(
+            "INSERT OR IGNORE INTO record (seq, tbl, id, place, data, shared) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (first + n, r.table, r.id, r.where, _dumps(r.values), r.table in SHARED)
+                for n, (r, _merge) in enumerate(pending)
+            ],
+        )
+        everyone_new = self._db.total_changes - before == len(pending)
+        ties: list[tuple[int, str]] = []
+        for n, (record, merge) in enumerate(pending):
+            seq = first + n
+            if not everyone_new:
+                seq = self._again(seq, record, merge)
+                if seq is None:
+                    continue
+            else:
+                self._counts[record.table] = self._counts.get(record.table, 0) + 1
+            if record.table not in SHARED:
+                ties += [(seq, v) for key in _TIES if isinstance(v := record.values.get(key), str)]
+        self._db.executemany("INSERT INTO tie (seq, id) VALUES (?, ?)", ties)
+
+    def _again(self, seq: int, record: Record, merge: bool) -> int | None:
+        """The row a record of a batch with a repeated id went to: its own (`seq`), or, for
+        the repeat, the earlier one it was merged into; None when it was an error."""
+        found, data, where = self._db.execute(
+            "SELECT seq, data, place FROM record WHERE tbl = ? AND id = ?",
+            (record.table, record.id),
+        ).fetchone()
+        if found == seq:
+            self._counts[record.table] = self._counts.get(record.table, 0) + 1
+            return seq
+        earlier = Record(record.table, _loads(data), where)
+        if not combine(earlier, record, merge=merge, problems=self.problems):
+            return None
+        self._db.execute(
+            "UPDATE record SET data = ? WHERE seq = ?", (_dumps(earlier.values), found)
+        )
+        return found
 
     def error(self, record: Record | str, name: str, message: str) -> None:
         where = record.where if isinstance(record, Record) else record
         self.problems.append(Problem(where, name, message))
 
     def table_names(self) -> set[str]:
+        self._flush()
         return set(self._counts)
 
     def get(self, table: str, record_id: Any) -> Record | None:
+        self._flush()
         row = self._db.execute(
             "SELECT tbl, data, place, held FROM record WHERE tbl = ? AND id = ?",
             (table, str(record_id)),
@@ -148,12 +177,14 @@ class Spool:
         return _record(row) if row else None
 
     def count(self) -> int:
+        self._flush()
         return sum(self._counts.values())
 
     # --- what the catalog holds ----------------------------------------------------------------
 
     def ids(self, table: str, size: int) -> Iterator[list[str]]:
         """The ids of a table's records, `size` at a time."""
+        self._flush()
         cursor = self._db.execute("SELECT id FROM record WHERE tbl = ? ORDER BY seq", (table,))
         while batch := cursor.fetchmany(size):
             yield [row[0] for row in batch]
@@ -171,6 +202,7 @@ class Spool:
         """The data set in parts closed under references, of about `size` records: the shared
         records first (when there are any), then the rest, each record in exactly one part.
         Every part's records are checked against the standard's rules (`check_record`)."""
+        self._flush()
         if not self._parted:
             self._assign_parts(size)
             self._parted = True

@@ -211,3 +211,40 @@ def test_a_list_of_organizations_is_read_an_item_at_a_time_and_a_broken_one_name
     errors = [str(p) for p in read_package(document).errors]
     assert len(errors) == 1
     assert errors[0].startswith("data.json, file: is not valid JSON ("), errors
+
+
+@pytest.mark.parametrize("batch", [1, 2, 1000])
+def test_the_spool_holds_what_memory_holds_repeats_merged_or_named(tmp_path, monkeypatch, batch):
+    """Nested JSON repeats a record wherever it is used: the copies are merged, and a copy that
+    disagrees is named, whether the repeat is written to the spool with the first copy or later.
+    """
+    monkeypatch.setattr("directory.hsds_spool._BATCH", batch)
+    site = {"id": uid(3, 1), "name": "Shared site", "location_type": "physical"}
+    services = [
+        {
+            "id": uid(2, n),
+            "name": f"Pantry {n}",
+            "status": "active",
+            "service_at_locations": [
+                {"id": uid(4, n), "location": {**site, "description": f"copy {n}"} if n else site}
+            ],
+        }
+        for n in range(3)
+    ]
+    organization = {"id": uid(1, 0), "name": "Agency", "description": "x", "services": services}
+    document = tmp_path / "data.json"
+    document.write_text(json.dumps([organization]))
+    memory = read_package(document)
+    with Spool() as spool:
+        read_into(document, spool)
+        assert sorted(map(str, spool.problems)) == sorted(map(str, memory.problems))
+        assert spool.count() == sum(len(records) for records in memory.tables.values())
+        for table, records in memory.tables.items():
+            for record_id, record in records.items():
+                copy = spool.get(table, record_id)
+                assert copy is not None
+                assert (copy.values, copy.where) == (record.values, record.where)
+    disagreements = [p for p in memory.problems if p.field == "description"]
+    assert [p.where for p in disagreements] == [
+        "data.json /0/services/2/service_at_locations/0/location"
+    ]
