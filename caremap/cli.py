@@ -197,6 +197,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     """Import an HSDS 3.0 data set: all of it, or nothing and every error named."""
 
     async def work() -> None:
+        await db.for_bulk_writes()
         with Spool() as spool:
             read_into(Path(args.path), spool)
             with tqdm(

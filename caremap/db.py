@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import DBConnectionError
 from tortoise.indexes import Index
 from tortoise.migrations.api.migrate import migrate
@@ -174,6 +175,21 @@ async def _restore_sqlite_indexes() -> None:
             quoted = ", ".join(f'"{c}"' for c in columns)
             name = f"idx_{table}_{'_'.join(columns)}"
             await connection.execute_script(f'CREATE INDEX "{name}" ON "{table}" ({quoted})')
+
+
+# SQLite's page cache for a command that writes hundreds of thousands of rows (KiB; SQLite's own
+# is 2 MB). An import inserts into indexes keyed by random UUIDs, so each row touches pages all
+# over them: at 100,000 services, 64 MB took its writes from 92 to 78 s and 128 MB to 71 s.
+BULK_WRITE_CACHE_KIB = 131_072
+
+
+async def for_bulk_writes() -> None:
+    """Give this process's SQLite writer a page cache fit for a bulk write (an import). The
+    cache is memory the process holds until it ends, so only such commands ask for it;
+    PostgreSQL keeps its own shared buffers, and nothing changes there."""
+    connection = Tortoise.get_connection("default")
+    if isinstance(connection, SqliteClient):
+        await connection.execute_script(f"PRAGMA cache_size = -{BULK_WRITE_CACHE_KIB}")
 
 
 async def connect(settings: Settings) -> None:

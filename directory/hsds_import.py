@@ -1,12 +1,15 @@
-"""Importing an HSDS 3.0 data set into the catalog: check everything first, then write all of it.
+"""Importing an HSDS 3.0 data set into the catalog: all of it, or nothing and every error named.
 
-The importer works in two passes. The plan pass reads the data set against the catalog and
+The data set comes spooled to disk (`directory.hsds_spool`) and is taken a part at a time, each
+part closed under references (an organization with everything of it), so memory holds one part
+however large the data set. For each part a plan reads its records against the catalog and
 caremap's field rules (`directory.schemas`, the same rules as a partner's own edit) and collects
 every problem. Errors (the data set breaks HSDS, or a record caremap needs cannot be made) refuse
 the whole import. Warnings (valid HSDS that caremap cannot use, such as a non-US postal code or a
 geojson service area) let it go ahead: that value or record is kept as it came, so an export gives
-it back, but caremap does not use it. The write pass then writes everything in one transaction,
-recording each change in the listing history (which also feeds the search outbox).
+it back, but caremap does not use it. Every part is written inside one transaction, recording
+each change in the listing history (which also feeds the search outbox); after the first error
+the rest is only checked, and the transaction is rolled back, so nothing is half-written.
 
 Records are matched by their HSDS id, so importing the same data again changes nothing and a newer
 version of it updates the catalog in place.
@@ -843,11 +846,14 @@ class _Work:
 
 async def _write_plan(plan: _Plan, actor: Actor, report: ImportReport) -> None:
     there = _already_there(plan)
+    changes: list[dict[str, Any]] = []
     for table in _WRITE_ORDER:
         writes = [w for w in plan.writes.values() if w.record.table == table and w.model]
         for batch in chunks(writes):
-            for outcome in await _write_rows(batch, actor, there[table]):
+            for outcome in await _write_rows(batch, there[table], changes):
                 report.count(table, outcome)
+    # The part's history at once: its listeners (the search outbox) hear each listing once.
+    await record_changes(actor, changes)
     await _remove_parts_left_out(plan, actor, there)
     for batch in chunks(list(plan.writes.values())):
         for write, outcome in zip(batch, await _keep(batch, there), strict=True):
@@ -924,9 +930,12 @@ def _already_there(plan: _Plan) -> dict[str, set[UUID]]:
     return there
 
 
-async def _write_rows(batch: Sequence[_Write], actor: Actor, there: set[UUID]) -> list[str]:
-    """Write one table's records: new rows in one bulk insert, changed rows one update each,
-    and every change in the listing history. Returns each record's outcome, in order."""
+async def _write_rows(
+    batch: Sequence[_Write], there: set[UUID], changes: list[dict[str, Any]]
+) -> list[str]:
+    """Write one table's records: new rows in one bulk insert, changed rows one update each.
+    Adds each change to `changes` (for the listing history) and returns each record's outcome,
+    in order."""
     model, table = batch[0].model, batch[0].record.table
     assert model is not None
     ids = [UUID(write.record.id) for write in batch]
@@ -936,7 +945,6 @@ async def _write_rows(batch: Sequence[_Write], actor: Actor, there: set[UUID]) -
         await model.fetch_for_list(list(current.values()), "categories")
     created: list[dict[str, Any]] = []
     categorized: dict[UUID, list[str]] = {}
-    changes: list[dict[str, Any]] = []
     outcomes: list[str] = []
     for write, row_id in zip(batch, ids, strict=True):
         row = current.get(row_id)
@@ -973,7 +981,6 @@ async def _write_rows(batch: Sequence[_Write], actor: Actor, there: set[UUID]) -
         )
     await insert_rows(model, created)
     await _set_categories(categorized)
-    await record_changes(actor, changes)
     return outcomes
 
 

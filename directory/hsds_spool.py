@@ -34,7 +34,7 @@ _TIES = (
     "resource_id",
 )
 _BATCH = 1_000  # records written to the spool in one statement
-PART_RECORDS = 2_000  # records in a part (a part holds whole groups, so it may hold more)
+PART_RECORDS = 8_000  # records in a part (a part holds whole groups, so it may hold more)
 
 # What the catalog held of a record before the import began (`Record.held`).
 HELD_ROW = 1  # its caremap row (organization, service, location, ...)
@@ -43,11 +43,13 @@ HELD_KEPT = 2  # the HSDS record as kept for export
 _SCHEMA = """
 CREATE TABLE record (
     seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, id TEXT NOT NULL, place TEXT NOT NULL,
-    data BLOB NOT NULL, shared INTEGER NOT NULL, part INTEGER NOT NULL DEFAULT 0,
-    held INTEGER NOT NULL DEFAULT 0
+    data BLOB NOT NULL, shared INTEGER NOT NULL, held INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX record_key ON record (tbl, id);
 CREATE TABLE tie (seq INTEGER NOT NULL, id TEXT NOT NULL);
+-- Which part each record not shared goes in (a narrow table: the records are not rewritten).
+CREATE TABLE placement (part INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (part, seq))
+    WITHOUT ROWID;
 """
 
 
@@ -207,13 +209,14 @@ class Spool:
             self._assign_parts(size)
             self._parted = True
         shared: dict[str, dict[str, Record]] = {}
-        for row in self._db.execute("SELECT tbl, data, place, held FROM record WHERE part = 0"):
+        for row in self._db.execute("SELECT tbl, data, place, held FROM record WHERE shared"):
             record = _record(row)
             shared.setdefault(record.table, {})[record.id] = record
         if shared:
             yield self._part({table: dict(records) for table, records in shared.items()}, {})
         cursor = self._db.execute(
-            "SELECT part, tbl, data, place, held FROM record WHERE part > 0 ORDER BY part, seq"
+            "SELECT part, tbl, data, place, held FROM placement JOIN record USING (seq) "
+            "ORDER BY part, seq"
         )
         tables: dict[str, dict[str, Record]] = {}
         current = None
@@ -273,9 +276,9 @@ class Spool:
                 filled += group_size[group]
             moves.append((part_of[group], seq))
             if len(moves) >= 10_000:
-                db.executemany("UPDATE record SET part = ? WHERE seq = ?", moves)
+                db.executemany("INSERT INTO placement (part, seq) VALUES (?, ?)", moves)
                 moves.clear()
-        db.executemany("UPDATE record SET part = ? WHERE seq = ?", moves)
+        db.executemany("INSERT INTO placement (part, seq) VALUES (?, ?)", moves)
 
 
 def _dumps(values: dict[str, Any]) -> bytes | str:
