@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields.data import DatetimeField
 from tortoise.models import Model
 
@@ -65,3 +66,17 @@ async def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> None:
         values.append(line)
     for batch in chunks(values):
         await db.execute_many(executor.insert_query, list(batch))
+
+
+async def refresh_statistics(db: BaseDBAsyncClient, tables: Sequence[str]) -> None:
+    """Let PostgreSQL's planner see tables a long transaction is filling.
+
+    With no statistics, PostgreSQL takes each id in `IN (...)` to match 0.5% of a table, so a
+    lookup of a thousand ids is planned as a scan of the whole table: an import that looks up
+    each part's rows in the tables it is filling slowed as they filled (35 s of 250 at 100,000
+    services). ANALYZE inside the transaction counts the transaction's own rows. SQLite's
+    planner trusts its indexes without statistics: nothing to do there.
+    """
+    if db.capabilities.dialect == "postgres":
+        for table in tables:
+            await db.execute_script(f'ANALYZE "{table}"')

@@ -31,7 +31,7 @@ from tortoise.transactions import in_transaction
 
 from directory import access, details, hsds
 from directory.actor import Actor
-from directory.bulk import chunks, insert_rows, select_in
+from directory.bulk import chunks, insert_rows, refresh_statistics, select_in
 from directory.editing import record_change, record_changes
 from directory.errors import DomainError, Invalid
 from directory.geocoding import Geocoder, area_from_text, place_time_zone, time_zone
@@ -207,11 +207,12 @@ async def plan_import(
     (`Record.held`) and ids the data set names but does not hold."""
     plan = _Plan(package, taxonomy_map or {}, default_category)
     named = _named_ids(package)
+    part_ids = {record_id for records in package.tables.values() for record_id in records}
     models = {"organization": Organization, "service": Service, "location": Location}
     plan.existing = {
         table: {str(row.id): row for row in await select_in(model, "id", sorted(ids))}
         for table, model in models.items()
-        if (ids := [i for i in named[table] if _may_hold(package, table, i)])
+        if (ids := [i for i in named[table] if _may_hold(package, table, i, part_ids)])
     }
     for table in models:
         plan.existing.setdefault(table, {})
@@ -266,9 +267,15 @@ async def _warn_of_references_to_nothing(plan: _Plan) -> None:
             )
 
 
-def _may_hold(package: Package, table: str, record_id: str) -> bool:
+def _may_hold(package: Package, table: str, record_id: str, part_ids: set[str]) -> bool:
+    """Whether the catalog may hold this row: it held this record of the part before the import
+    began, or no record of the part has the id (a part holds every record of the data set its
+    records name, so that one is not in the data set). Nothing else is asked about: on
+    PostgreSQL a lookup in a table the import is filling can be planned as a scan of it."""
     record = package.get(table, record_id)
-    return record is None or bool(record.held & HELD_ROW)
+    if record is not None:
+        return bool(record.held & HELD_ROW)
+    return record_id not in part_ids
 
 
 def _named_ids(package: Package) -> dict[str, set[str]]:
@@ -751,6 +758,14 @@ def _owner_of(plan: _Plan, record: Record) -> dict[str, UUID | None]:
 
 # --- writing ------------------------------------------------------------------------------------
 
+# Tables a part's writes look rows up in (its search outbox listener, its categories) while the
+# import fills them.
+_LOOKED_UP = (
+    Service._meta.db_table,
+    ServiceAtLocation._meta.db_table,
+    Service._meta.fields_map["categories"].through,
+)
+
 # The caremap rows an import writes, in the order they are written (what a row names first).
 _WRITE_ORDER: dict[str, type[Model]] = {
     "organization": Organization,
@@ -797,8 +812,10 @@ async def import_package(
                 await work.check(part, problems, count="checked", progress=progress)
         else:
             async with in_transaction():
-                for part in spool.parts(part_size):
+                for number, part in enumerate(spool.parts(part_size), start=1):
                     await work.check(part, problems, write=True, progress=progress)
+                    if number & (number - 1) == 0:  # 1, 2, 4, 8...: within 2x of the truth
+                        await refresh_statistics(Service._meta.db, _LOOKED_UP)
                 if any(not p.warning for p in problems):
                     raise ImportRefused(problems)
     if any(not p.warning for p in problems):
