@@ -816,12 +816,16 @@ async def import_package(
                     await work.check(part, problems, write=True, progress=progress)
                     if number & (number - 1) == 0:  # 1, 2, 4, 8...: within 2x of the truth
                         await refresh_statistics(Service._meta.db, _LOOKED_UP)
-                if any(not p.warning for p in problems):
-                    raise ImportRefused(problems)
-    if any(not p.warning for p in problems):
+                if _any_error(problems):
+                    raise ImportRefused(problems)  # rolls the transaction back
+    if _any_error(problems):
         raise ImportRefused(problems)
     report.warnings = [p for p in problems if p.warning]
     return report
+
+
+def _any_error(problems: list[Problem]) -> bool:
+    return any(not problem.warning for problem in problems)
 
 
 @dataclass
@@ -847,7 +851,7 @@ class _Work:
         one included) has had an error."""
         plan = await plan_import(part, self.taxonomy_map, self.default_category)
         problems.extend(part.problems)
-        if not any(not p.warning for p in problems):
+        if not _any_error(problems):
             for table, _record_id in plan.skipped:
                 self.report.count(table, "skipped")
             for planned in plan.writes.values():

@@ -100,8 +100,7 @@ class Package:
 
     def add(self, record: Record, *, merge: bool) -> None:
         """Add a record; the same id twice is an error in CSV and merged in nested JSON."""
-        if not is_uuid(record.values.get("id")):
-            self.error(record, "id", "required, a UUID")
+        if not has_id(record, self.problems):
             return
         table = self.tables.setdefault(record.table, {})
         earlier = table.get(record.id)
@@ -109,6 +108,14 @@ class Package:
             table[record.id] = record
         else:
             combine(earlier, record, merge=merge, problems=self.problems)
+
+
+def has_id(record: Record, problems: list[Problem]) -> bool:
+    """Whether a record has an id to be kept by (a UUID, as HSDS requires); if not, says so."""
+    if is_uuid(record.values.get("id")):
+        return True
+    problems.append(Problem(record.where, "id", "required, a UUID"))
+    return False
 
 
 def combine(earlier: Record, record: Record, *, merge: bool, problems: list[Problem]) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from directory.hsds_package import Package, Problem, Record, check_record, combine, is_uuid
+from directory.hsds_package import Package, Problem, Record, check_record, combine, has_id
 from directory.hsds_tables import REFERENCES
 
 SHARED = ("taxonomy", "taxonomy_term", "unit")
@@ -106,8 +106,7 @@ class Spool:
 
     def add(self, record: Record, *, merge: bool) -> None:
         """Add a record; the same id twice is an error in CSV and merged in nested JSON."""
-        if not is_uuid(record.values.get("id")):
-            self.error(record, "id", "required, a UUID")
+        if not has_id(record, self.problems):
             return
         self._pending.append((record, merge))
         if len(self._pending) >= _BATCH:
