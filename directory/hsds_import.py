@@ -866,6 +866,8 @@ class _Work:
 
 
 async def _write_plan(plan: _Plan, actor: Actor, report: ImportReport) -> None:
+    """Write one part: its rows table by table, their history, the parts a record no longer
+    lists removed, and every record kept as it came."""
     there = _already_there(plan)
     changes: list[dict[str, Any]] = []
     for table in _WRITE_ORDER:
