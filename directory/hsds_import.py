@@ -209,13 +209,9 @@ async def plan_import(
     named = _named_ids(package)
     part_ids = {record_id for records in package.tables.values() for record_id in records}
     models = {"organization": Organization, "service": Service, "location": Location}
-    plan.existing = {
-        table: {str(row.id): row for row in await select_in(model, "id", sorted(ids))}
-        for table, model in models.items()
-        if (ids := [i for i in named[table] if _may_hold(package, table, i, part_ids)])
-    }
-    for table in models:
-        plan.existing.setdefault(table, {})
+    for table, model in models.items():
+        ids = sorted(i for i in named[table] if _may_hold(package, table, i, part_ids))
+        plan.existing[table] = {str(row.id): row for row in await select_in(model, "id", ids)}
     for record in package.records("organization"):
         _plan_organization(plan, record)
     services = [_plan_service(plan, record) for record in package.records("service")]

@@ -70,7 +70,6 @@ class Spool:
         self.version = "3.0"
         self.evidence = ""
         self.checked = False  # records were checked as they were read (`of`)
-        self._counts: dict[str, int] = {}
         self._pending: list[tuple[Record, bool]] = []
         self._next_seq = 1
         self._parted = False
@@ -132,13 +131,11 @@ class Spool:
         everyone_new = self._db.total_changes - before == len(pending)
         ties: list[tuple[int, str]] = []
         for n, (record, merge) in enumerate(pending):
-            seq = first + n
+            seq: int | None = first + n
             if not everyone_new:
-                seq = self._again(seq, record, merge)
-                if seq is None:
-                    continue
-            else:
-                self._counts[record.table] = self._counts.get(record.table, 0) + 1
+                seq = self._again(first + n, record, merge)
+            if seq is None:
+                continue
             if record.table not in SHARED:
                 ties += [(seq, v) for key in _TIES if isinstance(v := record.values.get(key), str)]
         self._db.executemany("INSERT INTO tie (seq, id) VALUES (?, ?)", ties)
@@ -151,7 +148,6 @@ class Spool:
             (record.table, record.id),
         ).fetchone()
         if found == seq:
-            self._counts[record.table] = self._counts.get(record.table, 0) + 1
             return seq
         earlier = Record(record.table, _loads(data), where)
         if not combine(earlier, record, merge=merge, problems=self.problems):
@@ -167,7 +163,7 @@ class Spool:
 
     def table_names(self) -> set[str]:
         self._flush()
-        return set(self._counts)
+        return {table for (table,) in self._db.execute("SELECT DISTINCT tbl FROM record")}
 
     def get(self, table: str, record_id: Any) -> Record | None:
         self._flush()
@@ -179,7 +175,7 @@ class Spool:
 
     def count(self) -> int:
         self._flush()
-        return sum(self._counts.values())
+        return self._db.execute("SELECT count(*) FROM record").fetchone()[0]
 
     # --- what the catalog holds ----------------------------------------------------------------
 
