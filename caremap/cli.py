@@ -31,6 +31,7 @@ from caremap.mail import mail_loops
 from caremap.search import backend_for, drainer_for, install_change_listeners
 from caremap.settings import Settings, load_settings
 from directory.actor import SYSTEM
+from directory.bulk import for_bulk_work
 from directory.details import retry_pending_geocodes
 from directory.errors import DomainError
 from directory.geocoding import Geocoder
@@ -198,6 +199,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
 
     async def work() -> None:
         await db.for_bulk_writes()
+        for_bulk_work()
         with Spool() as spool:
             read_into(Path(args.path), spool)
             with tqdm(
@@ -213,6 +215,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
                     default_category=args.default_category,
                     dry_run=args.dry_run,
                     progress=bar.update,
+                    # A second core checks the next parts while this one writes.
+                    database=db.config_for_another_process(settings.database_url)
+                    if len(os.sched_getaffinity(0)) > 1
+                    else None,
                 )
         _print_import_report(report, dry_run=args.dry_run)
 

@@ -71,6 +71,14 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
+def config_for_another_process(database_url: str) -> dict[str, Any] | None:
+    """The config a second process connects to the same database with (an import checks its
+    next parts in one); None for an in-memory database, which only this process sees."""
+    if database_url.startswith("sqlite://") and _sqlite_path(database_url) is None:
+        return None
+    return tortoise_config(database_url)
+
+
 def _connection(database_url: str) -> str | dict[str, Any]:
     """A SQLite file gets the client with a connection for reads beside transactions
     (`caremap.sqlite`); an in-memory database cannot have two connections to it."""
@@ -179,8 +187,10 @@ async def _restore_sqlite_indexes() -> None:
 
 # SQLite's page cache for a command that writes hundreds of thousands of rows (KiB; SQLite's own
 # is 2 MB). An import inserts into indexes keyed by random UUIDs, so each row touches pages all
-# over them: at 100,000 services, 64 MB took its writes from 92 to 78 s and 128 MB to 71 s.
-BULK_WRITE_CACHE_KIB = 131_072
+# over them: at 100,000 services, 64 MB took its writes from 92 to 78 s and 128 MB to 71 s. 64 MB,
+# since the import's second process (`directory.hsds_parts`) shares its memory budget: with 128 MB
+# the two held 525 to 550 MB together, with 64 MB 453 MB.
+BULK_WRITE_CACHE_KIB = 65_536
 
 
 async def for_bulk_writes() -> None:

@@ -6,6 +6,7 @@ itself at this scale; `insert_rows` goes from plain values to the model's own IN
 converting each value with the model's fields, the same conversions and checks a save does.
 """
 
+import gc
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -18,6 +19,20 @@ T = TypeVar("T")
 M = TypeVar("M", bound=Model)
 
 BATCH = 1000  # rows per statement or query: few enough ids to name in one `IN (...)` anywhere
+
+
+# CPython collects its youngest objects every 700 allocations, and now and then walks every object
+# the process holds. A bulk command allocates tens of millions (records, plans, rows), nearly all
+# freed by reference counting: at 20,000 services the import spent 5.3 s of its 30.7 in those
+# walks (32 of them over the whole heap). Young collections every 50,000 allocations: 0.9 s.
+_BULK_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def for_bulk_work() -> None:
+    """Tune this process's garbage collector for a bulk command (import, reindex), which holds
+    many objects and allocates many more. Cyclic garbage is still collected, less often: turned
+    off, the import's memory grew by half."""
+    gc.set_threshold(*_BULK_GC_THRESHOLDS)
 
 
 def chunks(items: Sequence[T], size: int = BATCH) -> list[Sequence[T]]:

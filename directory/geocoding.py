@@ -16,6 +16,7 @@ import functools
 import logging
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -111,10 +112,21 @@ def zip_info(postal_code: str) -> ZipInfo | None:
     return found
 
 
+def _every_zip() -> Iterator[dict[str, Any]]:
+    """Every ZIP code of the `zipcodes` package, a first digit at a time.
+
+    `zipcodes.list_all()` keeps all 42,789 as dictionaries for the life of the process (135 MB, in
+    every web worker and in an import's second process), where caremap's own tables of what it
+    uses take about 9 MB. So the package's compiled table is asked for the ZIP codes of one first
+    digit at a time (`similar_to`), each batch freed once read."""
+    for digit in "0123456789":
+        yield from zipcodes.similar_to(digit)
+
+
 @functools.cache
 def _zip_table() -> dict[str, ZipInfo]:
     table: dict[str, ZipInfo] = {}
-    for row in zipcodes.list_all():
+    for row in _every_zip():
         if not row.get("lat") or not row.get("long"):
             continue
         table[row["zip_code"]] = ZipInfo(
@@ -249,7 +261,7 @@ def _zip_grid() -> dict[tuple[int, int], tuple[list[ZipInfo], np.ndarray, np.nda
 def _city_table() -> dict[tuple[str, str], Point]:
     """Mean of the standard ZIP centroids of each (CITY, ST)."""
     sums: dict[tuple[str, str], list[float]] = {}
-    for row in zipcodes.list_all():
+    for row in _every_zip():
         if row.get("zip_code_type") != "STANDARD" or not row.get("lat"):
             continue
         key = (row["city"].upper(), row["state"])
@@ -292,9 +304,12 @@ class Geocoder:
 
         A bulk import uses it: each address gets its ZIP centroid at once (offline) and waits as
         pending for the worker, so a slow or rate-limited provider never holds up the import.
+        It never asks the provider, so it holds none: it can cross to the process that checks
+        an import's next part (`directory.hsds_parts`).
         """
         deferring = copy.copy(self)
         deferring._deferring = True
+        deferring._provider = None
         return deferring
 
     async def place_listing(
@@ -308,7 +323,7 @@ class Geocoder:
     ) -> Placement:
         """Place a listing address that has no coordinates. Never raises for a provider fault."""
         centroid = zip_info(postal_code or "")
-        if not (self._provider and address_1 and city):
+        if not (self.provider_name and address_1 and city):
             if centroid:
                 return Placement(centroid.point, GeocodeStatus.OK, ZIP_CENTROID)
             return Placement(None, GeocodeStatus.FAILED, None)

@@ -17,8 +17,9 @@ version of it updates the catalog in place.
 
 import contextlib
 import csv
+import functools
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from directory.errors import DomainError, Invalid
 from directory.geocoding import Geocoder, area_from_text, place_time_zone, time_zone
 from directory.hsds_export import catalog_holds
 from directory.hsds_package import Package, Problem, Record, is_uuid
+from directory.hsds_parts import checked_elsewhere
 from directory.hsds_spool import HELD_KEPT, HELD_ROW, PART_RECORDS, Spool
 from directory.hsds_tables import REFERENCES, TABLES
 from directory.models import (
@@ -156,6 +158,12 @@ class _Write:
         return (self.record.table, self.record.id)
 
 
+def _modelled(writes: dict[tuple[str, str], _Write], table: str, record_id: Any) -> _Write | None:
+    """The write of a record that becomes a caremap row, if the plan has one."""
+    write = writes.get((table, str(record_id)))
+    return write if write and write.model else None
+
+
 @dataclass
 class _Plan:
     package: Package
@@ -177,8 +185,7 @@ class _Plan:
         return index.get(record_id, [])
 
     def modelled(self, table: str, record_id: Any) -> _Write | None:
-        write = self.writes.get((table, str(record_id)))
-        return write if write and write.model else None
+        return _modelled(self.writes, table, record_id)
 
     def add(self, write: _Write) -> _Write:
         self.writes[(write.record.table, write.record.id)] = write
@@ -784,6 +791,7 @@ async def import_package(
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
     part_size: int = PART_RECORDS,
+    database: dict[str, Any] | None = None,
 ) -> ImportReport:
     """Check the data set and, if it has no errors, write it in one transaction.
 
@@ -792,24 +800,39 @@ async def import_package(
     that every error is named, and the transaction is rolled back. Services whose terms map to
     no caremap category get `default_category`, or are skipped. Raises `ImportRefused` naming
     every error. `progress` is called with the number of records checked (and written).
+
+    With `database` (the catalog's Tortoise config), a second process checks the next parts
+    while this one writes (`directory.hsds_parts`); the result is the same.
     """
     actor = access.require_admin(actor)
     if default_category is not None and default_category not in BY_CODE:
         raise Invalid({"default_category": f"{default_category!r} is not a caremap category"})
     await _check_terms_loaded()
+    check = functools.partial(
+        check_part,
+        geocoder=geocoder.deferring(),
+        taxonomy_map=taxonomy_map or {},
+        default_category=default_category,
+    )
     with contextlib.ExitStack() as stack:
         spool = source if isinstance(source, Spool) else stack.enter_context(Spool.of(source))
         await _mark_held(spool)
         report = ImportReport(version=spool.version, evidence=spool.evidence)
         problems = list(spool.problems)
-        work = _Work(actor, geocoder.deferring(), taxonomy_map or {}, default_category, report)
         if dry_run:
             for part in spool.parts(part_size):
-                await work.check(part, problems, count="checked", progress=progress)
+                checked = await check(part)
+                _take(checked, problems, report, count="checked", progress=progress)
         else:
-            async with in_transaction():
-                for number, part in enumerate(spool.parts(part_size), start=1):
-                    await work.check(part, problems, write=True, progress=progress)
+            async with (
+                in_transaction(),
+                contextlib.aclosing(_checked_parts(spool, part_size, check, database)) as parts,
+            ):
+                number = 0
+                async for checked in parts:
+                    if _take(checked, problems, report, progress=progress):
+                        await _write_plan(checked, actor, report)
+                    number += 1
                     if number & (number - 1) == 0:  # 1, 2, 4, 8...: within 2x of the truth
                         await refresh_statistics(Service._meta.db, _LOOKED_UP)
                 if _any_error(problems):
@@ -824,44 +847,84 @@ def _any_error(problems: list[Problem]) -> bool:
     return any(not problem.warning for problem in problems)
 
 
-@dataclass
-class _Work:
-    """What stays the same from part to part of one import."""
+@dataclass(slots=True)
+class _Checked:
+    """One part checked and planned: what writing it needs. It may come from the process
+    that checks parts while this one writes (`directory.hsds_parts`), so it holds plain
+    values, not the part or the catalog's rows."""
 
-    actor: Actor
-    geocoder: Geocoder
-    taxonomy_map: TaxonomyMap
-    default_category: str | None
-    report: ImportReport
+    writes: dict[tuple[str, str], _Write]
+    skipped: set[tuple[str, str]]
+    problems: list[Problem]
+    size: int  # records in the part
 
-    async def check(
-        self,
-        part: Package,
-        problems: list[Problem],
-        *,
-        write: bool = False,
-        count: str | None = None,
-        progress: Callable[[int], None] | None = None,
-    ) -> None:
-        """Plan one part, add its problems to `problems`, and write it while no part (this
-        one included) has had an error."""
-        plan = await plan_import(part, self.taxonomy_map, self.default_category)
-        problems.extend(part.problems)
-        if not _any_error(problems):
-            for table, _record_id in plan.skipped:
-                self.report.count(table, "skipped")
-            for planned in plan.writes.values():
-                if planned.model is Location:
-                    await _place(planned, plan, self.geocoder)
-                if count:
-                    self.report.count(planned.record.table, count)
-            if write:
-                await _write_plan(plan, self.actor, self.report)
-        if progress:
-            progress(sum(len(records) for records in part.tables.values()))
+    def modelled(self, table: str, record_id: Any) -> _Write | None:
+        return _modelled(self.writes, table, record_id)
 
 
-async def _write_plan(plan: _Plan, actor: Actor, report: ImportReport) -> None:
+async def check_part(
+    part: Package,
+    *,
+    geocoder: Geocoder,
+    taxonomy_map: TaxonomyMap,
+    default_category: str | None,
+) -> _Checked:
+    """Check and plan one part of a data set, its locations placed (`geocoder` defers the
+    provider, so nothing waits on the network)."""
+    plan = await plan_import(part, taxonomy_map, default_category)
+    if not _any_error(part.problems):
+        for planned in plan.writes.values():
+            if planned.model is Location:
+                await _place(planned, plan, geocoder)
+    size = sum(len(records) for records in part.tables.values())
+    return _Checked(plan.writes, plan.skipped, part.problems, size)
+
+
+def _checked_parts(
+    spool: Spool,
+    size: int,
+    check: Callable[[Package], Awaitable[_Checked]],
+    database: dict[str, Any] | None,
+) -> AsyncIterator[_Checked]:
+    """Each part checked: in a second process while this one writes (`database`, the
+    catalog's Tortoise config), or here, one part after the other."""
+    if database is not None:
+        return checked_elsewhere(spool, size, check, database)
+    return _checked_here(spool, size, check)
+
+
+async def _checked_here(
+    spool: Spool, size: int, check: Callable[[Package], Awaitable[_Checked]]
+) -> AsyncIterator[_Checked]:
+    for part in spool.parts(size):
+        yield await check(part)
+
+
+def _take(
+    checked: _Checked,
+    problems: list[Problem],
+    report: ImportReport,
+    *,
+    count: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> bool:
+    """Add a checked part's problems to `problems` and its outcomes known before writing to
+    the report; True while no part (this one included) has had an error, so it may be
+    written."""
+    problems.extend(checked.problems)
+    if progress:
+        progress(checked.size)
+    if _any_error(problems):
+        return False
+    for table, _record_id in checked.skipped:
+        report.count(table, "skipped")
+    if count:
+        for planned in checked.writes.values():
+            report.count(planned.record.table, count)
+    return True
+
+
+async def _write_plan(plan: _Checked, actor: Actor, report: ImportReport) -> None:
     """Write one part: its rows table by table, their history, the parts a record no longer
     lists removed, and every record kept as it came."""
     there = _already_there(plan)
@@ -935,7 +998,7 @@ async def _mark_held(spool: Spool) -> None:
                 spool.mark_held(table, (str(row_id) for row_id in rows), HELD_ROW)
 
 
-def _already_there(plan: _Plan) -> dict[str, set[UUID]]:
+def _already_there(plan: _Checked) -> dict[str, set[UUID]]:
     """The ids of a part's records the catalog held before the import, per table (and per HSDS
     table, kept, under "kept:" + table)."""
     there: dict[str, set[UUID]] = {table: set() for table in _WRITE_ORDER}
@@ -1039,7 +1102,7 @@ def _differs(current: Any, new: Any) -> bool:
     return current != new
 
 
-async def _remove_parts_left_out(plan: _Plan, actor: Actor, there: dict[str, set[UUID]]) -> None:
+async def _remove_parts_left_out(plan: _Checked, actor: Actor, there: dict[str, set[UUID]]) -> None:
     """A service or location in the data set is the whole record: parts it no longer lists go.
     Only a record that was in the catalog before (`there`) can have such parts."""
     owners = {

@@ -18,6 +18,7 @@ import sqlite3
 import tempfile
 from array import array
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -53,26 +54,43 @@ CREATE TABLE placement (part INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY
 """
 
 
+@dataclass(frozen=True)
+class Handover:
+    """A filled spool, for another process to open (`Spool(handed)`)."""
+
+    path: str
+    version: str
+    evidence: str
+    checked: bool
+
+
 class Spool:
     """A data set's records in a temporary file; reading fills it (`directory.hsds_package`
     `read_into`), then `parts()` hands them out. Close it (or use `with`) to remove the file."""
 
-    def __init__(self) -> None:
-        # Removed when it closes, in `close`.
-        handle = tempfile.NamedTemporaryFile(prefix="caremap-import-", suffix=".sqlite")  # noqa: SIM115
-        self._handle = handle
-        self._db = sqlite3.connect(handle.name)
+    def __init__(self, handed: "Handover | None" = None) -> None:
+        """A new spool in a temporary file, or (`handed`) the one another process filled and
+        handed over (`handover`), which that process removes."""
+        if handed is None:
+            # Removed when it closes, in `close`.
+            self._handle = tempfile.NamedTemporaryFile(prefix="caremap-import-", suffix=".sqlite")  # noqa: SIM115
+            path = self._handle.name
+        else:
+            self._handle = None
+            path = handed.path
+        self._db = sqlite3.connect(path)
         self._db.executescript(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE;"
-            + _SCHEMA
+            + (_SCHEMA if handed is None else "")
         )
         self.problems: list[Problem] = []
-        self.version = "3.0"
-        self.evidence = ""
-        self.checked = False  # records were checked as they were read (`of`)
+        self.version = "3.0" if handed is None else handed.version
+        self.evidence = "" if handed is None else handed.evidence
+        # Records were checked as they were read (`of`).
+        self.checked = False if handed is None else handed.checked
         self._pending: list[tuple[Record, bool]] = []
         self._next_seq = 1
-        self._parted = False
+        self._parted = handed is not None  # a spool is handed over with its parts assigned
 
     @classmethod
     def of(cls, package: Package) -> "Spool":
@@ -99,7 +117,20 @@ class Spool:
 
     def close(self) -> None:
         self._db.close()
-        self._handle.close()
+        if self._handle is not None:
+            self._handle.close()
+
+    def handover(self, size: int = PART_RECORDS) -> "Handover":
+        """What another process needs to open this spool and hand out its parts of about
+        `size` records (`parts`), with the parts assigned and everything on disk. This process
+        must not use the spool meanwhile."""
+        self._flush()
+        if not self._parted:
+            self._assign_parts(size)
+            self._parted = True
+        self._db.commit()
+        assert self._handle is not None, "a spool handed over is handed on by its owner"
+        return Handover(self._handle.name, self.version, self.evidence, self.checked)
 
     # --- reading (the `hsds_package.Sink` a reader fills) --------------------------------------
 

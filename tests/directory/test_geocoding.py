@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import zipcodes
 
-from directory import details
+from directory import details, geocoding
 from directory.actor import SYSTEM
 from directory.errors import Invalid, Unavailable
 from directory.geocoding import Geocoder, zip_info
@@ -28,6 +29,17 @@ ADDRESS = {
     "postal_code": "60623",
 }
 PLACE = (41.8447, -87.7069)
+
+
+def test_the_zip_table_holds_every_zip_code_the_package_places():
+    """Read a first digit at a time (not kept whole by the package), the table misses none of
+    the package's ZIP codes and places each where the package does."""
+    listed = {row["zip_code"]: row for row in zipcodes.list_all() if row["lat"] and row["long"]}
+    table = geocoding._zip_table()
+    assert set(table) == set(listed)
+    for code, row in listed.items():
+        point = table[code].point
+        assert (point.latitude, point.longitude) == (float(row["lat"]), float(row["long"]))
 
 
 class FakeNominatim(BaseHTTPRequestHandler):

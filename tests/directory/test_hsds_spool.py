@@ -1,18 +1,28 @@
 """The import's spool: a data set on disk, handed out in parts closed under references, and
 imported a part at a time with the same result as all at once, or not at all."""
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from caremap.db import config_for_another_process
 from directory.actor import SYSTEM
 from directory.geocoding import Geocoder
 from directory.hsds_import import ImportRefused, import_package
-from directory.hsds_package import read_into, read_package
+from directory.hsds_package import Package, read_into, read_package
+from directory.hsds_parts import CheckingFailed, checked_elsewhere
 from directory.hsds_spool import SHARED, Spool
-from directory.models import KeptRecord, ListingChange, Location, Organization, ServiceAtLocation
+from directory.models import (
+    KeptRecord,
+    ListingChange,
+    Location,
+    Organization,
+    Service,
+    ServiceAtLocation,
+)
 from directory.taxonomy import category_id
 from search_index.models import SearchOutbox
 from tests.directory.test_hsds_exchange import write_tables
@@ -150,11 +160,19 @@ async def import_in_parts(path: Path, size: int, **options: Any):
         )
 
 
-async def test_an_import_in_parts_writes_what_one_in_one_part_writes(app, tmp_path):
+@pytest.fixture(params=["here", "elsewhere"])
+def checking(request, database_url) -> dict[str, Any]:
+    """Parts checked in this process, or in a second one while this one writes."""
+    if request.param == "here":
+        return {}
+    return {"database": config_for_another_process(database_url)}
+
+
+async def test_an_import_in_parts_writes_what_one_in_one_part_writes(app, tmp_path, checking):
     """Imported a group at a time, then again in one part, nothing differs: every row, link
     and kept record the second import meets is the one the first wrote."""
     folder = write_tables(tmp_path / "agencies", agencies(5))
-    first = await import_in_parts(folder, 1)
+    first = await import_in_parts(folder, 1, **checking)
     assert first.counts["organization"] == {"created": 5}
     assert first.counts["service"] == {"created": 5}
     assert first.counts["location"] == {"created": 6}
@@ -162,7 +180,7 @@ async def test_an_import_in_parts_writes_what_one_in_one_part_writes(app, tmp_pa
     assert await ServiceAtLocation.filter(service_id=uid(2, 0)).count() == 1
     borrowed = await Location.get(id=uid(3, 900))
     assert str(borrowed.organization_id) == uid(1, 2)
-    again = await import_in_parts(folder, 100_000)
+    again = await import_in_parts(folder, 100_000, **checking)
     outcomes = {outcome for counts in again.counts.values() for outcome in counts}
     assert outcomes == {"unchanged"}, again.counts
     assert again.totals()["unchanged"] == first.totals()["created"]
@@ -171,13 +189,13 @@ async def test_an_import_in_parts_writes_what_one_in_one_part_writes(app, tmp_pa
     }
 
 
-async def test_an_error_in_a_later_part_leaves_nothing_of_the_earlier_ones(app, tmp_path):
+async def test_an_error_in_a_later_part_leaves_nothing_of_the_earlier_ones(app, tmp_path, checking):
     tables = agencies(5)
     tables["services.csv"][4]["status"] = "open"
     tables["phones.csv"][0]["number"] = ""  # a second error, in the first part
     folder = write_tables(tmp_path / "agencies", tables)
     with pytest.raises(ImportRefused) as refused:
-        await import_in_parts(folder, 1)
+        await import_in_parts(folder, 1, **checking)
     named = {(p.where, p.field) for p in refused.value.problems if not p.warning}
     assert named == {("services.csv row 6", "status"), ("phones.csv row 2", "number")}
     assert await Organization.all().count() == 0
@@ -188,6 +206,53 @@ async def test_an_error_in_a_later_part_leaves_nothing_of_the_earlier_ones(app, 
     with pytest.raises(ImportRefused):
         dry = await import_in_parts(folder, 1, dry_run=True)
     assert dry is None
+
+
+async def test_a_checking_process_that_fails_leaves_nothing_written(app, tmp_path):
+    """The second process cannot reach the catalog (which a re-import asks about the records
+    it held): the import fails saying so, and the parts written meanwhile are rolled back."""
+    tables = agencies(3)
+    await import_in_parts(write_tables(tmp_path / "before", tables), 1)
+    history = await ListingChange.all().count()
+    for service in tables["services.csv"]:
+        service["name"] += " (renamed)"
+    unreachable = config_for_another_process(f"sqlite://{tmp_path / 'missing' / 'db.sqlite3'}")
+    with pytest.raises(CheckingFailed) as failed:
+        await import_in_parts(write_tables(tmp_path / "after", tables), 1, database=unreachable)
+    assert "Traceback" in str(failed.value)
+    names = await Service.all().values_list("name", flat=True)
+    assert sorted(names) == ["Pantry 0", "Pantry 1", "Pantry 2"]
+    assert await ListingChange.all().count() == history
+
+
+async def fail_on_the_second_part(part: Package) -> int:
+    """A check for `checked_elsewhere` that counts a part's records, and fails on the second
+    part (the one of agency 2, see `agencies`)."""
+    if uid(1, 2) in part.tables.get("organization", {}):
+        raise RuntimeError("the second part could not be checked")
+    return sum(len(records) for records in part.tables.values())
+
+
+async def test_a_part_that_fails_to_be_checked_elsewhere_stops_the_parts(
+    app, tmp_path, database_url
+):
+    folder = write_tables(tmp_path / "agencies", agencies(5))
+    config = config_for_another_process(database_url)
+    assert config is not None
+    received: list[int] = []
+
+    async def receive(spool: Spool) -> None:
+        parts = checked_elsewhere(spool, 1, fail_on_the_second_part, config)
+        async with contextlib.aclosing(parts):
+            async for size in parts:
+                received.append(size)
+
+    with Spool() as spool:
+        read_into(folder, spool)
+        with pytest.raises(CheckingFailed) as failed:
+            await receive(spool)
+    assert "RuntimeError: the second part could not be checked" in str(failed.value)
+    assert received == [19]  # agencies 0 and 1, tied by a link (see `agencies`)
 
 
 @needs_hsds
