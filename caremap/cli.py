@@ -277,6 +277,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> None:
     """Rebuild the whole search index aside and swap it in when complete."""
 
     async def work() -> None:
+        for_bulk_work()
         started = datetime.now(UTC)
         backend = backend_for(settings, writer=False)
         total = await Service.all().count()
