@@ -66,6 +66,8 @@ async def _with_database(settings: Settings, work: Callable[[], Awaitable[None]]
     await db.connect(settings)
     install_change_listeners()
     try:
+        if not await db.has_schema():
+            raise CommandError("the database has no caremap tables yet: run `caremap db upgrade`")
         await work()
     finally:
         await db.disconnect()

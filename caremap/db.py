@@ -20,6 +20,7 @@ from tortoise.migrations.api.migrate import migrate
 from tortoise.models import Model
 
 from caremap.settings import Settings
+from directory.models import Organization
 from directory.service import sync_taxonomy
 
 MODEL_MODULES = [
@@ -200,6 +201,21 @@ async def for_bulk_writes() -> None:
     connection = Tortoise.get_connection("default")
     if isinstance(connection, SqliteClient):
         await connection.execute_script(f"PRAGMA cache_size = -{BULK_WRITE_CACHE_KIB}")
+
+
+async def has_schema() -> bool:
+    """Whether the connected database holds caremap's tables (`upgrade` has run on it)."""
+    connection = connections.get("default")
+    table = Organization._meta.db_table
+    if connection.capabilities.dialect == "sqlite":
+        query = "SELECT count(*) AS found FROM sqlite_master WHERE type = 'table' AND name = ?"
+    else:
+        query = (
+            "SELECT count(*) AS found FROM pg_tables "
+            "WHERE schemaname = current_schema() AND tablename = $1"
+        )
+    _, rows = await connection.execute_query(query, [table])
+    return bool(rows[0]["found"])
 
 
 async def connect(settings: Settings) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -220,6 +221,23 @@ def test_the_database_and_secret_are_readable_by_their_owner_only(cli_env, tmp_p
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
+async def test_commands_on_a_database_never_set_up_say_to_upgrade_it(cli_env, database_url):
+    """A command that reads the catalog, run before any that sets the database up: one line
+    saying what to run, not a traceback naming a missing table."""
+    if ON_POSTGRES:  # the test's database, emptied (SQLite: the data folder holds none yet)
+        connection = await asyncpg.connect(database_url)
+        await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        await connection.close()
+    expected = "caremap: the database has no caremap tables yet: run `caremap db upgrade`"
+    user = ["user", "add", "--email", "a@test.example.org", "--name", "A", "--role", "admin"]
+    user += ["--organization", "Pilsen Community Pantry"]
+    for command in (["reindex", "--quiet"], ["check"], user):
+        result = caremap(*command, env=cli_env)
+        assert (result.returncode, result.stderr.strip()) == (1, expected), command
+    assert caremap("db", "upgrade", env=cli_env).returncode == 0
+    assert caremap("reindex", "--quiet", env=cli_env).returncode == 0
 
 
 def test_check_says_whether_the_database_and_search_answer(cli_env):
