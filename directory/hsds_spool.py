@@ -159,27 +159,32 @@ class Spool:
                 for n, (r, _merge) in enumerate(pending)
             ],
         )
-        everyone_new = self._db.total_changes - before == len(pending)
+        written: range | set[int] = range(first, self._next_seq)
+        if self._db.total_changes - before != len(pending):  # some were there already
+            written = {
+                seq
+                for (seq,) in self._db.execute(
+                    "SELECT seq FROM record WHERE seq BETWEEN ? AND ?", (first, self._next_seq - 1)
+                )
+            }
         ties: list[tuple[int, str]] = []
         for n, (record, merge) in enumerate(pending):
             seq: int | None = first + n
-            if not everyone_new:
-                seq = self._again(first + n, record, merge)
+            if seq not in written:
+                seq = self._again(record, merge)
             if seq is None:
                 continue
             if record.table not in SHARED:
                 ties += [(seq, v) for key in _TIES if isinstance(v := record.values.get(key), str)]
         self._db.executemany("INSERT INTO tie (seq, id) VALUES (?, ?)", ties)
 
-    def _again(self, seq: int, record: Record, merge: bool) -> int | None:
-        """The row a record of a batch with a repeated id went to: its own (`seq`), or, for
-        the repeat, the earlier one it was merged into; None when it was an error."""
+    def _again(self, record: Record, merge: bool) -> int | None:
+        """The row a record whose table and id were already there went to: the earlier one,
+        with this record merged into it; None when it was an error."""
         found, data, where = self._db.execute(
             "SELECT seq, data, place FROM record WHERE tbl = ? AND id = ?",
             (record.table, record.id),
         ).fetchone()
-        if found == seq:
-            return seq
         earlier = Record(record.table, _loads(data), where)
         if not combine(earlier, record, merge=merge, problems=self.problems):
             return None

@@ -22,15 +22,13 @@ def _refuse_constant(name: str) -> None:
 
 def deeper_than(value: Any, limit: int) -> bool:
     """Whether `value` nests more than `limit` levels (a list or object is one level more than
-    where it stands), looked at without recursion."""
-    stack = [(value, 0)]
+    where it stands), looked at without recursion. Only lists and objects are visited: a data
+    set's item has far more scalars than containers, and no scalar adds a level."""
+    stack = [(value, 0)] if isinstance(value, dict | list) else []
     while stack:
         item, level = stack.pop()
-        if isinstance(item, dict | list):
-            if level + 1 > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-        elif level > limit:
+        if level + 1 > limit:
             return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
     return False
