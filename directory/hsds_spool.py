@@ -89,6 +89,8 @@ class Spool:
         # Records were checked as they were read (`of`).
         self.checked = False if handed is None else handed.checked
         self._pending: list[tuple[Record, bool]] = []
+        self._shared: dict[tuple[str, str], Record] = {}  # (table, id): shared records read
+        self._grown: set[tuple[str, str]] = set()  # shared records that merged in more values
         self._next_seq = 1
         self._parted = handed is not None  # a spool is handed over with its parts assigned
 
@@ -138,6 +140,18 @@ class Spool:
         """Add a record; the same id twice is an error in CSV and merged in nested JSON."""
         if not has_id(record, self.problems):
             return
+        if record.table in SHARED:
+            # Nested JSON repeats a taxonomy term under every attribute that uses it: the
+            # repeats are merged here, in memory (there are few such records), not in the file.
+            key = (record.table, record.id)
+            earlier = self._shared.get(key)
+            if earlier is not None:
+                size = len(earlier.values)
+                merged = combine(earlier, record, merge=merge, problems=self.problems)
+                if merged and len(earlier.values) != size:
+                    self._grown.add(key)
+                return
+            self._shared[key] = record
         self._pending.append((record, merge))
         if len(self._pending) >= _BATCH:
             self._flush()
@@ -146,8 +160,16 @@ class Spool:
         """Write the records added since the last flush in one statement; one whose table and
         id are already there is folded into that record (`combine`) or named."""
         pending, self._pending = self._pending, []
-        if not pending:
-            return
+        if pending:
+            self._write(pending)
+        if self._grown:
+            self._db.executemany(
+                "UPDATE record SET data = ? WHERE tbl = ? AND id = ?",
+                [(_dumps(self._shared[key].values), *key) for key in self._grown],
+            )
+            self._grown.clear()
+
+    def _write(self, pending: list[tuple[Record, bool]]) -> None:
         first = self._next_seq
         self._next_seq += len(pending)
         before = self._db.total_changes

@@ -285,6 +285,10 @@ def test_the_spool_holds_what_memory_holds_repeats_merged_or_named(tmp_path, mon
     """
     monkeypatch.setattr("directory.hsds_spool._BATCH", batch)
     site = {"id": uid(3, 1), "name": "Shared site", "location_type": "physical"}
+    # A taxonomy term (a record every part shares) repeated under each service's attribute:
+    # the second copy adds a field, the third disagrees.
+    term = {"id": uid(10, 1), "code": "food", "name": "Food"}
+    terms = [term, {**term, "description": "Meals"}, {**term, "name": "Comida"}]
     services = [
         {
             "id": uid(2, n),
@@ -293,6 +297,7 @@ def test_the_spool_holds_what_memory_holds_repeats_merged_or_named(tmp_path, mon
             "service_at_locations": [
                 {"id": uid(4, n), "location": {**site, "description": f"copy {n}"} if n else site}
             ],
+            "attributes": [{"id": uid(9, n), "taxonomy_term": terms[n]}],
         }
         for n in range(3)
     ]
@@ -309,7 +314,9 @@ def test_the_spool_holds_what_memory_holds_repeats_merged_or_named(tmp_path, mon
                 copy = spool.get(table, record_id)
                 assert copy is not None
                 assert (copy.values, copy.where) == (record.values, record.where)
-    disagreements = [p for p in memory.problems if p.field == "description"]
-    assert [p.where for p in disagreements] == [
-        "data.json /0/services/2/service_at_locations/0/location"
+    disagreements = [(p.where, p.field) for p in memory.problems]
+    assert disagreements == [
+        ("data.json /0/services/2/service_at_locations/0/location", "description"),
+        ("data.json /0/services/2/attributes/0/taxonomy_term", "name"),
     ]
+    assert memory.get("taxonomy_term", uid(10, 1)).values["description"] == "Meals"
